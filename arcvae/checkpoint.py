@@ -1,0 +1,115 @@
+"""Checkpoints: plain dicts written atomically (temp file, fsync, rename), loaded with weights_only.
+
+A kill at any moment leaves either the old file set or the new one, never a half-written
+checkpoint under a real name. The last `keep` checkpoints are kept.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import ArcVaeError
+
+NAME = re.compile(r"step_(\d+)\.pt$")
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def rng_state() -> dict:
+    """Every random stream a run draws from, as tensors and plain types (weights_only-safe)."""
+    state = {
+        "python": _python_state_to_list(random.getstate()),
+        "numpy": _numpy_state_to_dict(np.random.get_state()),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(_list_to_python_state(state["python"]))
+    np.random.set_state(_dict_to_numpy_state(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> Path:
+    """Write checkpoints/step_<step>.pt atomically, then prune to the newest `keep`."""
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step_{step:09d}.pt"
+    tmp = folder / f".{path.name}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(folder, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink()
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (temp files of an interrupted write are ignored)."""
+    folder = checkpoint_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if NAME.search(p.name) and not p.name.startswith(".")),
+                  key=lambda p: int(NAME.search(p.name).group(1)))
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ArcVaeError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # torch raises many types for a corrupt file; all mean the same to the user
+        raise ArcVaeError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__})") from None
+
+
+def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict:
+    """The newest readable checkpoint of a run; a corrupt newest one falls back to the one before."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise ArcVaeError(f"{run_dir}: no checkpoint to resume from (looked in {checkpoint_dir(run_dir)})")
+    for path in reversed(found):
+        try:
+            return load_checkpoint(path, map_location)
+        except ArcVaeError as exc:
+            print(f"warning: {exc}; trying the previous checkpoint")
+    raise ArcVaeError(f"{run_dir}: every checkpoint is unreadable")
+
+
+# weights_only loading accepts tensors, dicts, lists and numbers, not tuples of numpy arrays: convert.
+def _python_state_to_list(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _list_to_python_state(state: list) -> tuple:
+    return (state[0], tuple(state[1]), state[2])
+
+
+def _numpy_state_to_dict(state: tuple) -> dict:
+    name, keys, pos, has_gauss, cached = state
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _dict_to_numpy_state(state: dict) -> tuple:
+    return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+            state["cached"])

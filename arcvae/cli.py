@@ -1,0 +1,86 @@
+"""Command line: `train_vae.py` / `python -m arcvae train`, and the other subcommands.
+
+Exit status: 0 success, 1 the check failed (overfit target missed, run failed), 2 bad input or
+config, 130 interrupted (a checkpoint and summary were written; resume with --resume).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import ArcVaeError, Config, load_config
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors exit 2 too, but with usage noise
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="train_vae.py", description="Train a β-VAE on ARC grids without posterior collapse.")
+    p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.epochs=5 beta.max_beta=0.2")
+    p.add_argument("--config", help="YAML config file (default: the built-in defaults = configs/default.yaml)")
+    p.add_argument("--out", help="run folder (default: runs/<config>-<time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--force", action="store_true", help="with --resume: accept a config that differs")
+    p.add_argument("--overfit-batch", action="store_true", help="memorise one batch: the pipeline sanity check")
+    p.add_argument("--show-schedule", action="store_true", help="print β per epoch and plot it, without training")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the class-weight cache")
+    p.add_argument("--recompute-class-weights", action="store_true", help="recompute and rewrite cached class weights")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    config_file = args.config
+    if args.resume and not config_file:  # resuming reuses the run's own config unless told otherwise
+        config_file = Path(args.resume) / "config.yaml"
+        if not config_file.exists():
+            raise ArcVaeError(f"{args.resume}: not a run folder (no config.yaml)")
+    cfg = load_config(config_file, args.overrides)
+    if args.no_cache:
+        cfg.data.cache_dir = None
+    return cfg
+
+
+def default_out(args: argparse.Namespace) -> Path:
+    name = "overfit" if args.overfit_batch else (Path(args.config).stem if args.config else "default")
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train_main(argv: list[str]) -> int:
+    args = train_parser().parse_args(argv)
+    cfg = resolve_config(args)
+    out = Path(args.resume or args.out or default_out(args))
+    if args.show_schedule:
+        from .show_schedule import show_schedule
+        show_schedule(cfg, out)
+        return EXIT_OK
+    if args.overfit_batch:
+        from .overfit import overfit_batch
+        summary = overfit_batch(cfg, out, overwrite=args.overwrite, recompute_weights=args.recompute_class_weights)
+        return EXIT_OK if summary["passed"] else EXIT_CHECK_FAILED
+    from .trainer import train
+    summary = train(cfg, out, overwrite=args.overwrite, resume=bool(args.resume), force=args.force,
+                    recompute_weights=args.recompute_class_weights)
+    print(f"run folder: {out}  status: {summary['status']}")
+    return {"completed": EXIT_OK, "collapsed": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(summary["status"],
+                                                                                           EXIT_CHECK_FAILED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "compare":
+            from .compare import compare_main
+            return compare_main(argv[1:])
+        if argv and argv[0] == "train":
+            argv = argv[1:]
+        return train_main(argv)
+    except ArcVaeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,314 @@
+"""Typed configuration: a dataclass schema, merged with a YAML file and dotted CLI overrides.
+
+OmegaConf does the merging and type checking; we add what it lacks for users: an unknown key is
+named with the closest valid key, and ranges are checked after the merge (`validate`).
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ArcVaeError(Exception):
+    """Bad input from the user (data, config, arguments): printed as one line, exit status 2."""
+
+
+class ConfigError(ArcVaeError):
+    pass
+
+
+@dataclass
+class DataConfig:
+    source: str = "arc1"
+    split: str = "training"
+    val_source: Optional[str] = None
+    val_split: str = "evaluation"
+    val_limit: int = 0
+    grid_size: int = 30
+    samples_per_epoch: int = 80_000
+    augment: bool = True
+    cache_dir: Optional[str] = "~/.cache/arcvae"
+
+
+@dataclass
+class ModelConfig:
+    latent_dim: int = 64
+    embed_dim: int = 16
+    channels: list[int] = field(default_factory=lambda: [64, 128, 256])
+
+
+@dataclass
+class LossConfig:
+    recon: str = "focal"
+    focal_gamma: float = 2.0
+    class_weights: str = "inverse_sqrt"
+    effective_beta: float = 0.9999
+    max_weight_ratio: float = 0.0
+    free_bits: float = 0.0
+    free_bits_mode: str = "batch"
+
+
+@dataclass
+class BetaConfig:
+    schedule: str = "linear_warmup"
+    max_beta: Optional[float] = None
+    min_beta: float = 0.0
+    warmup_epochs: Optional[float] = None
+    ramp_epochs: Optional[float] = None
+    n_cycles: int = 4
+    ratio: float = 0.5
+    shape: str = "linear"
+    target_kl_per_dim: float = 0.5
+    kp: float = 0.01
+    ki: float = 0.001
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    log_every: int = 50
+    eval_every: int = 1
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 2
+    max_bad_steps: int = 10
+    stop_on_collapse: bool = False
+    progress: bool = True
+
+
+@dataclass
+class OverfitConfig:
+    batch_size: int = 32
+    iterations: int = 500
+    target_accuracy: float = 0.95
+    min_class_recall: float = 0.80
+    stop_at_target: bool = True
+    lr: float = 3e-3
+    beta: float = 0.0
+    log_every: int = 25
+
+
+@dataclass
+class MonitorConfig:
+    kl_floor: float = 0.05
+    non_black_floor: float = 0.30
+    active_threshold: float = 0.01
+    n_recon_grids: int = 8
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    beta: BetaConfig = field(default_factory=BetaConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    overfit: OverfitConfig = field(default_factory=OverfitConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+
+
+# Per-schedule defaults for the β keys left null in the config (issue: ultra_conservative is 20/60/0.1).
+SCHEDULE_DEFAULTS = {
+    "constant": dict(max_beta=0.1, warmup_epochs=0.0, ramp_epochs=0.0),
+    "linear_warmup": dict(max_beta=0.5, warmup_epochs=5.0, ramp_epochs=20.0),
+    "ultra_conservative": dict(max_beta=0.1, warmup_epochs=20.0, ramp_epochs=60.0),
+    "cyclical": dict(max_beta=0.5, warmup_epochs=0.0, ramp_epochs=0.0),
+    "adaptive": dict(max_beta=0.5, warmup_epochs=0.0, ramp_epochs=0.0),
+}
+
+CHOICES = {
+    "data.split": ("training", "evaluation"),
+    "data.val_split": ("training", "evaluation"),
+    "loss.recon": ("ce", "weighted_ce", "focal"),
+    "loss.class_weights": ("none", "inverse", "inverse_sqrt", "effective_number"),
+    "loss.free_bits_mode": ("batch", "sample"),
+    "beta.schedule": tuple(SCHEDULE_DEFAULTS),
+    "beta.shape": ("linear", "cosine", "sigmoid"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "train.precision": ("auto", "fp32", "bf16"),
+}
+
+# (key, lowest, highest, lowest allowed itself?) - checked after the merge.
+RANGES = [
+    ("data.grid_size", 1, 30, True), ("data.samples_per_epoch", 1, None, True),
+    ("data.val_limit", 0, None, True),
+    ("model.latent_dim", 1, None, True), ("model.embed_dim", 1, None, True),
+    ("loss.focal_gamma", 0, None, True), ("loss.effective_beta", 0, 1, False),
+    ("loss.max_weight_ratio", 0, None, True), ("loss.free_bits", 0, None, True),
+    ("beta.max_beta", 0, None, True), ("beta.min_beta", 0, None, True),
+    ("beta.warmup_epochs", 0, None, True), ("beta.ramp_epochs", 0, None, True),
+    ("beta.n_cycles", 1, None, True), ("beta.ratio", 0, 1, False),
+    ("beta.target_kl_per_dim", 0, None, True), ("beta.kp", 0, None, True), ("beta.ki", 0, None, True),
+    ("train.epochs", 1, None, True), ("train.batch_size", 1, None, True), ("train.lr", 0, None, False),
+    ("train.weight_decay", 0, None, True), ("train.grad_clip", 0, None, True),
+    ("train.log_every", 1, None, True), ("train.eval_every", 1, None, True),
+    ("train.checkpoint_every", 1, None, True), ("train.keep_checkpoints", 1, None, True),
+    ("train.max_bad_steps", 1, None, True),
+    ("overfit.batch_size", 1, None, True), ("overfit.iterations", 1, None, True),
+    ("overfit.target_accuracy", 0, 1, True), ("overfit.min_class_recall", 0, 1, True), ("overfit.lr", 0, None, False),
+    ("overfit.beta", 0, None, True), ("overfit.log_every", 1, None, True),
+    ("monitor.kl_floor", 0, None, True), ("monitor.non_black_floor", 0, 1, True),
+    ("monitor.active_threshold", 0, None, True), ("monitor.n_recon_grids", 0, None, True),
+]
+
+
+def _known_keys(schema: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in fields(schema):
+        value = getattr(schema, f.name)
+        keys.append(prefix + f.name)
+        if is_dataclass(value):
+            keys += _known_keys(value, prefix + f.name + ".")
+    return keys
+
+
+def _check_unknown(tree: dict, schema: Any, where: str, prefix: str = "") -> None:
+    """Name the first unknown key, with the closest valid one, before OmegaConf's terser error."""
+    valid = {f.name: getattr(schema, f.name) for f in fields(schema)}
+    for key, value in tree.items():
+        dotted = prefix + str(key)
+        if key not in valid:
+            close = difflib.get_close_matches(dotted, _known_keys(Config()), n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: unknown config key '{dotted}'{hint}")
+        if is_dataclass(valid[key]):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: '{dotted}' must be a section of keys, got {value!r}")
+            _check_unknown(value, valid[key], where, dotted + ".")
+
+
+def _overrides_to_tree(overrides: list[str]) -> dict:
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key.sub=value")
+        key, text = item.split("=", 1)
+        node = tree
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}' conflicts with another override")
+        node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+    return tree
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> Config:
+    """Schema defaults <- YAML file <- dotted overrides, then ranges; raises ConfigError."""
+    layers = []
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" (line {mark.line + 1})" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{line}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: a config file must be a mapping of sections")
+        layers.append((str(path), tree))
+    if overrides:
+        layers.append(("command line", _overrides_to_tree(overrides)))
+    return _merge(layers)
+
+
+def load_config_text(text: str, where: str = "saved config") -> Config:
+    """A config from YAML text (the config.yaml of a run, or a checkpoint's copy of it)."""
+    return _merge([(where, yaml.safe_load(text) or {})])
+
+
+def _merge(layers: list[tuple[str, dict]]) -> Config:
+    merged = OmegaConf.structured(Config)
+    for where, tree in layers:
+        _check_unknown(tree, Config(), where)
+        try:
+            merged = OmegaConf.merge(merged, tree)
+        except OmegaConfBaseException as exc:
+            key = getattr(exc, "full_key", None) or "?"
+            raise ConfigError(f"{where}: bad value for '{key}': {exc.msg.splitlines()[0]}") from None
+    cfg: Config = OmegaConf.to_object(merged)
+    resolve_schedule_defaults(cfg)
+    validate(cfg)
+    return cfg
+
+
+def resolve_schedule_defaults(cfg: Config) -> None:
+    """Fill β keys left null with the chosen schedule's defaults, so config.yaml shows real values."""
+    defaults = SCHEDULE_DEFAULTS.get(cfg.beta.schedule, {})
+    for key, value in defaults.items():
+        if getattr(cfg.beta, key) is None:
+            setattr(cfg.beta, key, value)
+
+
+def get_key(cfg: Config, dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def validate(cfg: Config) -> None:
+    for key, choices in CHOICES.items():
+        value = get_key(cfg, key)
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), choices, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{key}: unknown value '{value}'{hint}; choose one of {', '.join(choices)}")
+    for key, low, high, low_ok in RANGES:
+        value = get_key(cfg, key)
+        if value is None:
+            continue
+        if value < low or (value == low and not low_ok) or (high is not None and value > high):
+            bound = f">= {low}" if low_ok else f"> {low}"
+            if high is not None:
+                bound += f" and <= {high}"
+            raise ConfigError(f"{key}: {value} is out of range (must be {bound})")
+    if not cfg.model.channels or any(c < 1 for c in cfg.model.channels):
+        raise ConfigError(f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints")
+    if cfg.beta.min_beta > cfg.beta.max_beta:
+        raise ConfigError(f"beta.min_beta: {cfg.beta.min_beta} is above beta.max_beta {cfg.beta.max_beta}")
+
+
+def to_dict(cfg: Config) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg))
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def config_hash(cfg: Config) -> str:
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def diff_keys(a: Config, b: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    flat_a, flat_b = _flatten(to_dict(a)), _flatten(to_dict(b))
+    return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, prefix + key + "."))
+        else:
+            flat[prefix + key] = value
+    return flat

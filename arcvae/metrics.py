@@ -1,0 +1,92 @@
+"""Health figures of a β-VAE on grids, accumulated on the device and read back only when logged.
+
+Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ; non-black accuracy over
+pixels whose target is not 0; per-class accuracy = recall of each colour (None when absent);
+active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_d|x]) > threshold.
+"""
+from __future__ import annotations
+
+import torch
+
+from .config import MonitorConfig
+from .data import N_COLOURS
+
+
+def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Tensor]:
+    """Zeroed sums; `add_batch` adds to them, `summarize` turns them into figures."""
+    zeros = lambda *shape, dtype=torch.float64: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
+    return {
+        "n": zeros(()), "loss": zeros(()), "recon": zeros(()), "kl": zeros(()), "kl_clamped": zeros(()),
+        "kl_per_dim": zeros(latent_dim), "mu": zeros(latent_dim), "mu_sq": zeros(latent_dim),
+        "class_correct": zeros(N_COLOURS), "class_total": zeros(N_COLOURS), "grids_correct": zeros(()),
+    }
+
+
+def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor,
+              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, losses: dict[str, torch.Tensor]) -> None:
+    """Add one batch, in place and without host syncs.
+
+    logits (B, 10, S, S) decoded at z = μ; target (B, S, S); mu, kl_per_sample_dim (B, D);
+    losses: batch-mean scalars 'loss', 'recon', 'kl', 'kl_clamped'.
+    """
+    B = target.shape[0]
+    target = target.long().flatten(1)                                  # (B, S*S)
+    correct = logits.argmax(1).flatten(1) == target                   # (B, S*S)
+    stats["class_total"].scatter_add_(0, target.flatten(), torch.ones_like(target.flatten(), dtype=torch.float64))
+    stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
+    stats["grids_correct"] += correct.all(1).sum()
+    stats["n"] += B
+    for key in ("loss", "recon", "kl", "kl_clamped"):
+        stats[key] += losses[key].detach().double() * B
+    stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)
+    stats["mu"] += mu.detach().double().sum(0)
+    stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
+
+
+def merge_stats(stats: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: sum(s[k] for s in stats) for k in stats[0]}
+
+
+def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
+    """Sums -> the figures of the metrics.jsonl contract (plain Python numbers)."""
+    s = {k: v.cpu() for k, v in stats.items()}  # the one host sync
+    n = max(s["n"].item(), 1.0)
+    kl_per_dim = s["kl_per_dim"] / n
+    mu_var = s["mu_sq"] / n - (s["mu"] / n).pow(2)
+    correct, total = s["class_correct"], s["class_total"]
+    per_class = [(c / t).item() if t > 0 else None for c, t in zip(correct, total)]
+    non_black_total = total[1:].sum().item()
+    return {
+        "loss": s["loss"].item() / n, "recon": s["recon"].item() / n,
+        "kl": s["kl"].item() / n, "kl_clamped": s["kl_clamped"].item() / n,
+        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
+        "kl_dim_min": kl_per_dim.min().item(), "kl_dim_mean": kl_per_dim.mean().item(),
+        "kl_dim_max": kl_per_dim.max().item(),
+        "active_units": int((mu_var > active_threshold).sum().item()),
+        "pixel_accuracy": (correct.sum() / total.sum().clamp(min=1)).item(),
+        "non_black_accuracy": correct[1:].sum().item() / non_black_total if non_black_total else None,
+        "per_class_accuracy": per_class,
+        "grid_accuracy": s["grids_correct"].item() / n,
+        "samples": int(n),
+    }
+
+
+def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
+    """Why these figures count as posterior collapse (empty list: healthy), naming dims and colours."""
+    reasons = []
+    if figures["kl_dim_mean"] < cfg.kl_floor:
+        dead = [d for d, kl in enumerate(figures["kl_per_dim"]) if kl < cfg.kl_floor]
+        reasons.append(f"mean KL/dim {figures['kl_dim_mean']:.3f} < {cfg.kl_floor} "
+                       f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {_short_list(dead)})")
+    non_black = figures["non_black_accuracy"]
+    if non_black is not None and non_black < cfg.non_black_floor:
+        weak = [c for c, acc in enumerate(figures["per_class_accuracy"])
+                if c > 0 and acc is not None and acc < cfg.non_black_floor]
+        reasons.append(f"non-black accuracy {non_black:.1%} < {cfg.non_black_floor:.0%} "
+                       f"(colours below: {_short_list(weak)})")
+    return reasons
+
+
+def _short_list(items: list[int], limit: int = 12) -> str:
+    text = ",".join(map(str, items[:limit]))
+    return text + (f",... (+{len(items) - limit})" if len(items) > limit else "")

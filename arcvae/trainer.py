@@ -1,0 +1,447 @@
+"""The training loop: data on the device, one step = one batch built by indexing and augmenting there.
+
+Read `train` top to bottom: set up, then epochs of steps, an evaluation per `eval_every` epochs
+(figures, collapse alarm, pictures, checkpoint), then the summary. Figures are summed on the
+device and read back only when logged.
+"""
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import checkpoint as ckpt
+from .class_weights import ClassWeights, class_weights
+from .config import ArcVaeError, Config, config_hash, diff_keys, load_config_text, to_yaml
+from .data import Grids, augment, batch_generator, epoch_indices, load_datasets
+from .losses import LossBreakdown, elbo, kl_per_sample_dim
+from .metrics import add_batch, collapse_reasons, new_stats, summarize
+from .model import GridVAE
+from .plots import save_curves, save_reconstructions
+from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta, warmup_epochs
+from .tracking import RunLog, console_line, read_metrics, say, write_json_atomic
+
+
+@dataclass
+class Progress:
+    """What changes as training goes; saved in checkpoints."""
+    step: int = 0
+    epoch: int = 0                 # epochs completed
+    batch_in_epoch: int = 0        # batches done in the current epoch
+    bad_steps_in_row: int = 0
+    skipped_steps: int = 0
+    collapse_events: list = field(default_factory=list)
+    worst_kl_dim_mean: float | None = None
+    worst_non_black: float | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ArcVaeError("train.device: 'cuda' was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast(cfg: Config, device: torch.device):
+    """bf16 autocast on CUDA when asked or on 'auto'; fp32 elsewhere."""
+    use_bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
+def loss_options(cfg: Config, weights: ClassWeights | None, device: torch.device) -> dict:
+    return dict(recon=cfg.loss.recon, gamma=cfg.loss.focal_gamma, free_bits=cfg.loss.free_bits,
+                free_bits_mode=cfg.loss.free_bits_mode,
+                class_weights=weights.tensor(device) if weights and cfg.loss.recon != "ce" else None)
+
+
+def load_class_weights(cfg: Config, train: Grids, recompute: bool = False) -> ClassWeights | None:
+    if cfg.loss.class_weights == "none" or cfg.loss.recon == "ce":
+        return None
+    weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights,
+                            cfg.loss.effective_beta, cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute)
+    say(f"class weights ({weights.method}, {'loaded from cache' if weights.source == 'cache' else 'computed'}"
+        f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights))
+    return weights
+
+
+def make_batch(train: Grids, order: torch.Tensor, cfg: Config, epoch: int, b: int) -> torch.Tensor:
+    """Batch b of an epoch: (B, S, S) uint8, indexed and augmented on the data's device."""
+    idx = order[b * cfg.train.batch_size:(b + 1) * cfg.train.batch_size]
+    pixels = train.pixels[idx]
+    if not cfg.data.augment:
+        return pixels
+    return augment(pixels, train.sizes[idx], batch_generator(cfg.train.seed, epoch, b + 1, pixels.device))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.optim.Optimizer:
+    # fused AdamW reads `found_inf` and skips the whole update on device: a NaN step costs no sync.
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.train.weight_decay, fused=True)
+
+
+def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
+    """One optimisation step; returns the loss breakdown, the gradient norm and whether both were finite.
+
+    A non-finite loss or gradient skips the update (on the device, no sync) instead of poisoning
+    the weights; the caller counts skipped steps.
+    """
+    with autocast(cfg, device):
+        out = model(batch)
+    parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
+    optimizer.zero_grad(set_to_none=True)
+    parts.loss.backward()
+    max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    finite = torch.isfinite(grad_norm) & torch.isfinite(parts.loss)
+    optimizer.found_inf = (~finite).float()
+    optimizer.grad_scale = None
+    optimizer.step()
+    return parts, grad_norm, finite
+
+
+@torch.no_grad()
+def evaluate(model, grids: Grids, beta: float, options: dict, cfg: Config, device) -> dict:
+    """Figures over a whole set of grids at z = μ (DESIGN.md), in eval mode, restoring train mode."""
+    was_training = model.training
+    model.eval()
+    stats = new_stats(cfg.model.latent_dim, device)
+    for start in range(0, len(grids), cfg.train.batch_size):
+        batch = grids.pixels[start:start + cfg.train.batch_size].to(device)
+        with autocast(cfg, device):
+            out = model(batch, sample=False)
+        parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
+        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
+    model.train(was_training)
+    return summarize(stats, cfg.monitor.active_threshold)
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> Path:
+    """A fresh run folder; one that already holds a run is refused unless `overwrite`."""
+    out = Path(out)
+    if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
+        if not overwrite:
+            raise ArcVaeError(f"{out}: already holds a run (use --overwrite to replace it, "
+                              f"--resume {out} to continue it, or another --out)")
+        for name in ("metrics.jsonl", "summary.json"):
+            (out / name).unlink(missing_ok=True)
+        for path in ckpt.list_checkpoints(out):
+            path.unlink()
+        for path in (out / "tensorboard").glob("events.*") if (out / "tensorboard").is_dir() else []:
+            path.unlink()
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@dataclass
+class Run:
+    """Everything one training run holds, passed to the few functions that make up the loop."""
+    cfg: Config
+    run_dir: Path
+    device: torch.device
+    train: Grids
+    val: Grids | None
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    options: dict
+    controller: AdaptiveBeta | None
+    log: RunLog
+    progress: Progress
+    steps_per_epoch: int
+    stop_requested: bool = False
+
+    def beta(self) -> float | torch.Tensor:
+        if self.controller is not None:
+            return self.controller.beta
+        return scheduled_beta(self.cfg.beta, self.progress.step / self.steps_per_epoch, self.cfg.train.epochs)
+
+
+def checkpoint_payload(run: Run) -> dict:
+    return {
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "controller": run.controller.state_dict() if run.controller else None,
+        "progress": vars(run.progress), "rng": ckpt.rng_state(),
+        "config_yaml": to_yaml(run.cfg), "config_hash": config_hash(run.cfg),
+    }
+
+
+def restore(run: Run, state: dict) -> None:
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.controller is not None and state["controller"] is not None:
+        run.controller.load_state_dict(state["controller"])
+    run.progress = Progress(**state["progress"])
+    ckpt.set_rng_state(state["rng"])
+
+
+def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
+    """The steps of one epoch (from where a resumed run left off), logging every `log_every` steps."""
+    cfg, p = run.cfg, run.progress
+    order = epoch_indices(len(run.train), cfg.data.samples_per_epoch,
+                          batch_generator(cfg.train.seed, epoch, 0, run.device), run.device)
+    running = zero_running(run)
+    last_time, last_step = time.perf_counter(), p.step
+    pending = None  # the previous step's finite flag, read one step late so the device queue never drains
+    for b in range(p.batch_in_epoch, run.steps_per_epoch):
+        batch = make_batch(run.train, order, cfg, epoch, b)
+        beta = run.beta()
+        parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.options, cfg, run.device)
+        if run.controller is not None:
+            run.controller.update(parts.kl_per_dim.detach().mean())
+        add_running(running, parts, finite)
+        if pending is not None:
+            count_bad_step(run, pending)
+        pending = finite
+        p.step, p.batch_in_epoch = p.step + 1, b + 1
+        bar.update(1)
+        if p.step % cfg.train.log_every == 0 or b + 1 == run.steps_per_epoch:
+            rate = (p.step - last_step) * cfg.train.batch_size / (time.perf_counter() - last_time)
+            record = train_record(run, batch, running, beta, grad_norm, rate)
+            bar.set_postfix_str(f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
+                                f" non-black={record['non_black_accuracy'] or 0:.1%}")
+            running, last_time, last_step = zero_running(run), time.perf_counter(), p.step
+        if run.stop_requested:
+            break
+    if pending is not None:
+        count_bad_step(run, pending)
+    if p.batch_in_epoch == run.steps_per_epoch:
+        p.epoch, p.batch_in_epoch = epoch + 1, 0
+
+
+def zero_running(run: Run) -> dict[str, torch.Tensor]:
+    """Sums of the loss terms over the steps since the last log, kept on the device."""
+    return {"terms": torch.zeros(4, device=run.device), "kl_per_dim": torch.zeros(run.cfg.model.latent_dim, device=run.device),
+            "steps": torch.zeros((), device=run.device)}
+
+
+def add_running(running: dict, parts: LossBreakdown, finite: torch.Tensor) -> None:
+    weight = finite.float()  # a skipped step's NaNs must not poison the means: multiply, then nan_to_num
+    terms = torch.stack([parts.loss, parts.recon, parts.kl, parts.kl_clamped]).detach().float()
+    running["terms"] += torch.nan_to_num(terms) * weight
+    running["kl_per_dim"] += torch.nan_to_num(parts.kl_per_dim.detach().float()) * weight
+    running["steps"] += weight
+
+
+def count_bad_step(run: Run, finite: torch.Tensor) -> None:
+    p = run.progress
+    if finite.item():
+        p.bad_steps_in_row = 0
+        return
+    p.bad_steps_in_row += 1
+    p.skipped_steps += 1
+    if p.bad_steps_in_row >= run.cfg.train.max_bad_steps:
+        raise NonFiniteError(f"{p.bad_steps_in_row} steps in a row had a non-finite loss or gradient; "
+                             f"the last good checkpoint is kept")
+
+
+class NonFiniteError(Exception):
+    """Too many non-finite steps in a row: the run stops with status 'failed'."""
+
+
+def train_record(run: Run, batch: torch.Tensor, running, beta, grad_norm, rate: float) -> dict:
+    """A 'train' record: running means of the loss terms since the last log, accuracy on this batch at z = μ."""
+    n = max(running["steps"].item(), 1.0)
+    with torch.no_grad():
+        run.model.eval()
+        with autocast(run.cfg, run.device):
+            out = run.model(batch, sample=False)
+        run.model.train()
+        stats = new_stats(run.cfg.model.latent_dim, run.device)
+        zero = torch.zeros((), device=run.device)
+        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar),
+                  dict(loss=zero, recon=zero, kl=zero, kl_clamped=zero))
+    figures = summarize(stats, run.cfg.monitor.active_threshold)
+    loss, recon, kl, kl_clamped = (running["terms"] / n).tolist()
+    kl_per_dim = running["kl_per_dim"] / n
+    figures.update(loss=loss, recon=recon, kl=kl, kl_clamped=kl_clamped,
+                   kl_per_dim=[round(v, 5) for v in kl_per_dim.tolist()],
+                   kl_dim_min=kl_per_dim.min().item(), kl_dim_mean=kl_per_dim.mean().item(),
+                   kl_dim_max=kl_per_dim.max().item())
+    record = make_record(run, "train", figures, beta)
+    record.update(grad_norm=float(grad_norm), samples_per_s=rate, lr=run.optimizer.param_groups[0]["lr"],
+                  skipped_steps=run.progress.skipped_steps)
+    run.log.log(record)
+    return record
+
+
+def make_record(run: Run, split: str, figures: dict, beta) -> dict:
+    p = run.progress
+    epoch = p.epoch if split == "val" else round(p.step / run.steps_per_epoch, 4)
+    return {"split": split, "step": p.step, "epoch": epoch, "beta": float(beta), **figures}
+
+
+def end_of_epoch(run: Run) -> None:
+    """Evaluate, watch for collapse, draw, checkpoint."""
+    cfg, p = run.cfg, run.progress
+    last = p.epoch == cfg.train.epochs
+    if p.epoch % cfg.train.eval_every == 0 or last:
+        grids = run.val if run.val is not None else run.train
+        figures = evaluate(run.model, grids, float(run.beta()), run.options, cfg, run.device)
+        record = make_record(run, "val" if run.val is not None else "train_eval", figures, run.beta())
+        run.log.log(record)
+        say(console_line(record))
+        watch_collapse(run, record)
+        draw(run, grids)
+    if p.epoch % cfg.train.checkpoint_every == 0 or last:
+        ckpt.save_checkpoint(run.run_dir, p.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
+
+
+def watch_collapse(run: Run, record: dict) -> None:
+    """After warm-up: track the worst figures and raise the alarm the moment collapse shows."""
+    p = run.progress
+    if p.epoch < max(1.0, warmup_epochs(run.cfg.beta)):
+        return
+    p.worst_kl_dim_mean = min(record["kl_dim_mean"], p.worst_kl_dim_mean if p.worst_kl_dim_mean is not None else math.inf)
+    if record["non_black_accuracy"] is not None:
+        p.worst_non_black = min(record["non_black_accuracy"], p.worst_non_black if p.worst_non_black is not None else math.inf)
+    reasons = collapse_reasons(record, run.cfg.monitor)
+    if reasons:
+        p.collapse_events.append({"epoch": p.epoch, "step": p.step, "reasons": reasons})
+        say(f"warning: POSTERIOR COLLAPSE at epoch {p.epoch}: " + "; ".join(reasons))
+
+
+def draw(run: Run, grids: Grids) -> None:
+    n = min(run.cfg.monitor.n_recon_grids, len(grids))
+    if n:
+        batch = grids.pixels[:n].to(run.device)
+        with torch.no_grad(), autocast(run.cfg, run.device):
+            run.model.eval()
+            recon = run.model(batch, sample=False).logits.argmax(1)
+            run.model.train()
+        save_reconstructions(run.run_dir / "plots" / "reconstructions.png", batch.cpu().numpy(),
+                             recon.cpu().numpy(), f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)")
+    save_curves(run.run_dir)
+
+
+def summary_of(run: Run, status: str, started: float, message: str | None = None) -> dict:
+    """summary.json: the final figures, the worst seen after warm-up, the collapse record, status."""
+    final = [r for r in read_metrics(run.run_dir) if r["split"] in ("val", "train_eval")]
+    last_train = [r for r in read_metrics(run.run_dir) if r["split"] == "train"]
+    p = run.progress
+    summary = {
+        "status": status, "message": message,
+        "schedule": run.cfg.beta.schedule, "epochs": p.epoch, "step": p.step,
+        "beta": float(run.beta()),
+        "final": final[-1] if final else None,
+        "final_train": last_train[-1] if last_train else None,
+        "worst_kl_dim_mean_after_warmup": p.worst_kl_dim_mean,
+        "worst_non_black_accuracy_after_warmup": p.worst_non_black,
+        "collapse_flagged": bool(p.collapse_events),
+        "first_collapse_epoch": p.collapse_events[0]["epoch"] if p.collapse_events else None,
+        "collapse_events": p.collapse_events,
+        "skipped_steps": p.skipped_steps,
+        "device": str(run.device), "wall_time_s": round(time.perf_counter() - started, 2),
+    }
+    # The contract's headline figures at the top level, taken from the final evaluation.
+    for key in ("loss", "recon", "kl", "kl_clamped", "kl_per_dim", "kl_dim_min", "kl_dim_mean", "kl_dim_max",
+                "active_units", "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy"):
+        source = summary["final"] or summary["final_train"] or {}
+        summary[key] = source.get(key)
+    write_json_atomic(run.run_dir / "summary.json", summary)
+    return summary
+
+
+def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Run:
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.train.seed)
+    train_grids, val_grids = load_datasets(cfg.data)
+    say(f"data: {len(train_grids)} training grids from {cfg.data.source}:{cfg.data.split}"
+        f" ({train_grids.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
+        + (f"{len(val_grids)} validation grids ({val_grids.skipped} skipped)" if val_grids else "no validation set"))
+    for note in schedule_warnings(cfg.beta, cfg.train.epochs):
+        say("warning: " + note)
+    weights = load_class_weights(cfg, train_grids, recompute_weights)
+    model = GridVAE(cfg.model, cfg.data.grid_size).to(device)
+    if cfg.train.compile:
+        model = torch.compile(model)
+    controller = AdaptiveBeta.from_config(cfg.beta, device) if cfg.beta.schedule == "adaptive" else None
+    return Run(cfg, run_dir, device, train_grids.to(device), val_grids, model, make_optimizer(model, cfg, cfg.train.lr),
+               loss_options(cfg, weights, device), controller, None, Progress(),
+               max(1, cfg.data.samples_per_epoch // cfg.train.batch_size))
+
+
+def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool = False, force: bool = False,
+          recompute_weights: bool = False) -> dict:
+    """Train per `cfg` into `run_dir` (or continue the run there); returns the summary."""
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    state = ckpt.load_latest(run_dir) if resume else None
+    if state is not None:
+        check_resume_config(cfg, state, force)
+    else:
+        prepare_run_dir(run_dir, overwrite)
+    run = build_run(cfg, run_dir, recompute_weights)
+    if state is not None:
+        restore(run, state)
+        say(f"resumed {run_dir} at step {run.progress.step} (epoch {run.progress.epoch}, "
+            f"batch {run.progress.batch_in_epoch})")
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    run.log = RunLog(run_dir)
+    status, message = "completed", None
+    with interruptible(run):
+        try:
+            bar = tqdm(total=cfg.train.epochs * run.steps_per_epoch, initial=run.progress.step, unit="step",
+                       disable=not cfg.train.progress or None, dynamic_ncols=True)
+            while run.progress.epoch < cfg.train.epochs and not run.stop_requested:
+                train_epoch(run, run.progress.epoch, bar)
+                if run.progress.batch_in_epoch == 0:
+                    end_of_epoch(run)
+                if run.progress.collapse_events and cfg.train.stop_on_collapse:
+                    status, message = "collapsed", "stopped: train.stop_on_collapse is set"
+                    break
+            bar.close()
+            if run.stop_requested:
+                status, message = "interrupted", f"interrupted at step {run.progress.step}; resume with --resume {run_dir}"
+                ckpt.save_checkpoint(run_dir, run.progress.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
+            elif status == "completed" and run.progress.collapse_events:
+                status = "collapsed"
+        except NonFiniteError as exc:
+            status, message = "failed", str(exc)
+            say(f"error: {exc}")
+        finally:
+            run.log.close()
+    return summary_of(run, status, started, message)
+
+
+def check_resume_config(cfg: Config, state: dict, force: bool) -> None:
+    saved = load_config_text(state["config_yaml"])
+    changed = diff_keys(saved, cfg)
+    if changed and not force:
+        raise ArcVaeError(f"cannot resume with a different config (changed: {', '.join(changed)}); "
+                          f"use --force to resume anyway")
+
+
+class interruptible:
+    """SIGINT/SIGTERM ask the loop to stop after the current step (then checkpoint and summary);
+    a second signal exits at once."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def _handle(self, signum, frame):
+        if self.run.stop_requested:
+            raise SystemExit(130)
+        self.run.stop_requested = True
+        say("stopping after this step (press Ctrl-C again to quit at once)")
+
+    def __enter__(self):
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        return False
