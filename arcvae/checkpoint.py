@@ -5,6 +5,7 @@ checkpoint under a real name. The last `keep` checkpoints are kept.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -48,11 +49,15 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> P
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step_{step:09d}.pt"
     tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a failed write (disk full, second Ctrl-C) leaves no temp file; re-raised
+        tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(folder, os.O_RDONLY)  # make the rename itself durable
     try:
         os.fsync(dir_fd)
@@ -60,6 +65,8 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> P
         os.close(dir_fd)
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink()
+    for stale in folder.glob(".step_*.pt.tmp"):  # left by a kill -9 during an earlier write
+        stale.unlink()
     return path
 
 
@@ -72,13 +79,21 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
                   key=lambda p: int(NAME.search(p.name).group(1)))
 
 
+REQUIRED_KEYS = ("model", "optimizer", "controller", "progress", "running", "rng", "config_yaml")
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """A checkpoint's dict (tensors and plain types only: weights_only, no arbitrary pickle)."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ArcVaeError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # torch raises many types for a corrupt file; all mean the same to the user
         raise ArcVaeError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__})") from None
+    missing = [k for k in REQUIRED_KEYS if k not in state] if isinstance(state, dict) else list(REQUIRED_KEYS)
+    if missing:
+        raise ArcVaeError(f"{path}: not an arcvae checkpoint (missing {', '.join(missing)})")
+    return state
 
 
 def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -91,7 +106,31 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict
             return load_checkpoint(path, map_location)
         except ArcVaeError as exc:
             print(f"warning: {exc}; trying the previous checkpoint")
-    raise ArcVaeError(f"{run_dir}: every checkpoint is unreadable")
+    raise ArcVaeError(f"{run_dir}: every checkpoint is unreadable ({', '.join(p.name for p in found)})")
+
+
+def rewind_metrics(run_dir: Path, step: int) -> int:
+    """Drop metrics.jsonl records logged after `step` (by a run killed past its last checkpoint),
+    so the resumed run's log has each step once; returns how many were dropped."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if _record_step(line) is not None and _record_step(line) <= step]
+    if len(kept) == len(lines):
+        return 0
+    tmp = path.with_name(".metrics.jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+    return len(lines) - len(kept)
+
+
+def _record_step(line: str) -> int | None:
+    """A record's step, or None for a line cut short by a kill."""
+    try:
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 # weights_only loading accepts tensors, dicts, lists and numbers, not tuples of numpy arrays: convert.

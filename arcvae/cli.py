@@ -6,6 +6,7 @@ config, 130 interrupted (a checkpoint and summary were written; resume with --re
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,8 @@ def train_main(argv: list[str]) -> int:
     from .trainer import train
     summary = train(cfg, out, overwrite=args.overwrite, resume=bool(args.resume), force=args.force,
                     recompute_weights=args.recompute_class_weights)
-    print(f"run folder: {out}  status: {summary['status']}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
+        print(f"run folder: {out}  status: {summary['status']}")
     return {"completed": EXIT_OK, "collapsed": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(summary["status"],
                                                                                            EXIT_CHECK_FAILED)
 

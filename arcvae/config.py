@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -85,6 +86,7 @@ class TrainConfig:
     log_every: int = 50
     eval_every: int = 1
     checkpoint_every: int = 1
+    checkpoint_every_steps: int = 0
     keep_checkpoints: int = 2
     max_bad_steps: int = 10
     stop_on_collapse: bool = False
@@ -157,7 +159,8 @@ RANGES = [
     ("train.epochs", 1, None, True), ("train.batch_size", 1, None, True), ("train.lr", 0, None, False),
     ("train.weight_decay", 0, None, True), ("train.grad_clip", 0, None, True),
     ("train.log_every", 1, None, True), ("train.eval_every", 1, None, True),
-    ("train.checkpoint_every", 1, None, True), ("train.keep_checkpoints", 1, None, True),
+    ("train.checkpoint_every", 1, None, True), ("train.checkpoint_every_steps", 0, None, True),
+    ("train.keep_checkpoints", 1, None, True),
     ("train.max_bad_steps", 1, None, True),
     ("overfit.batch_size", 1, None, True), ("overfit.iterations", 1, None, True),
     ("overfit.target_accuracy", 0, 1, True), ("overfit.min_class_recall", 0, 1, True), ("overfit.lr", 0, None, False),
@@ -275,6 +278,8 @@ def validate(cfg: Config) -> None:
         value = get_key(cfg, key)
         if value is None:
             continue
+        if not math.isfinite(value):  # YAML reads .nan and .inf as floats, which compare as in range
+            raise ConfigError(f"{key}: {value} is not a finite number")
         if value < low or (value == low and not low_ok) or (high is not None and value > high):
             bound = f">= {low}" if low_ok else f"> {low}"
             if high is not None:

@@ -73,6 +73,16 @@ class RunLog:
         self.tb.close()
 
 
+class NullLog:
+    """What processes other than rank 0 log to: nothing (one writer per run folder)."""
+
+    def log(self, record: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def console_line(record: dict) -> str:
     """One compact line per evaluation, e.g. `ep 12 β=0.031 rec=41.2 KL=18.3 KL/dim min .07 ...`."""
     nb = record.get("non_black_accuracy")

@@ -7,6 +7,7 @@ device and read back only when logged.
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -22,12 +23,14 @@ from . import checkpoint as ckpt
 from .class_weights import ClassWeights, class_weights
 from .config import ArcVaeError, Config, config_hash, diff_keys, load_config_text, to_yaml
 from .data import Grids, augment, batch_generator, epoch_indices, load_datasets
+from .distributed import (World, any_across, broadcast_from_main, device_for, init_world, mean_across, shutdown,
+                          sum_across)
 from .losses import LossBreakdown, elbo, kl_per_sample_dim
 from .metrics import add_batch, collapse_reasons, new_stats, summarize
 from .model import GridVAE
 from .plots import save_curves, save_reconstructions
 from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta, warmup_epochs
-from .tracking import RunLog, console_line, read_metrics, say, write_json_atomic
+from .tracking import NullLog, RunLog, console_line, read_metrics, say, write_json_atomic
 
 
 @dataclass
@@ -69,8 +72,12 @@ def loss_options(cfg: Config, weights: ClassWeights | None, device: torch.device
                 class_weights=weights.tensor(device) if weights and cfg.loss.recon != "ce" else None)
 
 
+def uses_class_weights(cfg: Config) -> bool:
+    return cfg.loss.class_weights != "none" and cfg.loss.recon != "ce"
+
+
 def load_class_weights(cfg: Config, train: Grids, recompute: bool = False) -> ClassWeights | None:
-    if cfg.loss.class_weights == "none" or cfg.loss.recon == "ce":
+    if not uses_class_weights(cfg):
         return None
     weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights,
                             cfg.loss.effective_beta, cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute)
@@ -79,13 +86,14 @@ def load_class_weights(cfg: Config, train: Grids, recompute: bool = False) -> Cl
     return weights
 
 
-def make_batch(train: Grids, order: torch.Tensor, cfg: Config, epoch: int, b: int) -> torch.Tensor:
-    """Batch b of an epoch: (B, S, S) uint8, indexed and augmented on the data's device."""
-    idx = order[b * cfg.train.batch_size:(b + 1) * cfg.train.batch_size]
+def make_batch(train: Grids, order: torch.Tensor, cfg: Config, epoch: int, b: int, world: World = World()) -> torch.Tensor:
+    """This process's share of global batch b: (B, S, S) uint8, indexed and augmented on the data's device."""
+    chunk = b * world.size + world.rank  # chunk k of the epoch order; a single process takes chunk b
+    idx = order[chunk * cfg.train.batch_size:(chunk + 1) * cfg.train.batch_size]
     pixels = train.pixels[idx]
     if not cfg.data.augment:
         return pixels
-    return augment(pixels, train.sizes[idx], batch_generator(cfg.train.seed, epoch, b + 1, pixels.device))
+    return augment(pixels, train.sizes[idx], batch_generator(cfg.train.seed, epoch, chunk + 1, pixels.device))
 
 
 def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.optim.Optimizer:
@@ -114,19 +122,23 @@ def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> t
 
 
 @torch.no_grad()
-def evaluate(model, grids: Grids, beta: float, options: dict, cfg: Config, device) -> dict:
-    """Figures over a whole set of grids at z = μ (DESIGN.md), in eval mode, restoring train mode."""
+def evaluate(model, grids: Grids, beta: float, options: dict, cfg: Config, device, world: World = World()) -> dict:
+    """Figures over a whole set of grids at z = μ (DESIGN.md), in eval mode, restoring train mode.
+
+    Under torchrun each process evaluates every world.size-th batch and the sums are added up.
+    """
     was_training = model.training
     model.eval()
     stats = new_stats(cfg.model.latent_dim, device)
-    for start in range(0, len(grids), cfg.train.batch_size):
+    step = cfg.train.batch_size
+    for start in range(world.rank * step, len(grids), step * world.size):
         batch = grids.pixels[start:start + cfg.train.batch_size].to(device)
         with autocast(cfg, device):
             out = model(batch, sample=False)
         parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
         add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
     model.train(was_training)
-    return summarize(stats, cfg.monitor.active_threshold)
+    return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> Path:
@@ -154,14 +166,17 @@ class Run:
     device: torch.device
     train: Grids
     val: Grids | None
-    model: torch.nn.Module
+    net: torch.nn.Module            # the bare GridVAE: checkpoints, evaluation, pictures
+    model: torch.nn.Module          # what a training step calls: net, compiled and/or wrapped in DDP
     optimizer: torch.optim.Optimizer
     options: dict
     controller: AdaptiveBeta | None
     log: RunLog
     progress: Progress
     steps_per_epoch: int
+    world: World = World()
     stop_requested: bool = False
+    running: dict | None = None     # loss sums since the last 'train' record (checkpointed: see train_epoch)
 
     def beta(self) -> float | torch.Tensor:
         if self.controller is not None:
@@ -171,19 +186,24 @@ class Run:
 
 def checkpoint_payload(run: Run) -> dict:
     return {
-        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "model": run.net.state_dict(), "optimizer": run.optimizer.state_dict(),
         "controller": run.controller.state_dict() if run.controller else None,
-        "progress": vars(run.progress), "rng": ckpt.rng_state(),
+        "progress": vars(run.progress), "running": run.running, "rng": ckpt.rng_state(),
         "config_yaml": to_yaml(run.cfg), "config_hash": config_hash(run.cfg),
     }
 
 
 def restore(run: Run, state: dict) -> None:
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    try:
+        run.net.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
+        raise ArcVaeError(f"checkpoint does not fit this model ({str(exc).splitlines()[0]})") from None
     if run.controller is not None and state["controller"] is not None:
         run.controller.load_state_dict(state["controller"])
     run.progress = Progress(**state["progress"])
+    if state["running"] is not None:
+        run.running = {k: v.to(run.device) for k, v in state["running"].items()}
     ckpt.set_rng_state(state["rng"])
 
 
@@ -192,15 +212,17 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     cfg, p = run.cfg, run.progress
     order = epoch_indices(len(run.train), cfg.data.samples_per_epoch,
                           batch_generator(cfg.train.seed, epoch, 0, run.device), run.device)
-    running = zero_running(run)
+    if run.running is None:  # else a run resumed mid-epoch: the sums since its last record
+        run.running = zero_running(run)
+    running = run.running
     last_time, last_step = time.perf_counter(), p.step
     pending = None  # the previous step's finite flag, read one step late so the device queue never drains
     for b in range(p.batch_in_epoch, run.steps_per_epoch):
-        batch = make_batch(run.train, order, cfg, epoch, b)
+        batch = make_batch(run.train, order, cfg, epoch, b, run.world)
         beta = run.beta()
         parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.options, cfg, run.device)
         if run.controller is not None:
-            run.controller.update(parts.kl_per_dim.detach().mean())
+            run.controller.update(mean_across(parts.kl_per_dim.detach().mean(), run.world))
         add_running(running, parts, finite)
         if pending is not None:
             count_bad_step(run, pending)
@@ -208,17 +230,31 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         p.step, p.batch_in_epoch = p.step + 1, b + 1
         bar.update(1)
         if p.step % cfg.train.log_every == 0 or b + 1 == run.steps_per_epoch:
-            rate = (p.step - last_step) * cfg.train.batch_size / (time.perf_counter() - last_time)
+            rate = (p.step - last_step) * cfg.train.batch_size * run.world.size / (time.perf_counter() - last_time)
             record = train_record(run, batch, running, beta, grad_norm, rate)
             bar.set_postfix_str(f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
                                 f" non-black={record['non_black_accuracy'] or 0:.1%}")
             running, last_time, last_step = zero_running(run), time.perf_counter(), p.step
-        if run.stop_requested:
+            run.running = running
+        if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:  # epoch ends: end_of_epoch
+            count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too
+            pending = None
+            if run.world.main:
+                ckpt.save_checkpoint(run.run_dir, p.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
+        # Under torchrun all processes must agree to stop at the same step (else collectives hang);
+        # agreeing costs a sync, so they do it at log steps only.
+        if (not run.world.active or p.step % cfg.train.log_every == 0) and any_across(
+                run.stop_requested, run.world, run.device):
+            run.stop_requested = True
             break
     if pending is not None:
         count_bad_step(run, pending)
     if p.batch_in_epoch == run.steps_per_epoch:
         p.epoch, p.batch_in_epoch = epoch + 1, 0
+
+
+def step_checkpoint_due(cfg: Config, step: int) -> bool:
+    return cfg.train.checkpoint_every_steps > 0 and step % cfg.train.checkpoint_every_steps == 0
 
 
 def zero_running(run: Run) -> dict[str, torch.Tensor]:
@@ -253,17 +289,18 @@ class NonFiniteError(Exception):
 
 def train_record(run: Run, batch: torch.Tensor, running, beta, grad_norm, rate: float) -> dict:
     """A 'train' record: running means of the loss terms since the last log, accuracy on this batch at z = μ."""
+    sum_across(running, run.world)  # steps are counted on every process, so this averages over them too
     n = max(running["steps"].item(), 1.0)
     with torch.no_grad():
-        run.model.eval()
+        run.net.eval()
         with autocast(run.cfg, run.device):
-            out = run.model(batch, sample=False)
-        run.model.train()
+            out = run.net(batch, sample=False)
+        run.net.train()
         stats = new_stats(run.cfg.model.latent_dim, run.device)
         zero = torch.zeros((), device=run.device)
         add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar),
                   dict(loss=zero, recon=zero, kl=zero, kl_clamped=zero))
-    figures = summarize(stats, run.cfg.monitor.active_threshold)
+    figures = summarize(sum_across(stats, run.world), run.cfg.monitor.active_threshold)
     loss, recon, kl, kl_clamped = (running["terms"] / n).tolist()
     kl_per_dim = running["kl_per_dim"] / n
     figures.update(loss=loss, recon=recon, kl=kl, kl_clamped=kl_clamped,
@@ -289,13 +326,15 @@ def end_of_epoch(run: Run) -> None:
     last = p.epoch == cfg.train.epochs
     if p.epoch % cfg.train.eval_every == 0 or last:
         grids = run.val if run.val is not None else run.train
-        figures = evaluate(run.model, grids, float(run.beta()), run.options, cfg, run.device)
+        figures = evaluate(run.net, grids, float(run.beta()), run.options, cfg, run.device, run.world)
         record = make_record(run, "val" if run.val is not None else "train_eval", figures, run.beta())
         run.log.log(record)
-        say(console_line(record))
+        if run.world.main:
+            say(console_line(record))
         watch_collapse(run, record)
-        draw(run, grids)
-    if p.epoch % cfg.train.checkpoint_every == 0 or last:
+        if run.world.main:
+            draw(run, grids)
+    if run.world.main and (p.epoch % cfg.train.checkpoint_every == 0 or last or step_checkpoint_due(cfg, p.step)):
         ckpt.save_checkpoint(run.run_dir, p.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
 
 
@@ -310,7 +349,8 @@ def watch_collapse(run: Run, record: dict) -> None:
     reasons = collapse_reasons(record, run.cfg.monitor)
     if reasons:
         p.collapse_events.append({"epoch": p.epoch, "step": p.step, "reasons": reasons})
-        say(f"warning: POSTERIOR COLLAPSE at epoch {p.epoch}: " + "; ".join(reasons))
+        if run.world.main:
+            say(f"warning: POSTERIOR COLLAPSE at epoch {p.epoch}: " + "; ".join(reasons))
 
 
 def draw(run: Run, grids: Grids) -> None:
@@ -318,9 +358,9 @@ def draw(run: Run, grids: Grids) -> None:
     if n:
         batch = grids.pixels[:n].to(run.device)
         with torch.no_grad(), autocast(run.cfg, run.device):
-            run.model.eval()
-            recon = run.model(batch, sample=False).logits.argmax(1)
-            run.model.train()
+            run.net.eval()
+            recon = run.net(batch, sample=False).logits.argmax(1)
+            run.net.train()
         save_reconstructions(run.run_dir / "plots" / "reconstructions.png", batch.cpu().numpy(),
                              recon.cpu().numpy(), f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)")
     save_curves(run.run_dir)
@@ -355,22 +395,30 @@ def summary_of(run: Run, status: str, started: float, message: str | None = None
 
 
 def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Run:
-    device = resolve_device(cfg.train.device)
+    world = init_world(cfg.train.device)
+    device = device_for(world, resolve_device(cfg.train.device))
     seed_everything(cfg.train.seed)
     train_grids, val_grids = load_datasets(cfg.data)
-    say(f"data: {len(train_grids)} training grids from {cfg.data.source}:{cfg.data.split}"
-        f" ({train_grids.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
-        + (f"{len(val_grids)} validation grids ({val_grids.skipped} skipped)" if val_grids else "no validation set"))
-    for note in schedule_warnings(cfg.beta, cfg.train.epochs):
-        say("warning: " + note)
-    weights = load_class_weights(cfg, train_grids, recompute_weights)
-    model = GridVAE(cfg.model, cfg.data.grid_size).to(device)
-    if cfg.train.compile:
-        model = torch.compile(model)
+    if world.main:
+        say(f"data: {len(train_grids)} training grids from {cfg.data.source}:{cfg.data.split}"
+            f" ({train_grids.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
+            + (f"{len(val_grids)} validation grids ({val_grids.skipped} skipped)" if val_grids else "no validation set")
+            + (f"; {world.size} processes" if world.active else ""))
+        for note in schedule_warnings(cfg.beta, cfg.train.epochs):
+            say("warning: " + note)
+    options = loss_options(cfg, load_class_weights(cfg, train_grids, recompute_weights) if world.main else None, device)
+    if world.active and uses_class_weights(cfg):  # computed (and cached) once, on rank 0; the others receive them
+        options["class_weights"] = broadcast_from_main(
+            options["class_weights"] if world.main else torch.empty(10, device=device), world)
+    net = GridVAE(cfg.model, cfg.data.grid_size).to(device)
+    torch.manual_seed(cfg.train.seed + world.rank)  # each process its own reparameterisation noise
+    model = torch.compile(net) if cfg.train.compile else net
+    if world.active:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     controller = AdaptiveBeta.from_config(cfg.beta, device) if cfg.beta.schedule == "adaptive" else None
-    return Run(cfg, run_dir, device, train_grids.to(device), val_grids, model, make_optimizer(model, cfg, cfg.train.lr),
-               loss_options(cfg, weights, device), controller, None, Progress(),
-               max(1, cfg.data.samples_per_epoch // cfg.train.batch_size))
+    steps = max(1, cfg.data.samples_per_epoch // (cfg.train.batch_size * world.size))
+    return Run(cfg, run_dir, device, train_grids.to(device), val_grids, net, model, make_optimizer(net, cfg, cfg.train.lr),
+               options, controller, NullLog(), Progress(), steps, world)
 
 
 def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool = False, force: bool = False,
@@ -381,20 +429,21 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
     state = ckpt.load_latest(run_dir) if resume else None
     if state is not None:
         check_resume_config(cfg, state, force)
-    else:
+    elif int(os.environ.get("RANK", "0")) == 0:
         prepare_run_dir(run_dir, overwrite)
     run = build_run(cfg, run_dir, recompute_weights)
     if state is not None:
         restore(run, state)
         say(f"resumed {run_dir} at step {run.progress.step} (epoch {run.progress.epoch}, "
             f"batch {run.progress.batch_in_epoch})")
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    run.log = RunLog(run_dir)
+    if run.world.main:
+        (run_dir / "config.yaml").write_text(to_yaml(cfg))
+        run.log = RunLog(run_dir)
     status, message = "completed", None
     with interruptible(run):
         try:
             bar = tqdm(total=cfg.train.epochs * run.steps_per_epoch, initial=run.progress.step, unit="step",
-                       disable=not cfg.train.progress or None, dynamic_ncols=True)
+                       disable=not (cfg.train.progress and run.world.main) or None, dynamic_ncols=True)
             while run.progress.epoch < cfg.train.epochs and not run.stop_requested:
                 train_epoch(run, run.progress.epoch, bar)
                 if run.progress.batch_in_epoch == 0:
@@ -405,7 +454,8 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
             bar.close()
             if run.stop_requested:
                 status, message = "interrupted", f"interrupted at step {run.progress.step}; resume with --resume {run_dir}"
-                ckpt.save_checkpoint(run_dir, run.progress.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
+                if run.world.main:
+                        ckpt.save_checkpoint(run_dir, run.progress.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
             elif status == "completed" and run.progress.collapse_events:
                 status = "collapsed"
         except NonFiniteError as exc:
@@ -413,7 +463,9 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
             say(f"error: {exc}")
         finally:
             run.log.close()
-    return summary_of(run, status, started, message)
+    summary = summary_of(run, status, started, message) if run.world.main else {"status": status}
+    shutdown(run.world)
+    return summary
 
 
 def check_resume_config(cfg: Config, state: dict, force: bool) -> None:

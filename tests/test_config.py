@@ -1,0 +1,126 @@
+"""Config: errors that name the key, dotted overrides, and configs/default.yaml kept equal to the schema."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from arcvae.config import (
+    Config, ConfigError, _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml,
+)
+from conftest import ROOT
+
+DEFAULT_YAML = ROOT / "configs" / "default.yaml"
+
+
+def _error(*overrides: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, list(overrides))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _leaf_keys() -> list[str]:
+    sections = {f.split(".")[0] for f in _known_keys(Config()) if "." in f}
+    return [k for k in _known_keys(Config()) if k not in sections]
+
+
+# ---------------------------------------------------------------- errors name the key
+
+@pytest.mark.parametrize("typo, closest", [
+    ("train.lrr", "train.lr"), ("train.epoch", "train.epochs"), ("model.latent_dims", "model.latent_dim"),
+    ("data.gridsize", "data.grid_size"), ("trian.lr", "train"),
+])
+def test_an_unknown_key_is_named_with_the_closest_valid_one(typo, closest):
+    message = _error(f"{typo}=1")
+    assert f"unknown config key '{typo.split('.')[0] if typo.startswith('trian') else typo}'" in message
+    assert f"did you mean '{closest}'" in message
+
+
+def test_an_unknown_key_in_a_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  batchsize: 8\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown config key 'train\.batchsize' \(did you mean 'train\.batch_size'\?\)"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.lr=fast", "train.lr"), ("train.epochs=1.5", "train.epochs"), ("data.augment=maybe", "data.augment"),
+    ("model.channels=wide", "model.channels"), ("data.grid_size=[1]", "data.grid_size"),
+])
+def test_a_wrong_type_names_the_key(override, key):
+    assert f"'{key}'" in _error(override)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.lr=-0.001", "train.lr"), ("train.lr=0", "train.lr"), ("beta.max_beta=-0.1", "beta.max_beta"),
+    ("data.grid_size=31", "data.grid_size"), ("data.grid_size=0", "data.grid_size"),
+    ("train.epochs=0", "train.epochs"), ("model.channels=[]", "model.channels"),
+    ("model.channels=[8,-1]", "model.channels"),
+])
+def test_an_out_of_range_value_names_the_key(override, key):
+    assert _error(override).startswith(key + ":")
+
+
+def test_an_unknown_choice_suggests_the_closest():
+    message = _error("beta.schedule=cyclic")
+    assert message.startswith("beta.schedule:") and "did you mean 'cyclical'" in message
+
+
+def test_a_malformed_override_or_missing_file_is_a_config_error(tmp_path):
+    assert "key.sub=value" in _error("train.lr")
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------- merging
+
+def test_dotted_overrides_are_typed_and_win_over_the_file():
+    cfg = load_config(ROOT / "configs" / "cpu_small.yaml",
+                      ["train.epochs=5", "beta.max_beta=0.2", "model.channels=[8,16]", "data.source=arc2",
+                       "train.lr=3e-4", "data.cache_dir=null"])
+    assert cfg.train.epochs == 5 and isinstance(cfg.train.epochs, int)
+    assert cfg.beta.max_beta == 0.2 and cfg.model.channels == [8, 16]
+    assert cfg.data.source == "arc2" and cfg.train.lr == pytest.approx(3e-4) and cfg.data.cache_dir is None
+    assert cfg.data.grid_size == 16  # from the file, untouched by the overrides
+
+
+def test_null_beta_keys_take_the_schedules_defaults():
+    assert load_config(None).beta.max_beta == 0.5
+    cfg = load_config(None, ["beta.schedule=ultra_conservative"])
+    assert (cfg.beta.max_beta, cfg.beta.warmup_epochs, cfg.beta.ramp_epochs) == (0.1, 20.0, 60.0)
+
+
+def test_a_resolved_config_round_trips_through_yaml():
+    cfg = load_config(ROOT / "configs" / "cpu_small.yaml", ["train.seed=7"])
+    assert diff_keys(load_config_text(to_yaml(cfg)), cfg) == []
+
+
+# ---------------------------------------------------------------- configs/ on disk
+
+def test_default_yaml_equals_the_schema_defaults_exactly():
+    raw = yaml.safe_load(DEFAULT_YAML.read_text())
+    assert raw == to_dict(Config())  # null β keys stay null in the file, as in the schema
+    assert diff_keys(load_config(DEFAULT_YAML), load_config(None)) == []
+
+
+def test_every_schema_key_is_in_default_yaml_with_a_comment_on_its_line():
+    section, seen = None, {}
+    for line in DEFAULT_YAML.read_text().splitlines():
+        match = re.match(r"^( *)([a-z_]+):", line)
+        if not match:
+            continue
+        if not match.group(1):
+            section = match.group(2)
+            continue
+        seen[f"{section}.{match.group(2)}"] = "#" in line.split(":", 1)[1]
+    missing = [k for k in _leaf_keys() if k not in seen]
+    uncommented = [k for k in _leaf_keys() if not seen.get(k, True)]
+    assert missing == [] and uncommented == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_file_loads(path):
+    assert isinstance(load_config(path), Config)
