@@ -158,6 +158,7 @@ RANGES = [
     ("beta.target_kl_per_dim", 0, None, True), ("beta.kp", 0, None, True), ("beta.ki", 0, None, True),
     ("train.epochs", 1, None, True), ("train.batch_size", 1, None, True), ("train.lr", 0, None, False),
     ("train.weight_decay", 0, None, True), ("train.grad_clip", 0, None, True),
+    ("train.seed", 0, 2**32 - 1, True),  # numpy's seed range; outside it the run crashed at start
     ("train.log_every", 1, None, True), ("train.eval_every", 1, None, True),
     ("train.checkpoint_every", 1, None, True), ("train.checkpoint_every_steps", 0, None, True),
     ("train.keep_checkpoints", 1, None, True),

@@ -120,7 +120,7 @@ def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
     grids = []
     for file in files:
         for tid, task in _tasks_in_file(file).items():
-            grids += grids_of_task(task, f"{file}:{tid}" if len(files) == 1 else str(file))
+            grids += grids_of_task(task, f"{file}:{tid}")  # a file may hold many tasks: name both
     if not grids:
         raise DataError(f"{source}: no grids found")
     return grids
@@ -202,5 +202,6 @@ def epoch_indices(n_grids: int, n_samples: int, generator: torch.Generator, devi
 def batch_generator(seed: int, epoch: int, batch: int, device: torch.device) -> torch.Generator:
     """A generator seeded by (seed, epoch, batch), so any batch can be rebuilt on resume."""
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
+    # torch takes seeds below 2**64; the mix overflows that from seed ~2e7 on, so reduce it.
+    g.manual_seed(((seed * 1_000_003 + epoch) * 1_000_003 + batch) % 2**63)
     return g

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .config import MonitorConfig
+from .config import BetaConfig, MonitorConfig
 from .data import N_COLOURS
+from .schedules import warmup_epochs
 
 
 def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Tensor]:
@@ -71,20 +72,51 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
     }
 
 
+# Colour names for messages, in the order of the ARC palette (DESIGN.md).
+COLOUR_NAMES = ["black", "blue", "red", "green", "yellow", "grey", "fuchsia", "orange", "teal", "brown"]
+
+
+def colour_label(c: int) -> str:
+    return f"{c} {COLOUR_NAMES[c]}"
+
+
 def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
-    """Why these figures count as posterior collapse (empty list: healthy), naming dims and colours."""
+    """Why these figures count as posterior collapse (empty list: healthy), naming dims and colours.
+
+    Each reason names the config key of its floor, so a reader knows what tripped and what to tune.
+    """
     reasons = []
     if figures["kl_dim_mean"] < cfg.kl_floor:
         dead = [d for d, kl in enumerate(figures["kl_per_dim"]) if kl < cfg.kl_floor]
-        reasons.append(f"mean KL/dim {figures['kl_dim_mean']:.3f} < {cfg.kl_floor} "
+        reasons.append(f"mean KL/dim {figures['kl_dim_mean']:.3f} < monitor.kl_floor={cfg.kl_floor:g} nats "
                        f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {_short_list(dead)})")
     non_black = figures["non_black_accuracy"]
     if non_black is not None and non_black < cfg.non_black_floor:
-        weak = [c for c, acc in enumerate(figures["per_class_accuracy"])
+        weak = [f"{colour_label(c)} {acc:.0%}" for c, acc in enumerate(figures["per_class_accuracy"])
                 if c > 0 and acc is not None and acc < cfg.non_black_floor]
-        reasons.append(f"non-black accuracy {non_black:.1%} < {cfg.non_black_floor:.0%} "
-                       f"(colours below: {_short_list(weak)})")
+        reasons.append(f"non-black accuracy {non_black:.1%} < monitor.non_black_floor={cfg.non_black_floor:g} "
+                       f"(colours below: {', '.join(weak) or 'no single one'})")
     return reasons
+
+
+def alarm_start(beta: BetaConfig) -> float:
+    """The first epoch the alarm judges: after β's warm-up, and never before one full epoch."""
+    return max(1.0, warmup_epochs(beta))
+
+
+def flagged_epochs(evaluations: list[dict], cfg: MonitorConfig, start: float) -> list:
+    """Epochs of the evaluation records (read back from metrics.jsonl) on which the alarm fires."""
+    return [r["epoch"] for r in evaluations
+            if r["epoch"] >= start and r.get("kl_dim_mean") is not None and collapse_reasons(r, cfg)]
+
+
+def worst_colour(per_class: list) -> tuple[int, float] | None:
+    """The present colour with the lowest recall, or None when no colour was seen."""
+    present = [(acc, c) for c, acc in enumerate(per_class) if acc is not None]
+    if not present:
+        return None
+    acc, c = min(present)
+    return c, acc
 
 
 def _short_list(items: list[int], limit: int = 12) -> str:

@@ -1,4 +1,6 @@
-"""Pictures of a run, in the standard ARC palette: reconstructions, curves, KL heat map, β schedule."""
+"""Pictures of a run, in the standard ARC palette: reconstructions, curves, the KL-per-dim heat map,
+per-colour accuracy, the β schedule, and several runs overlaid for `compare`.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,111 +8,235 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.patheffects as pe  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
-from .tracking import read_metrics  # noqa: E402
+from .config import MonitorConfig, load_config_text  # noqa: E402
+from .metrics import alarm_start, colour_label, flagged_epochs  # noqa: E402
+from .tracking import KL_IMAGE_RANGE, read_metrics  # noqa: E402
 
 # fchollet/ARC-AGI apps/css/common.css, colours 0-9.
 ARC_PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00",
                "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25"]
 ARC_CMAP = ListedColormap(ARC_PALETTE)
+GRID_LINES = "#555555"      # as in the ARC app: shows black cells against the black padding
+PALE = {4, 5, 8}            # yellow, grey, teal: thin lines of these vanish on white without an outline
+EVAL_SPLITS = ("val", "train_eval")
+RUN_STYLES = ["-", "--", "-.", ":"]
+SPLIT_COLOURS = {"train": "#1f77b4", "val": "#d62728", "train_eval": "#d62728"}
 
 
-def _grid(ax, grid: np.ndarray, title: str | None = None) -> None:
+def _grid(ax, grid: np.ndarray, title: str, extent: tuple[int, int] | None) -> None:
+    """One grid in the palette with cell lines; `extent` (rows, cols) outlines the true grid when the view is larger."""
+    rows, cols = grid.shape
     ax.imshow(grid, cmap=ARC_CMAP, vmin=0, vmax=9, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=7)
+    ax.set_xticks(np.arange(-0.5, cols), minor=True)
+    ax.set_yticks(np.arange(-0.5, rows), minor=True)
+    ax.grid(which="minor", color=GRID_LINES, linewidth=0.4 if max(rows, cols) > 15 else 0.8)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if extent is not None and extent != (rows, cols):
+        ax.add_patch(Rectangle((-0.5, -0.5), extent[1], extent[0], fill=False, edgecolor="white",
+                               linestyle="--", linewidth=1.2))
+    ax.set_title(title, fontsize=7)
 
 
-def save_reconstructions(path: Path, originals: np.ndarray, recons: np.ndarray, title: str = "") -> None:
-    """Originals (N, S, S) above their reconstructions, pixel accuracy under each pair."""
+def _view(recon: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
+    """The true grid grown to take in any colour the decoder painted in the padding (a mistake to show)."""
+    painted = np.argwhere(recon != 0)
+    if not len(painted):
+        return size
+    return max(size[0], painted[:, 0].max() + 1), max(size[1], painted[:, 1].max() + 1)
+
+
+def _pair_title(original: np.ndarray, recon: np.ndarray) -> str:
+    if (original == recon).all():
+        return "exact"
+    colour = original != 0
+    if not colour.any():
+        return f"pixels {(original == recon).mean():.0%}"
+    return f"non-black {(original[colour] == recon[colour]).mean():.0%}"
+
+
+def save_reconstructions(path: Path, originals: np.ndarray, recons: np.ndarray, title: str = "",
+                         sizes: np.ndarray | None = None) -> None:
+    """Originals (N, S, S) above their reconstructions (N, S, S), each pair cropped to the true grid.
+
+    sizes (N, 2) gives each grid's (rows, cols) before padding; without it the whole canvas is drawn.
+    Under each reconstruction: the recall of the original's non-black pixels (or 'exact').
+    """
     n = len(originals)
     cols = min(n, 8)
     pair_rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(2 * pair_rows, cols, figsize=(1.6 * cols, 3.4 * pair_rows), squeeze=False)
+    fig, axes = plt.subplots(2 * pair_rows, cols, figsize=(1.5 * cols + 0.4, 3.1 * pair_rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i in range(n):
         r, c = 2 * (i // cols), i % cols
-        acc = (originals[i] == recons[i]).mean()
-        _grid(axes[r][c], originals[i], "original")
-        _grid(axes[r + 1][c], recons[i], f"recon {acc:.1%}")
-        axes[r][c].axis("on")
-        axes[r + 1][c].axis("on")
+        size = tuple(int(v) for v in sizes[i]) if sizes is not None else originals[i].shape
+        rows, width = _view(recons[i], size)
+        original, recon = originals[i][:rows, :width], recons[i][:rows, :width]
+        for ax in (axes[r][c], axes[r + 1][c]):
+            ax.axis("on")
+        _grid(axes[r][c], original, f"{size[0]}×{size[1]}", size)
+        _grid(axes[r + 1][c], recon, _pair_title(originals[i], recons[i]), size)
+    for r in range(pair_rows):
+        axes[2 * r][0].set_ylabel("original", fontsize=8)
+        axes[2 * r + 1][0].set_ylabel("reconstruction", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def _series(records: list[dict], split: str, key: str) -> tuple[list[float], list[float]]:
-    rows = [r for r in records if r.get("split") == split and r.get(key) is not None]
+def _series(records: list[dict], key: str) -> tuple[list[float], list[float]]:
+    rows = [r for r in records if r.get(key) is not None]
     return [r["epoch"] for r in rows], [r[key] for r in rows]
 
 
+def _alarm_settings(run_dir: Path) -> tuple[MonitorConfig, float]:
+    """The run's alarm floors and first judged epoch, from its config.yaml (defaults without one)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        return MonitorConfig(), 1.0
+    cfg = load_config_text(path.read_text(), str(path))
+    return cfg.monitor, alarm_start(cfg.beta)
+
+
+# (title, [(key, line style)], log scale?, floor attribute of MonitorConfig drawn as a line)
+CURVE_PANELS = [
+    ("loss = recon + β·KL'", [("loss", "-")], False, None),
+    ("reconstruction (nats per grid)", [("recon", "-")], False, None),
+    ("KL per grid: true (solid), after free bits (dashed)", [("kl", "-"), ("kl_clamped", "--")], False, None),
+    ("β", [("beta", "-")], False, None),
+    ("KL per dim, log: mean (solid), min (dashed)", [("kl_dim_mean", "-"), ("kl_dim_min", "--")], True, "kl_floor"),
+    ("accuracy: non-black (solid), pixel (dashed), grid (dotted)",
+     [("non_black_accuracy", "-"), ("pixel_accuracy", "--"), ("grid_accuracy", ":")], False, "non_black_floor"),
+]
+
+
 def save_curves(run_dir: Path) -> None:
-    """plots/curves.png (loss, β, KL/dim, accuracy), plots/kl_heatmap.png, plots/per_class_accuracy.png."""
+    """plots/curves.png, plots/kl_heatmap.png and plots/per_class_accuracy.png from metrics.jsonl."""
     records = read_metrics(run_dir)
     if not records:
         return
     out = Path(run_dir) / "plots"
     out.mkdir(exist_ok=True)
-    panels = [("recon", "reconstruction (per grid)"), ("kl", "KL (nats, true)"), ("beta", "β"),
-              ("kl_dim_mean", "KL per dim: mean"), ("kl_dim_min", "KL per dim: min"),
-              ("non_black_accuracy", "non-black accuracy")]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
-    for ax, (key, title) in zip(axes.flat, panels):
-        for split, style in (("train", "-"), ("val", "o-")):
-            x, y = _series(records, split, key)
-            if x:
-                ax.plot(x, y, style, label=split, markersize=3)
+    monitor, start = _alarm_settings(run_dir)
+    evals = [r for r in records if r["split"] in EVAL_SPLITS]
+    by_split = {s: [r for r in records if r["split"] == s] for s in ("train", *EVAL_SPLITS)}
+    flagged = flagged_epochs(evals, monitor, start)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
+    for ax, (title, keys, log, floor) in zip(axes.flat, CURVE_PANELS):
+        for split, rows in by_split.items():
+            for key, style in keys:
+                x, y = _series(rows, key)
+                if log:
+                    y = np.maximum(y, 1e-4)  # a dead dimension reads 0: keep it on the log axis, at the bottom
+                ax.plot(x, y, style, color=SPLIT_COLOURS[split], marker="o" if split != "train" else None,
+                        markersize=3, linewidth=1.2)
+        if evals:  # the alarm judges evaluations only: show its floors, its quiet warm-up, and where it fired
+            if floor:
+                ax.axhline(getattr(monitor, floor), color="0.4", linestyle="-.", linewidth=1)
+            ax.axvspan(0, start, color="0.9", zorder=0)
+            for epoch in flagged:
+                ax.axvline(epoch, color="red", alpha=0.35, linewidth=3)
+        ax.set_yscale("log" if log else "linear")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
+    _curves_legend(fig, by_split, bool(evals))
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(out / "curves.png", dpi=80)
     plt.close(fig)
-    _save_heatmap_and_classes(records, out)
+    rows = evals or by_split["train"]
+    if rows:
+        save_kl_heatmap(out / "kl_heatmap.png", rows, monitor)
+        save_class_accuracy(out / "per_class_accuracy.png", rows, monitor)
 
 
-def _save_heatmap_and_classes(records: list[dict], out: Path) -> None:
-    split = "val" if any(r["split"] == "val" for r in records) else "train"
-    rows = [r for r in records if r["split"] == split and r.get("kl_per_dim")]
-    if not rows:
-        return
-    kl = np.array([r["kl_per_dim"] for r in rows])                   # (evaluations, D)
-    epochs = [r["epoch"] for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    im = ax.imshow(kl, aspect="auto", cmap="magma", interpolation="nearest",
-                   extent=(-0.5, kl.shape[1] - 0.5, len(rows) - 0.5, -0.5))
-    ax.set_yticks(range(len(rows)), [f"{e:g}" for e in epochs], fontsize=6)
+def _curves_legend(fig, by_split: dict, with_alarm: bool) -> None:
+    handles = [plt.Line2D([], [], color=SPLIT_COLOURS[s], marker="o" if s != "train" else None, label=s)
+               for s, rows in by_split.items() if rows]
+    if with_alarm:
+        handles += [plt.Line2D([], [], color="0.4", linestyle="-.", label="alarm floor"),
+                    plt.Rectangle((0, 0), 1, 1, color="0.9", label="warm-up (alarm off)"),
+                    plt.Line2D([], [], color="red", alpha=0.35, linewidth=3, label="collapse flagged")]
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False)
+
+
+def save_kl_heatmap(path: Path, rows: list[dict], monitor: MonitorConfig) -> None:
+    """KL per dimension (columns) per evaluation (rows), log colour scale: a dark column is a dead dimension."""
+    kl = np.array([[np.nan if v is None else v for v in r["kl_per_dim"]] for r in rows], dtype=float)  # (E, D)
+    lo, hi = KL_IMAGE_RANGE
+    fig, ax = plt.subplots(figsize=(np.clip(4 + 0.14 * kl.shape[1], 7, 14), min(2.2 + 0.22 * len(rows), 9)))
+    im = ax.imshow(np.maximum(kl, lo), aspect="auto", cmap="magma", interpolation="nearest",
+                   norm=LogNorm(vmin=lo, vmax=max(hi, np.nanmax(kl, initial=hi))))
+    step = max(1, len(rows) // 15)
+    ax.set_yticks(range(0, len(rows), step), [f"{r['epoch']:g}" for r in rows[::step]], fontsize=7)
     ax.set_xlabel("latent dimension")
-    ax.set_ylabel(f"epoch ({split})")
-    ax.set_title("KL per dimension (nats): a dark column is a collapsed dimension", fontsize=9)
-    fig.colorbar(im, ax=ax)
+    ax.set_ylabel(f"epoch ({rows[0]['split']})")
+    ax.set_title("KL per latent dimension over training (log scale)\n"
+                 "a column going dark is a dimension collapsing", fontsize=9)
+    bar = fig.colorbar(im, ax=ax, pad=0.02)
+    bar.ax.axhline(monitor.kl_floor, color="cyan", linewidth=2)
+    bar.set_label(f"nats; cyan line: alarm floor {monitor.kl_floor:g}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "kl_heatmap.png", dpi=100)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    acc = np.array([[np.nan if a is None else a for a in r["per_class_accuracy"]] for r in rows])
+
+def save_class_accuracy(path: Path, rows: list[dict], monitor: MonitorConfig) -> None:
+    """Recall of each colour over epochs, in its ARC colour; pale colours outlined so they read on white."""
+    acc = np.array([[np.nan if a is None else a for a in r["per_class_accuracy"]] for r in rows], dtype=float)
+    epochs = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 4))
     for c in range(acc.shape[1]):
-        ax.plot(epochs, acc[:, c], "o-", color=ARC_PALETTE[c], label=str(c), markersize=3,
-                markeredgecolor="#444444", linewidth=1.5)
-    ax.set_ylim(-0.02, 1.02)
+        outline = [pe.Stroke(linewidth=3.2, foreground="#333333"), pe.Normal()] if c in PALE else None
+        ax.plot(epochs, acc[:, c], "o-", color=ARC_PALETTE[c], label=colour_label(c), markersize=4,
+                markeredgecolor="#333333", linewidth=1.8, path_effects=outline)
+    ax.axhline(monitor.non_black_floor, color="0.4", linestyle="-.", linewidth=1, label="non-black floor")
+    ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("epoch")
     ax.set_ylabel("recall")
-    ax.set_title(f"per-colour accuracy ({split})", fontsize=9)
+    ax.set_title(f"per-colour accuracy ({rows[0]['split']}; a colour absent from the set is not drawn)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(ncol=5, fontsize=7)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(out / "per_class_accuracy.png", dpi=100)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def save_comparison(path: Path, runs: list[tuple[str, list[dict]]], monitor: MonitorConfig) -> None:
+    """β, mean KL/dim and non-black accuracy of several runs overlaid, one colour per run.
+
+    β comes from the (denser) train records; KL and accuracy from evaluations where a run has them.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = [("beta", "β", False, None), ("kl_dim_mean", "mean KL per dim (nats, log)", True, monitor.kl_floor),
+              ("non_black_accuracy", "non-black accuracy", False, monitor.non_black_floor)]
+    for i, (label, records) in enumerate(runs):
+        train = [r for r in records if r.get("split") == "train"]
+        evals = [r for r in records if r.get("split") in EVAL_SPLITS]
+        for ax, (key, _, log, _) in zip(axes, panels):
+            x, y = _series(train if key == "beta" and train else evals or train, key)
+            # Runs often share a β or an accuracy exactly: a dash pattern per run keeps each line visible.
+            ax.plot(x, np.maximum(y, 1e-4) if log else y, RUN_STYLES[i % len(RUN_STYLES)], color=f"C{i % 10}",
+                    label=label if key == "beta" else None, marker="o" if evals and key != "beta" else None,
+                    markersize=3, linewidth=1.6)
+    for ax, (_, title, log, floor) in zip(axes, panels):
+        if floor is not None:
+            ax.axhline(floor, color="0.5", alpha=0.4, linewidth=4)
+        ax.set_yscale("log" if log else "linear")
+        ax.set_title(title + ("; grey band: alarm floor" if floor is not None else ""), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    fig.legend(loc="upper center", ncol=min(len(runs), 4), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.05 * ((len(runs) + 3) // 4)))
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 

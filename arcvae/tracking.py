@@ -7,11 +7,16 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from matplotlib import colormaps
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from .data import N_COLOURS
+
+# Nats mapped to black and white in KL pictures (TensorBoard strip, heat map): 0.001 to 10.
+KL_IMAGE_RANGE = (1e-3, 10.0)
 
 
 def _clean(value):
@@ -31,18 +36,44 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The records of a run's metrics.jsonl ([] if absent); a line cut short by a kill is skipped."""
+def scan_metrics(run_dir: Path) -> tuple[list[dict], int]:
+    """The records of a run's metrics.jsonl ([] if absent) and how many lines could not be parsed.
+
+    A kill can cut the last line short; such lines are skipped (and counted, for `compare` to report)
+    rather than making a whole run unreadable.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
-        return []
-    records = []
+        return [], 0
+    records, bad = [], 0
     for line in path.read_text().splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
+            bad += 1
             continue
-    return records
+        if isinstance(record, dict) and "split" in record:
+            records.append(record)
+        else:
+            bad += 1
+    return records, bad
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The readable records of a run's metrics.jsonl ([] if absent)."""
+    return scan_metrics(run_dir)[0]
+
+
+def kl_stripe(kl: torch.Tensor, cell: int = 8) -> np.ndarray:
+    """KL per dim as an image strip (cell x cell pixels per dim), magma on a fixed log scale.
+
+    Fixed, not per-record, limits: normalising by the record's max would paint a fully collapsed
+    latent (all dims ~0) as bright as a healthy one. Black: <= KL_IMAGE_RANGE[0] nats; white: >= [1].
+    """
+    lo, hi = np.log10(KL_IMAGE_RANGE)
+    level = (np.log10(np.maximum(kl.numpy(), KL_IMAGE_RANGE[0])) - lo) / (hi - lo)    # (D,) in [0, 1]
+    rgb = colormaps["magma"](np.clip(level, 0, 1))[:, :3]                              # (D, 3)
+    return np.repeat(np.repeat(rgb[None], cell, axis=0), cell, axis=1).astype(np.float32)  # (cell, D*cell, 3)
 
 
 class RunLog:
@@ -57,16 +88,16 @@ class RunLog:
         self.jsonl.write(json.dumps(_clean(record)) + "\n")
         split, step = record["split"], record["step"]
         for key, value in record.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("step",):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
                 self.tb.add_scalar(f"{split}/{key}", value, step)
-        if record.get("per_class_accuracy"):
-            scalars = {str(c): a for c, a in enumerate(record["per_class_accuracy"]) if a is not None}
-            self.tb.add_scalars(f"{split}/per_class_accuracy", scalars, step)
+        # One add_scalar per colour under one group: add_scalars would write a run folder per colour.
+        for c, acc in enumerate(record.get("per_class_accuracy") or []):
+            if acc is not None:
+                self.tb.add_scalar(f"per_class_accuracy/{split}_colour{c}", acc, step)
         if record.get("kl_per_dim"):
-            kl = torch.tensor(record["kl_per_dim"])
-            self.tb.add_histogram(f"{split}/kl_per_dim", kl, step)
-            # KL per dim as a one-row image: a dark stripe is a collapsed dimension.
-            self.tb.add_image(f"{split}/kl_per_dim_image", (kl / kl.max().clamp(min=1e-8)).view(1, 1, -1), step)
+            kl = torch.tensor(record["kl_per_dim"], dtype=torch.float32)
+            self.tb.add_histogram(f"kl_per_dim/{split}", kl, step)
+            self.tb.add_image(f"kl_per_dim_image/{split}", kl_stripe(kl), step, dataformats="HWC")
 
     def close(self) -> None:
         self.jsonl.close()
@@ -91,7 +122,7 @@ def console_line(record: dict) -> str:
         f"{record['split']:<5}",
         f"β={record['beta']:.3g}",
         f"rec={record['recon']:.1f}",
-        f"KL={record['kl']:.1f}",
+        f"KL={record['kl']:.1f}" + _clamped_part(record),
         f"KL/dim min {record['kl_dim_min']:.2f} mean {record['kl_dim_mean']:.2f}",
         f"AU {record['active_units']}/{len(record['kl_per_dim'])}",
         f"px {record['pixel_accuracy']:.1%}",
@@ -99,6 +130,13 @@ def console_line(record: dict) -> str:
         f"grid {record['grid_accuracy']:.0%}",
     ]
     return " ".join(parts)
+
+
+def _clamped_part(record: dict) -> str:
+    """`(KL'=…)` when free bits lift the optimised KL above the true one: the floor is holding dims up."""
+    if record.get("kl_clamped") is None or record["kl_clamped"] - record["kl"] < 0.05:
+        return ""
+    return f" (KL'={record['kl_clamped']:.1f})"
 
 
 def class_table(global_counts: list[float], batch_counts: list[float], weights: list[float]) -> str:

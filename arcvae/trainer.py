@@ -7,7 +7,6 @@ device and read back only when logged.
 from __future__ import annotations
 
 import math
-import os
 import random
 import signal
 import time
@@ -26,10 +25,10 @@ from .data import Grids, augment, batch_generator, epoch_indices, load_datasets
 from .distributed import (World, any_across, broadcast_from_main, device_for, init_world, mean_across, shutdown,
                           sum_across)
 from .losses import LossBreakdown, elbo, kl_per_sample_dim
-from .metrics import add_batch, collapse_reasons, new_stats, summarize
+from .metrics import add_batch, alarm_start, collapse_reasons, new_stats, summarize
 from .model import GridVAE
 from .plots import save_curves, save_reconstructions
-from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta, warmup_epochs
+from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta
 from .tracking import NullLog, RunLog, console_line, read_metrics, say, write_json_atomic
 
 
@@ -141,13 +140,19 @@ def evaluate(model, grids: Grids, beta: float, options: dict, cfg: Config, devic
     return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
 
 
+def refuse_existing_run(out: Path, overwrite: bool) -> None:
+    """Refuse a folder that already holds a run unless `overwrite`; checks only, writes nothing."""
+    out = Path(out)
+    if ((out / "metrics.jsonl").exists() or (out / "summary.json").exists()) and not overwrite:
+        raise ArcVaeError(f"{out}: already holds a run (use --overwrite to replace it, "
+                          f"--resume {out} to continue it, or another --out)")
+
+
 def prepare_run_dir(out: Path, overwrite: bool) -> Path:
     """A fresh run folder; one that already holds a run is refused unless `overwrite`."""
     out = Path(out)
+    refuse_existing_run(out, overwrite)
     if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
-        if not overwrite:
-            raise ArcVaeError(f"{out}: already holds a run (use --overwrite to replace it, "
-                              f"--resume {out} to continue it, or another --out)")
         for name in ("metrics.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
         for path in ckpt.list_checkpoints(out):
@@ -213,7 +218,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     order = epoch_indices(len(run.train), cfg.data.samples_per_epoch,
                           batch_generator(cfg.train.seed, epoch, 0, run.device), run.device)
     if run.running is None:  # else a run resumed mid-epoch: the sums since its last record
-        run.running = zero_running(run)
+        run.running = zero_running(cfg.model.latent_dim, run.device)
     running = run.running
     last_time, last_step = time.perf_counter(), p.step
     pending = None  # the previous step's finite flag, read one step late so the device queue never drains
@@ -234,7 +239,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
             record = train_record(run, batch, running, beta, grad_norm, rate)
             bar.set_postfix_str(f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
                                 f" non-black={record['non_black_accuracy'] or 0:.1%}")
-            running, last_time, last_step = zero_running(run), time.perf_counter(), p.step
+            running, last_time, last_step = zero_running(cfg.model.latent_dim, run.device), time.perf_counter(), p.step
             run.running = running
         if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:  # epoch ends: end_of_epoch
             count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too
@@ -257,10 +262,10 @@ def step_checkpoint_due(cfg: Config, step: int) -> bool:
     return cfg.train.checkpoint_every_steps > 0 and step % cfg.train.checkpoint_every_steps == 0
 
 
-def zero_running(run: Run) -> dict[str, torch.Tensor]:
+def zero_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Sums of the loss terms over the steps since the last log, kept on the device."""
-    return {"terms": torch.zeros(4, device=run.device), "kl_per_dim": torch.zeros(run.cfg.model.latent_dim, device=run.device),
-            "steps": torch.zeros((), device=run.device)}
+    return {"terms": torch.zeros(4, device=device), "kl_per_dim": torch.zeros(latent_dim, device=device),
+            "steps": torch.zeros((), device=device)}
 
 
 def add_running(running: dict, parts: LossBreakdown, finite: torch.Tensor) -> None:
@@ -308,8 +313,7 @@ def train_record(run: Run, batch: torch.Tensor, running, beta, grad_norm, rate: 
                    kl_dim_min=kl_per_dim.min().item(), kl_dim_mean=kl_per_dim.mean().item(),
                    kl_dim_max=kl_per_dim.max().item())
     record = make_record(run, "train", figures, beta)
-    record.update(grad_norm=float(grad_norm), samples_per_s=rate, lr=run.optimizer.param_groups[0]["lr"],
-                  skipped_steps=run.progress.skipped_steps)
+    record.update(grad_norm=float(grad_norm), samples_per_s=rate, skipped_steps=run.progress.skipped_steps)
     run.log.log(record)
     return record
 
@@ -317,7 +321,8 @@ def train_record(run: Run, batch: torch.Tensor, running, beta, grad_norm, rate: 
 def make_record(run: Run, split: str, figures: dict, beta) -> dict:
     p = run.progress
     epoch = p.epoch if split == "val" else round(p.step / run.steps_per_epoch, 4)
-    return {"split": split, "step": p.step, "epoch": epoch, "beta": float(beta), **figures}
+    return {"split": split, "step": p.step, "epoch": epoch, "beta": float(beta),
+            "lr": run.optimizer.param_groups[0]["lr"], **figures}
 
 
 def end_of_epoch(run: Run) -> None:
@@ -341,7 +346,7 @@ def end_of_epoch(run: Run) -> None:
 def watch_collapse(run: Run, record: dict) -> None:
     """After warm-up: track the worst figures and raise the alarm the moment collapse shows."""
     p = run.progress
-    if p.epoch < max(1.0, warmup_epochs(run.cfg.beta)):
+    if p.epoch < alarm_start(run.cfg.beta):
         return
     p.worst_kl_dim_mean = min(record["kl_dim_mean"], p.worst_kl_dim_mean if p.worst_kl_dim_mean is not None else math.inf)
     if record["non_black_accuracy"] is not None:
@@ -362,7 +367,8 @@ def draw(run: Run, grids: Grids) -> None:
             recon = run.net(batch, sample=False).logits.argmax(1)
             run.net.train()
         save_reconstructions(run.run_dir / "plots" / "reconstructions.png", batch.cpu().numpy(),
-                             recon.cpu().numpy(), f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)")
+                             recon.cpu().numpy(), f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)",
+                             grids.sizes[:n].cpu().numpy())
     save_curves(run.run_dir)
 
 
@@ -429,13 +435,16 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
     state = ckpt.load_latest(run_dir) if resume else None
     if state is not None:
         check_resume_config(cfg, state, force)
-    elif int(os.environ.get("RANK", "0")) == 0:
-        prepare_run_dir(run_dir, overwrite)
-    run = build_run(cfg, run_dir, recompute_weights)
+    else:
+        refuse_existing_run(run_dir, overwrite)
+    run = build_run(cfg, run_dir, recompute_weights)  # loads and validates the data before anything is written
     if state is not None:
         restore(run, state)
+        dropped = ckpt.rewind_metrics(run_dir, run.progress.step) if run.world.main else 0
         say(f"resumed {run_dir} at step {run.progress.step} (epoch {run.progress.epoch}, "
-            f"batch {run.progress.batch_in_epoch})")
+            f"batch {run.progress.batch_in_epoch})" + (f"; dropped {dropped} records logged after it" if dropped else ""))
+    elif run.world.main:
+        prepare_run_dir(run_dir, overwrite)
     if run.world.main:
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
         run.log = RunLog(run_dir)

@@ -122,6 +122,15 @@ def test_a_bad_grid_in_a_folder_names_the_file(tmp_path):
         load_arc_grids(str(tmp_path))
 
 
+def test_a_bad_grid_in_a_folder_of_task_mappings_names_the_task(tmp_path):
+    tasks = {"aaa": {"train": [{"input": [[1]], "output": [[1]]}]},
+             "bbb": {"train": [{"input": [[1]], "output": [[12]]}]}}
+    (tmp_path / "many.json").write_text(json.dumps(tasks))
+    (tmp_path / "other.json").write_text(json.dumps({"train": [{"input": [[1]], "output": [[1]]}]}))
+    with pytest.raises(DataError, match=r"many\.json:bbb train\[0\]\.output: colour 12"):
+        load_arc_grids(str(tmp_path))
+
+
 def test_missing_sources_and_invalid_json_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
         load_arc_grids(str(tmp_path / "missing.json"))
@@ -254,6 +263,12 @@ def test_augmentation_is_deterministic_per_seed(arc1_training):
     assert not torch.equal(batch(0), batch(1))
     other_batch = augment(padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU))
     assert not torch.equal(batch(0), other_batch)
+
+
+def test_batch_generators_accept_every_valid_seed():
+    for seed in (0, 123_456_789, 2**32 - 1):  # the mix of seed, epoch and batch must not overflow torch's seed
+        a = torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
+        assert torch.equal(a, torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU)))
 
 
 def test_epoch_indices_cover_every_grid_evenly():

@@ -1,0 +1,177 @@
+"""`python -m arcvae compare RUN_DIR [RUN_DIR ...] [--out DIR]`: several runs side by side.
+
+Reads each run's config.yaml, metrics.jsonl and summary.json. A run killed before writing its summary,
+one whose metrics.jsonl was cut short, or one without a config is still shown, with what is missing
+named; figures then come from metrics.jsonl. Exit 0 when at least one run was read, 2 when none.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cli import EXIT_BAD_INPUT, EXIT_OK, _Parser
+from .config import ArcVaeError, Config, MonitorConfig, load_config_text
+from .metrics import alarm_start, colour_label, flagged_epochs, worst_colour
+from .plots import EVAL_SPLITS, save_comparison
+from .tracking import scan_metrics
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
+COLUMNS = ["run", "schedule", "epochs", "β", "KL/dim", "worst KL/dim", "AU", "non-black", "worst colour",
+           "grid", "collapsed", "status"]
+
+
+@dataclass
+class RunView:
+    """What could be read of one run folder, and notes on what could not."""
+    path: str
+    config: Config | None = None
+    summary: dict | None = None
+    records: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def readable(self) -> bool:
+        return self.summary is not None or bool(self.records)
+
+    @property
+    def evaluations(self) -> list[dict]:
+        return [r for r in self.records if r["split"] in EVAL_SPLITS]
+
+
+def read_run(path: str) -> RunView:
+    view = RunView(path)
+    folder = Path(path)
+    if not folder.is_dir():
+        view.notes.append("no such folder" if not folder.exists() else "not a folder")
+        return view
+    if not any((folder / name).exists() for name in RUN_FILES):
+        view.notes.append("not a run folder (no config.yaml, metrics.jsonl or summary.json)")
+        return view
+    view.config = _read_config(folder, view.notes)
+    view.summary = _read_summary(folder, view.notes)
+    view.records, bad = scan_metrics(folder)
+    if not (folder / "metrics.jsonl").exists():
+        view.notes.append("no metrics.jsonl")
+    elif bad:
+        view.notes.append(f"metrics.jsonl: {bad} unreadable line(s) skipped (cut short by a kill?)")
+    elif not view.records:
+        view.notes.append("metrics.jsonl is empty")
+    return view
+
+
+def _read_config(folder: Path, notes: list[str]) -> Config | None:
+    path = folder / "config.yaml"
+    if not path.exists():
+        notes.append("no config.yaml (schedule unknown; default alarm floors used)")
+        return None
+    try:
+        return load_config_text(path.read_text(), str(path))
+    except ArcVaeError as exc:  # a run from another version of the schema: still compare its figures
+        notes.append(f"config.yaml not usable: {exc}")
+        return None
+
+
+def _read_summary(folder: Path, notes: list[str]) -> dict | None:
+    path = folder / "summary.json"
+    if not path.exists():
+        notes.append("no summary.json (interrupted or killed?): figures from metrics.jsonl")
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        notes.append(f"summary.json unreadable ({exc.msg} at line {exc.lineno}): figures from metrics.jsonl")
+        return None
+    if not isinstance(summary, dict):
+        notes.append("summary.json is not an object: figures from metrics.jsonl")
+        return None
+    return summary
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _alarm(view: RunView) -> tuple[MonitorConfig, float]:
+    return (view.config.monitor, alarm_start(view.config.beta)) if view.config else (MonitorConfig(), 1.0)
+
+
+def _collapsed(view: RunView) -> str:
+    """From summary.json when there is one; otherwise judged again from the logged evaluations."""
+    if view.summary is not None and "collapse_flagged" in view.summary:
+        first = view.summary.get("first_collapse_epoch")
+        return f"yes ep{first}" if view.summary["collapse_flagged"] else "no"
+    monitor, start = _alarm(view)
+    judged = [r for r in view.evaluations if r["epoch"] >= start]
+    flagged = flagged_epochs(judged, monitor, start)
+    return f"yes ep{flagged[0]:g}" if flagged else ("no" if judged else "-")
+
+
+def _worst_kl(view: RunView):
+    if view.summary is not None and "worst_kl_dim_mean_after_warmup" in view.summary:
+        return view.summary["worst_kl_dim_mean_after_warmup"]
+    start = _alarm(view)[1]
+    values = [r["kl_dim_mean"] for r in view.evaluations if r["epoch"] >= start and r.get("kl_dim_mean") is not None]
+    return min(values, default=None)
+
+
+def row_of(view: RunView) -> list[str]:
+    s = view.summary or {}
+    last = (view.evaluations or view.records or [{}])[-1]
+    final = s.get("final") or s.get("final_train") or last
+    cfg = view.config
+    schedule = cfg.beta.schedule if cfg else s.get("schedule", "?")
+    if cfg and cfg.loss.free_bits > 0:
+        schedule += f" fb={cfg.loss.free_bits:g}"
+    epochs = s.get("epochs", last.get("epoch"))
+    worst = worst_colour(final.get("per_class_accuracy") or [])
+    kl_dims = final.get("kl_per_dim") or []
+    return [
+        view.path, schedule,
+        _fmt(epochs, "g") + (f"/{cfg.train.epochs}" if cfg else ""),
+        _fmt(s.get("beta", final.get("beta")), ".3g"),
+        _fmt(final.get("kl_dim_mean"), ".3f"), _fmt(_worst_kl(view), ".3f"),
+        f"{final['active_units']}/{len(kl_dims)}" if final.get("active_units") is not None else "-",
+        _fmt(final.get("non_black_accuracy"), ".1%"),
+        f"{colour_label(worst[0])} {worst[1]:.0%}" if worst else "-",
+        _fmt(final.get("grid_accuracy"), ".1%"),
+        _collapsed(view), s.get("status", "no summary"),
+    ]
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [COLUMNS, *rows])
+
+
+def compare_parser() -> _Parser:
+    p = _Parser(prog="python -m arcvae compare", description="Compare training runs side by side.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by train_vae.py")
+    p.add_argument("--out", help="folder for compare.png: β, KL/dim and non-black accuracy of all runs overlaid")
+    return p
+
+
+def compare_main(argv: list[str]) -> int:
+    args = compare_parser().parse_args(argv)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ArcVaeError(f"--out {out}: exists and is not a folder")
+    views = [read_run(path) for path in args.runs]
+    readable = [v for v in views if v.readable]
+    if readable:
+        print(table([row_of(v) for v in readable]))
+    noted = [v for v in views if v.notes]
+    if noted:
+        print("\nnotes:")
+        for v in noted:
+            print(f"  {v.path}: " + "; ".join(v.notes))
+    if not readable:
+        print(f"error: none of the {len(views)} path(s) holds a readable run", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        monitor = _alarm(readable[0])[0]
+        save_comparison(out / "compare.png", [(v.path, v.records) for v in readable if v.records], monitor)
+        print(f"\nwrote {out / 'compare.png'}")
+    return EXIT_OK
