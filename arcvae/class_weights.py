@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def _read_cache(path: Path, key: str) -> ClassWeights | None:
     try:
         entry = json.loads(path.read_text())
         weights = [float(w) for w in entry["weights"]]
-        if entry["fingerprint"] != key or len(weights) != N_COLOURS or not all(w > 0 for w in weights):
+        if entry["fingerprint"] != key or len(weights) != N_COLOURS or not all(0 < w < math.inf for w in weights):
             raise ValueError("contents do not match")
         return ClassWeights(weights, entry["counts"], entry["raw_counts"], entry["method"], key, "cache")
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -54,7 +54,7 @@ def default_out(args: argparse.Namespace) -> Path:
 
 
 def train_main(argv: list[str]) -> int:
-    args = train_parser().parse_args(argv)
+    args = train_parser().parse_intermixed_args(argv)  # overrides may come before or after flags
     cfg = resolve_config(args)
     out = Path(args.resume or args.out or default_out(args))
     if args.show_schedule:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .cli import EXIT_BAD_INPUT, EXIT_OK, _Parser
 from .config import ArcVaeError, Config, MonitorConfig, load_config_text
-from .metrics import alarm_start, colour_label, flagged_epochs, worst_colour
+from .metrics import alarm_start, collapse_reasons, colour_label, reason_kinds, worst_colour
 from .plots import EVAL_SPLITS, save_comparison
 from .tracking import scan_metrics
 
@@ -98,14 +98,22 @@ def _alarm(view: RunView) -> tuple[MonitorConfig, float]:
 
 
 def _collapsed(view: RunView) -> str:
-    """From summary.json when there is one; otherwise judged again from the logged evaluations."""
-    if view.summary is not None and "collapse_flagged" in view.summary:
-        first = view.summary.get("first_collapse_epoch")
-        return f"yes ep{first}" if view.summary["collapse_flagged"] else "no"
-    monitor, start = _alarm(view)
-    judged = [r for r in view.evaluations if r["epoch"] >= start]
-    flagged = flagged_epochs(judged, monitor, start)
-    return f"yes ep{flagged[0]:g}" if flagged else ("no" if judged else "-")
+    """'ep3 KL+accuracy': the first flagged epoch and which parts of the alarm fired, or 'no'.
+
+    From summary.json when there is one; otherwise judged again from the logged evaluations.
+    """
+    if view.summary is not None and "collapse_events" in view.summary:
+        events = [(e["epoch"], e["reasons"]) for e in view.summary["collapse_events"]]
+    else:
+        monitor, start = _alarm(view)
+        judged = [r for r in view.evaluations if r["epoch"] >= start and r.get("kl_dim_mean") is not None]
+        if not judged:
+            return "-"
+        events = [(r["epoch"], reasons) for r in judged if (reasons := collapse_reasons(r, monitor))]
+    if not events:
+        return "no"
+    kinds = reason_kinds([reason for _, reasons in events for reason in reasons])
+    return f"ep{events[0][0]:g} " + "+".join(kinds)
 
 
 def _worst_kl(view: RunView):

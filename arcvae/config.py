@@ -101,6 +101,8 @@ class OverfitConfig:
     min_class_recall: float = 0.80
     stop_at_target: bool = True
     lr: float = 3e-3
+    warmup_iterations: int = 10
+    decay_iterations: int = 200
     beta: float = 0.0
     log_every: int = 25
 
@@ -165,6 +167,7 @@ RANGES = [
     ("train.max_bad_steps", 1, None, True),
     ("overfit.batch_size", 1, None, True), ("overfit.iterations", 1, None, True),
     ("overfit.target_accuracy", 0, 1, True), ("overfit.min_class_recall", 0, 1, True), ("overfit.lr", 0, None, False),
+    ("overfit.warmup_iterations", 0, None, True), ("overfit.decay_iterations", 0, None, True),
     ("overfit.beta", 0, None, True), ("overfit.log_every", 1, None, True),
     ("monitor.kl_floor", 0, None, True), ("monitor.non_black_floor", 0, 1, True),
     ("monitor.active_threshold", 0, None, True), ("monitor.n_recon_grids", 0, None, True),
@@ -288,6 +291,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key}: {value} is out of range (must be {bound})")
     if not cfg.model.channels or any(c < 1 for c in cfg.model.channels):
         raise ConfigError(f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints")
+    if 0 < cfg.loss.max_weight_ratio < 1:
+        raise ConfigError(f"loss.max_weight_ratio: {cfg.loss.max_weight_ratio} must be 0 (no cap) or >= 1")
     if cfg.beta.min_beta > cfg.beta.max_beta:
         raise ConfigError(f"beta.min_beta: {cfg.beta.min_beta} is above beta.max_beta {cfg.beta.max_beta}")
 

@@ -88,8 +88,14 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
     reasons = []
     if figures["kl_dim_mean"] < cfg.kl_floor:
         dead = [d for d, kl in enumerate(figures["kl_per_dim"]) if kl < cfg.kl_floor]
+        alive = [d for d, kl in enumerate(figures["kl_per_dim"]) if kl >= cfg.kl_floor]
+        # When most dims are dead, the few still alive are the shorter, more telling list.
+        if len(dead) <= 12 or len(alive) > 12:
+            which = _short_list(dead)
+        else:
+            which = f"all but {_short_list(alive)}" if alive else "all"
         reasons.append(f"mean KL/dim {figures['kl_dim_mean']:.3f} < monitor.kl_floor={cfg.kl_floor:g} nats "
-                       f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {_short_list(dead)})")
+                       f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {which})")
     non_black = figures["non_black_accuracy"]
     if non_black is not None and non_black < cfg.non_black_floor:
         weak = [f"{colour_label(c)} {acc:.0%}" for c, acc in enumerate(figures["per_class_accuracy"])
@@ -108,6 +114,13 @@ def flagged_epochs(evaluations: list[dict], cfg: MonitorConfig, start: float) ->
     """Epochs of the evaluation records (read back from metrics.jsonl) on which the alarm fires."""
     return [r["epoch"] for r in evaluations
             if r["epoch"] >= start and r.get("kl_dim_mean") is not None and collapse_reasons(r, cfg)]
+
+
+def reason_kinds(reasons: list[str]) -> list[str]:
+    """'KL' and/or 'accuracy': which part of the alarm these collapse_reasons come from."""
+    kinds = {"KL": any(r.startswith("mean KL/dim") for r in reasons),
+             "accuracy": any(r.startswith("non-black accuracy") for r in reasons)}
+    return [k for k, fired in kinds.items() if fired]
 
 
 def worst_colour(per_class: list) -> tuple[int, float] | None:

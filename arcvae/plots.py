@@ -216,7 +216,8 @@ def save_comparison(path: Path, runs: list[tuple[str, list[dict]]], monitor: Mon
     β comes from the (denser) train records; KL and accuracy from evaluations where a run has them.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    panels = [("beta", "β", False, None), ("kl_dim_mean", "mean KL per dim (nats, log)", True, monitor.kl_floor),
+    panels = [("beta", "β (log above 0.01)", False, None),
+              ("kl_dim_mean", "mean KL per dim (nats, log)", True, monitor.kl_floor),
               ("non_black_accuracy", "non-black accuracy", False, monitor.non_black_floor)]
     for i, (label, records) in enumerate(runs):
         train = [r for r in records if r.get("split") == "train"]
@@ -234,6 +235,7 @@ def save_comparison(path: Path, runs: list[tuple[str, list[dict]]], monitor: Mon
         ax.set_title(title + ("; grey band: alarm floor" if floor is not None else ""), fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
+    axes[0].set_yscale("symlog", linthresh=0.01)  # runs' β often differ by orders of magnitude, and start at 0
     fig.legend(loc="upper center", ncol=min(len(runs), 4), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.05 * ((len(runs) + 3) // 4)))
     fig.savefig(path, dpi=80)

@@ -160,7 +160,8 @@ def test_a_changed_input_misses_the_cache(arc_grids, tmp_path, change):
     assert len(cache_files(tmp_path)) == 2
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "wrong_shape", "negative_weight", "other_key"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "wrong_shape", "negative_weight", "infinite_weight",
+                                    "other_key"])
 def test_a_damaged_cache_file_is_recomputed_with_a_warning_and_rewritten(arc_grids, tmp_path, capsys, damage):
     first = weights_for(arc_grids, tmp_path)
     path = tmp_path / f"class_weights_{first.fingerprint}.json"
@@ -172,6 +173,7 @@ def test_a_damaged_cache_file_is_recomputed_with_a_warning_and_rewritten(arc_gri
         "empty": "",
         "wrong_shape": json.dumps({**entry, "weights": entry["weights"][:9]}),
         "negative_weight": json.dumps({**entry, "weights": [-1.0] + entry["weights"][1:]}),
+        "infinite_weight": json.dumps({**entry, "weights": [float("inf")] + entry["weights"][1:]}),  # "Infinity"
         "other_key": json.dumps({**entry, "fingerprint": "0" * 20}),
     }[damage]
     path.write_text(damaged)

@@ -44,9 +44,18 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert torch.equal(wa[name], wb[name]), name
 
 
+@pytest.fixture(autouse=True)
+def no_pictures(monkeypatch):
+    """Drawing PNGs is most of a tiny run's time and nothing here looks at them."""
+    monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
+
+
+REAL_STEP = trainer.train_step
+
+
 def sigint_at_call(monkeypatch, call: int) -> None:
     """Raise a real SIGINT inside training step number `call` (1-based), as a user's Ctrl-C would."""
-    real, calls = trainer.train_step, []
+    real, calls = REAL_STEP, []
 
     def step(*args, **kwargs):
         calls.append(1)
@@ -68,7 +77,7 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tiny_config, tmp_path, monke
     sigint_at_call(monkeypatch, 11)  # step 11: epoch 2, batch 3, two steps after a log and a checkpoint
     summary = trainer.train(cfg, tmp_path / "cut")
     assert summary["status"] == "interrupted" and summary["step"] == 11
-    monkeypatch.undo()
+    monkeypatch.setattr(trainer, "train_step", REAL_STEP)
     summary = trainer.train(cfg, tmp_path / "cut", resume=True)
     assert summary["step"] == 24
     # The tiny model trips the collapse alarm; the alarm's record must carry over too.
@@ -83,7 +92,7 @@ def test_resume_after_kill_past_last_checkpoint(tiny_config, tmp_path, monkeypat
     trainer.train(cfg, tmp_path / "whole")
     sigint_at_call(monkeypatch, 14)
     trainer.train(cfg, tmp_path / "cut")
-    monkeypatch.undo()
+    monkeypatch.setattr(trainer, "train_step", REAL_STEP)
     # As if killed at step 14 before its checkpoint: remove it, keeping the one at step 12.
     newest = ckpt.list_checkpoints(tmp_path / "cut")[-1]
     assert newest.name == "step_000000014.pt"
@@ -98,7 +107,7 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, mo
     cfg = tiny_config(*RESUMABLE)
     sigint_at_call(monkeypatch, 5)
     trainer.train(cfg, tmp_path / "run")
-    monkeypatch.undo()
+    monkeypatch.setattr(trainer, "train_step", REAL_STEP)
     code = main(["--resume", str(tmp_path / "run"), "train.lr=0.01", "train.epochs=4"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: cannot resume with a different config")
@@ -217,8 +226,9 @@ def test_second_signal_exits_at_once():
 
 # ---------------------------------------------------------------- real processes, real signals
 
+# Pictures only once, at the end (they cost more than the training steps of a run this small).
 SUBPROCESS = TINY + ["train.epochs=4", "data.samples_per_epoch=512", "train.checkpoint_every_steps=1",
-                     "monitor.n_recon_grids=0"]
+                     "monitor.n_recon_grids=0", "train.eval_every=4"]
 
 
 def start(out: Path, cache: Path, *extra: str) -> subprocess.Popen:
