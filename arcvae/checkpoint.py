@@ -84,29 +84,39 @@ REQUIRED_KEYS = ("model", "optimizer", "controller", "progress", "running", "rng
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
     """A checkpoint's dict (tensors and plain types only: weights_only, no arbitrary pickle)."""
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise ArcVaeError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # torch raises many types for a corrupt file; all mean the same to the user
-        raise ArcVaeError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__})") from None
-    missing = [k for k in REQUIRED_KEYS if k not in state] if isinstance(state, dict) else list(REQUIRED_KEYS)
-    if missing:
-        raise ArcVaeError(f"{path}: not an arcvae checkpoint (missing {', '.join(missing)})")
+    state, problem = _read(Path(path), map_location)
+    if problem:
+        raise ArcVaeError(f"{path}: {problem}")
     return state
 
 
 def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict:
-    """The newest readable checkpoint of a run; a corrupt newest one falls back to the one before."""
+    """The newest usable checkpoint of a run; an unusable newest one falls back to the one before."""
     found = list_checkpoints(run_dir)
     if not found:
         raise ArcVaeError(f"{run_dir}: no checkpoint to resume from (looked in {checkpoint_dir(run_dir)})")
+    problems = []
     for path in reversed(found):
-        try:
-            return load_checkpoint(path, map_location)
-        except ArcVaeError as exc:
-            print(f"warning: {exc}; trying the previous checkpoint")
-    raise ArcVaeError(f"{run_dir}: every checkpoint is unreadable ({', '.join(p.name for p in found)})")
+        state, problem = _read(path, map_location)
+        if not problem:
+            return state
+        problems.append(f"{path.name}: {problem}")
+        print(f"warning: {path}: {problem}; trying the previous checkpoint")
+    raise ArcVaeError(f"{run_dir}: no usable checkpoint ({'; '.join(problems)})")
+
+
+def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
+    """(state, None), or (None, what is wrong with the file)."""
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        return None, "checkpoint not found"
+    except Exception as exc:  # torch raises many types for a corrupt file; all mean the same to the user
+        return None, f"corrupt or unreadable checkpoint ({type(exc).__name__})"
+    missing = [k for k in REQUIRED_KEYS if k not in state] if isinstance(state, dict) else list(REQUIRED_KEYS)
+    if missing:
+        return None, f"not an arcvae checkpoint (missing {', '.join(missing)})"
+    return state, None
 
 
 def rewind_metrics(run_dir: Path, step: int) -> int:

@@ -86,3 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     except ArcVaeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C before the training loop took over the signal (loading data, say)
+        print("interrupted before training started", file=sys.stderr)
+        return EXIT_INTERRUPTED

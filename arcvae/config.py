@@ -21,6 +21,9 @@ from omegaconf.errors import OmegaConfBaseException
 class ArcVaeError(Exception):
     """Bad input from the user (data, config, arguments): printed as one line, exit status 2."""
 
+    def __str__(self) -> str:  # quoted user text (a key, a value) may hold line breaks: keep one line
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 class ConfigError(ArcVaeError):
     pass
@@ -207,12 +210,22 @@ def _overrides_to_tree(overrides: list[str]) -> dict:
         key, text = item.split("=", 1)
         node = tree
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override '{item}': '{key}' is not a dotted key like train.lr")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}' conflicts with another override")
-        node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+        node[parts[-1]] = _parse_value(item, text)
     return tree
+
+
+def _parse_value(item: str, text: str) -> Any:
+    """An override's value as YAML reads it (`[16,32]` a list, `null` None); empty text is None."""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"override '{item}': the value '{text}' is not valid YAML") from None
 
 
 def load_config(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> Config:
@@ -224,6 +237,8 @@ def load_config(path: Optional[str | Path] = None, overrides: Optional[list[str]
             raise ConfigError(f"{path}: config file not found")
         try:
             tree = yaml.safe_load(path.read_text()) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" (line {mark.line + 1})" if mark else ""

@@ -51,6 +51,10 @@ def _read_json(path: Path) -> object:
         raise DataError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to be an ARC task") from None
+    except OSError as exc:  # a folder named *.json, no permission, ...
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def validate_grid(grid: object, where: str) -> np.ndarray:
@@ -69,8 +73,8 @@ def validate_grid(grid: object, where: str) -> np.ndarray:
         raise DataError(f"{where}: grid is {height}x{width}, ARC grids are at most 30x30")
     for row in grid:
         for value in row:
-            if type(value) is not int or not 0 <= value < N_COLOURS:
-                raise DataError(f"{where}: colour {value!r} is not an integer 0-9")
+            if type(value) is not int or not 0 <= value < N_COLOURS:  # bool is an int subclass: excluded
+                raise DataError(f"{where}: colour {json.dumps(value, default=repr)} is not an integer 0-9")
     return np.asarray(grid, dtype=np.uint8)
 
 
@@ -95,7 +99,7 @@ def grids_of_task(task: object, where: str) -> list[np.ndarray]:
 def _tasks_in_file(path: Path) -> dict[str, object]:
     """A file holds one task, or a mapping of task id -> task."""
     content = _read_json(path)
-    if isinstance(content, dict) and "train" in content and isinstance(content["train"], list):
+    if isinstance(content, dict) and "train" in content:  # one task (grids_of_task checks its shape)
         return {path.stem: content}
     if isinstance(content, dict) and content and all(isinstance(v, dict) for v in content.values()):
         return content
