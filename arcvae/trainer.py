@@ -203,7 +203,7 @@ def restore(run: Run, state: dict) -> None:
         run.net.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
-        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # the first mismatch
+        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # names a tensor that does not fit
         raise ArcVaeError(f"checkpoint does not fit this model ({detail}); was model.* changed?") from None
     if run.controller is not None and state["controller"] is not None:
         run.controller.load_state_dict(state["controller"])

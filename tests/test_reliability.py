@@ -112,6 +112,8 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, mo
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: cannot resume with a different config")
     assert "train.epochs, train.lr" in err and "--force" in err
+    assert main(["--resume", str(tmp_path / "run"), "model.latent_dim=4", "--force"]) == 2
+    assert capsys.readouterr().err.startswith("error: checkpoint does not fit this model (size mismatch for")
     assert main(["--resume", str(tmp_path / "run"), "train.epochs=4", "--force"]) == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs"] == 4
 
