@@ -89,3 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before the training loop took over the signal (loading data, say)
         print("interrupted before training started", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `--show-schedule | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail again
+        return EXIT_OK

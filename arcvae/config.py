@@ -71,8 +71,8 @@ class BetaConfig:
     ratio: float = 0.5
     shape: str = "linear"
     target_kl_per_dim: float = 0.5
-    kp: float = 0.01
-    ki: float = 0.001
+    kp: float = 0.1
+    ki: float = 0.002
 
 
 @dataclass

@@ -18,6 +18,12 @@ import torch
 
 from .config import BetaConfig
 
+RAMPED = ("linear_warmup", "ultra_conservative")
+# A position computed as (step / steps_per_epoch) * n_cycles / epochs can land a hair off a whole
+# cycle or the end of a rise; without this slack the first step of a new cycle would get max β
+# instead of 0, and the rise's last step would depend on rounding.
+_CYCLE_SLACK = 1e-9
+
 
 def ramp_shape(u: float, shape: str) -> float:
     """Map rise progress u in [0, 1] to [0, 1] the way the cyclical reference code does."""
@@ -25,9 +31,21 @@ def ramp_shape(u: float, shape: str) -> float:
         return u
     if shape == "cosine":
         return 0.5 - 0.5 * math.cos(u * math.pi)
-    if shape == "sigmoid":  # the reference's logistic over v*12-6: starts at ~0.0025, not 0
+    if shape == "sigmoid":  # the reference's logistic over u*12-6: 0.0025 at u=0, 0.9975 at u=1
         return 1.0 / (1.0 + math.exp(-(u * 12.0 - 6.0)))
     raise ValueError(f"unknown ramp shape '{shape}'")
+
+
+def cyclical_fraction(progress: float, n_cycles: int, ratio: float, shape: str) -> float:
+    """β / max_beta at `progress` (0 = start, 1 = end of the run) for Fu et al.'s cyclical schedule.
+
+    The reference rises over u = 0..1 inclusive (`while v <= stop`) and holds 1 after, so u = 1
+    itself gets the shape's value (0.9975 for sigmoid) and only u > 1 is held at 1.
+    """
+    position = progress * n_cycles                                      # cycles elapsed
+    cycle = min(math.floor(position + _CYCLE_SLACK), n_cycles - 1)      # the last cycle holds to the end
+    u = max(0.0, position - cycle) / ratio
+    return 1.0 if u > 1.0 + _CYCLE_SLACK else ramp_shape(min(u, 1.0), shape)
 
 
 def scheduled_beta(cfg: BetaConfig, epoch: float, total_epochs: float) -> float:
@@ -35,38 +53,39 @@ def scheduled_beta(cfg: BetaConfig, epoch: float, total_epochs: float) -> float:
     top = cfg.max_beta
     if cfg.schedule == "constant":
         return top
-    if cfg.schedule in ("linear_warmup", "ultra_conservative"):
+    if cfg.schedule in RAMPED:
         if epoch < cfg.warmup_epochs:
             return 0.0
         if cfg.ramp_epochs == 0:
             return top
         return top * min(1.0, (epoch - cfg.warmup_epochs) / cfg.ramp_epochs)
     if cfg.schedule == "cyclical":
-        period = total_epochs / cfg.n_cycles
-        rise = period * cfg.ratio
-        within = epoch - period * min(math.floor(epoch / period), cfg.n_cycles - 1)
-        if within >= rise:
-            return top
-        return top * ramp_shape(within / rise, cfg.shape)
+        return top * cyclical_fraction(epoch / total_epochs, cfg.n_cycles, cfg.ratio, cfg.shape)
     raise ValueError(f"schedule '{cfg.schedule}' is not a function of progress")
 
 
 def warmup_epochs(cfg: BetaConfig) -> float:
     """Epochs before which β is held at 0 by design (the collapse alarm waits for them)."""
-    return cfg.warmup_epochs if cfg.schedule in ("linear_warmup", "ultra_conservative") else 0.0
+    return cfg.warmup_epochs if cfg.schedule in RAMPED else 0.0
 
 
-def schedule_warnings(cfg: BetaConfig, total_epochs: int) -> list[str]:
+def schedule_warnings(cfg: BetaConfig, total_epochs: int, free_bits: float = 0.0) -> list[str]:
     """Consistent-but-suspicious settings the user should hear about before training."""
     notes = []
-    if cfg.schedule in ("linear_warmup", "ultra_conservative"):
+    if cfg.schedule in RAMPED:
         end = cfg.warmup_epochs + cfg.ramp_epochs
         if end > total_epochs:
             final = scheduled_beta(cfg, total_epochs, total_epochs)
             notes.append(f"beta: warm-up + ramp ({end:g} epochs) is longer than train.epochs={total_epochs}; "
-                         f"beta will only reach {final:.3g} of max_beta={cfg.max_beta:g}")
-    if cfg.schedule != "constant" and cfg.max_beta == 0:
+                         f"beta ends at {final:.3g} instead of max_beta={cfg.max_beta:g}")
+    elif cfg.warmup_epochs or cfg.ramp_epochs:
+        notes.append(f"beta.warmup_epochs / beta.ramp_epochs are ignored by the {cfg.schedule} schedule")
+    if cfg.max_beta == 0:
         notes.append("beta.max_beta is 0: this trains a plain autoencoder")
+    if cfg.schedule == "adaptive" and cfg.target_kl_per_dim <= free_bits:
+        # Below λ a dimension's KL has no gradient, so β cannot pull the mean KL down to the target.
+        notes.append(f"beta.target_kl_per_dim={cfg.target_kl_per_dim:g} is not above loss.free_bits={free_bits:g}; "
+                     f"the controller cannot reach it and will push beta to max_beta")
     return notes
 
 
@@ -75,10 +94,12 @@ class AdaptiveBeta:
     """PI control of β on the mean KL per dimension, with conditional-integration anti-windup.
 
     error e = target - KL/dim (an EMA of the batch value, to damp step-to-step noise).
-    β = clamp(min + kp·σ(-e) + I, min, max), I ← I - ki·e, except when β sits on a bound and the
-    error pushes further past it (anti-windup: the integral cannot run away while saturated).
-    KL above target raises β; KL below target lowers it. All state is tensors on the training
-    device, so an update costs no host synchronisation.
+    β = clamp(min + kp·σ(-e) + I, min, max), I ← I - ki·e (ControlVAE's form), except when β sits on
+    a bound and the error pushes further past it: then I is frozen, so a long spell pinned at a bound
+    cannot wind it up and β leaves the bound as soon as the error changes sign.
+    KL above target raises β; KL below target lowers it. Gains are in β units (per step for ki);
+    the defaults (kp 0.1, ki 0.002) come from a toy-plant sweep, see docs/schedules.md.
+    All state is tensors on the training device, so an update costs no host synchronisation.
     """
     target: float
     min_beta: float

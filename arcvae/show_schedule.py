@@ -1,28 +1,58 @@
-"""`--show-schedule`: see β over the run before spending compute (no data, no training)."""
+"""`--show-schedule`: see β over the run before spending compute (no data, no model, no training)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .config import Config
+from .config import BetaConfig, Config
 from .plots import save_beta_schedule
-from .schedules import scheduled_beta
+from .schedules import RAMPED, schedule_warnings, scheduled_beta
+
+# Points per epoch in the plot: β moves within an epoch, and a cycle can be shorter than one.
+_POINTS_PER_EPOCH = 20
+_POINTS_PER_CYCLE = 40
+
+
+def describe(b: BetaConfig, epochs: int) -> str:
+    """The header: the schedule's name and only the parameters it reads."""
+    if b.schedule == "constant":
+        params = f"max_beta={b.max_beta:g}"
+    elif b.schedule in RAMPED:
+        params = f"max_beta={b.max_beta:g} warmup_epochs={b.warmup_epochs:g} ramp_epochs={b.ramp_epochs:g}"
+    elif b.schedule == "cyclical":
+        params = f"max_beta={b.max_beta:g} n_cycles={b.n_cycles} ratio={b.ratio:g} shape={b.shape}"
+    else:
+        params = (f"target_kl_per_dim={b.target_kl_per_dim:g} min_beta={b.min_beta:g} max_beta={b.max_beta:g} "
+                  f"kp={b.kp:g} ki={b.ki:g}")
+    return f"# beta schedule {b.schedule}: {params}; train.epochs={epochs}"
+
+
+def explain_adaptive(b: BetaConfig) -> list[str]:
+    """What the feedback schedule does, in place of a curve it does not have."""
+    return [
+        "# adaptive has no fixed curve: beta is set every step by a PI controller (ControlVAE) from the",
+        f"# measured mean KL per latent dimension. It starts at min_beta={b.min_beta:g}, rises while KL/dim is above",
+        f"# target_kl_per_dim={b.target_kl_per_dim:g} nats, falls while it is below, and never leaves"
+        f" [{b.min_beta:g}, {b.max_beta:g}].",
+        "# Watch `beta` and `kl_dim_mean` in metrics.jsonl / TensorBoard. No plot written.",
+    ]
 
 
 def show_schedule(cfg: Config, out_dir: Path) -> None:
     """Print `epoch beta` per epoch and write plots/beta_schedule.png in `out_dir`."""
     b, epochs = cfg.beta, cfg.train.epochs
-    print(f"# schedule {b.schedule}: max_beta={b.max_beta:g} warmup_epochs={b.warmup_epochs:g} "
-          f"ramp_epochs={b.ramp_epochs:g} n_cycles={b.n_cycles} ratio={b.ratio:g} shape={b.shape}; {epochs} epochs")
+    print(describe(b, epochs))
+    for note in schedule_warnings(b, epochs, cfg.loss.free_bits):
+        print(f"# warning: {note}")
     if b.schedule == "adaptive":
-        print(f"# adaptive: beta is set by feedback on the measured KL (target {b.target_kl_per_dim:g} nats/dim, "
-              f"kp={b.kp:g}, ki={b.ki:g}), within [{b.min_beta:g}, {b.max_beta:g}]; it has no fixed curve to show")
+        print("\n".join(explain_adaptive(b)))
         return
     print("epoch beta")
-    for epoch in range(epochs + 1):
+    for epoch in range(epochs + 1):  # the start of each epoch, and the end of the run
         print(f"{epoch} {scheduled_beta(b, epoch, epochs):.6g}")
-    fine = [i / 20 for i in range(20 * epochs + 1)]  # 20 points per epoch: β moves within an epoch
+    n = max(_POINTS_PER_EPOCH * epochs, _POINTS_PER_CYCLE * b.n_cycles)
+    fine = [epochs * i / n for i in range(n + 1)]
     plots = Path(out_dir) / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     save_beta_schedule(plots / "beta_schedule.png", fine, [scheduled_beta(b, e, epochs) for e in fine],
-                       f"β schedule: {b.schedule} over {epochs} epochs")
+                       describe(b, epochs).lstrip("# "))
     print(f"# plot: {plots / 'beta_schedule.png'}")

@@ -411,7 +411,7 @@ def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Ru
             f" ({train_grids.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
             + (f"{len(val_grids)} validation grids ({val_grids.skipped} skipped)" if val_grids else "no validation set")
             + (f"; {world.size} processes" if world.active else ""))
-        for note in schedule_warnings(cfg.beta, cfg.train.epochs):
+        for note in schedule_warnings(cfg.beta, cfg.train.epochs, cfg.loss.free_bits):
             say("warning: " + note)
     options = loss_options(cfg, load_class_weights(cfg, train_grids, recompute_weights) if world.main else None, device)
     if world.active and uses_class_weights(cfg):  # computed (and cached) once, on rank 0; the others receive them
