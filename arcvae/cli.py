@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "compare":
             from .compare import compare_main
             return compare_main(argv[1:])
+        if argv and argv[0] == "sweep":
+            from .sweep import sweep_main
+            return sweep_main(argv[1:])
         if argv and argv[0] == "train":
             argv = argv[1:]
         return train_main(argv)

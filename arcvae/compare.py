@@ -156,7 +156,7 @@ def table(rows: list[list[str]]) -> str:
 def compare_parser() -> _Parser:
     p = _Parser(prog="python -m arcvae compare", description="Compare training runs side by side.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by train_vae.py")
-    p.add_argument("--out", help="folder for compare.png: β, KL/dim and non-black accuracy of all runs overlaid")
+    p.add_argument("--out", help="folder for compare.txt (the table) and compare.png (β, KL/dim, non-black accuracy overlaid)")
     return p
 
 
@@ -167,13 +167,11 @@ def compare_main(argv: list[str]) -> int:
         raise ArcVaeError(f"--out {out}: exists and is not a folder")
     views = [read_run(path) for path in args.runs]
     readable = [v for v in views if v.readable]
-    if readable:
-        print(table([row_of(v) for v in readable]))
+    report = table([row_of(v) for v in readable]) if readable else ""
     noted = [v for v in views if v.notes]
     if noted:
-        print("\nnotes:")
-        for v in noted:
-            print(f"  {v.path}: " + "; ".join(v.notes))
+        report += "\n\nnotes:\n" + "\n".join(f"  {v.path}: " + "; ".join(v.notes) for v in noted)
+    print(report.strip("\n"))
     if not readable:
         print(f"error: none of the {len(views)} path(s) holds a readable run", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -181,5 +179,6 @@ def compare_main(argv: list[str]) -> int:
         out.mkdir(parents=True, exist_ok=True)
         monitor = _alarm(readable[0])[0]
         save_comparison(out / "compare.png", [(v.path, v.records) for v in readable if v.records], monitor)
-        print(f"\nwrote {out / 'compare.png'}")
+        (out / "compare.txt").write_text(report.strip("\n") + "\n")
+        print(f"\nwrote {out / 'compare.txt'} and {out / 'compare.png'}")
     return EXIT_OK

@@ -106,8 +106,12 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
 
 
 def alarm_start(beta: BetaConfig) -> float:
-    """The first epoch the alarm judges: after β's warm-up, and never before one full epoch."""
-    return max(1.0, warmup_epochs(beta))
+    """The first epoch the alarm judges: the first evaluation after an epoch of β > 0.
+
+    The evaluation that ends the warm-up still sees a model trained at β = 0: low figures there are
+    under-training, not collapse. Without a warm-up that is the end of epoch 1.
+    """
+    return warmup_epochs(beta) + 1.0
 
 
 def flagged_epochs(evaluations: list[dict], cfg: MonitorConfig, start: float) -> list:

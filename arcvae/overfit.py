@@ -22,8 +22,9 @@ from .metrics import add_batch, new_stats, summarize
 from .model import GridVAE
 from .plots import save_curves, save_reconstructions
 from .tracking import RunLog, class_table, say, write_json_atomic
-from .trainer import (autocast, load_class_weights, loss_options, make_optimizer, prepare_run_dir,
-                      resolve_device, seed_everything, train_step)
+from .steps import (autocast, load_class_weights, loss_options, make_optimizer, resolve_device, seed_everything,
+                    train_step)
+from .trainer import prepare_run_dir, refuse_existing_run
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
 
@@ -117,11 +118,12 @@ def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: dic
 def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute_weights: bool = False) -> dict:
     """Run the check into `run_dir`; returns summary.json's contents (`passed` decides the exit status)."""
     started = time.perf_counter()
-    run_dir = prepare_run_dir(Path(run_dir), overwrite)
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    refuse_existing_run(Path(run_dir), overwrite)  # bad data must not leave a half-made run folder
     device = resolve_device(cfg.train.device)
     seed_everything(cfg.train.seed)
     train_grids, _ = load_datasets(cfg.data)
+    run_dir = prepare_run_dir(Path(run_dir), overwrite)
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
     weights = load_class_weights(cfg, train_grids, recompute_weights)
     batch = train_grids.pixels[pick_batch(train_grids, cfg.overfit.batch_size, cfg.train.seed)].to(device)
     announce(cfg, train_grids, batch, weights)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config import load_config  # noqa: E402
 from arcvae.data import epoch_indices, batch_generator, load_datasets  # noqa: E402
 from arcvae.model import GridVAE  # noqa: E402
-from arcvae.trainer import add_running, make_batch, make_optimizer, train_step, zero_running  # noqa: E402
+from arcvae.steps import add_running, make_batch, make_optimizer, train_step, zero_running  # noqa: E402
 from arcvae.losses import elbo  # noqa: E402
 
 PEAK_FLOPS = {"cuda-bf16": 989e12, "cuda-fp32": 67e12}  # H100 SXM dense: bf16 989 TFLOP/s, fp32 67 TFLOP/s
@@ -60,17 +60,22 @@ class PerSampleGrids(Dataset):
         return torch.from_numpy(np.eye(10, dtype=np.float32)[padded]).permute(2, 0, 1)  # (10, S, S) one-hot
 
 
-def time_steps(step, n_steps: int, repeats: int, device: torch.device) -> float:
-    """Median seconds per step over `repeats` timed runs of `n_steps` (after one warm-up run)."""
-    step(n_steps)
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
+def time_steps(steps: dict, n_steps: int, repeats: int, device: torch.device) -> dict[str, list[float]]:
+    """Seconds per step of each loop, `repeats` timed runs of `n_steps` after one warm-up run each.
+
+    The loops take turns within each repeat, so drift in the machine's speed hits all of them alike.
+    """
+    for step in steps.values():
         step(n_steps)
-        sync(device)
-        times.append((time.perf_counter() - start) / n_steps)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            sync(device)
+            start = time.perf_counter()
+            step(n_steps)
+            sync(device)
+            times[name].append((time.perf_counter() - start) / n_steps)
+    return times
 
 
 def ours(cfg, train, device, with_metrics: bool):
@@ -144,17 +149,19 @@ def compare(cfg, args, device) -> None:
           f"latent {cfg.model.latent_dim}, channels {cfg.model.channels}, ours in {precision}"
           f"{' + compile' if cfg.train.compile else ''}; {args.steps} steps x {args.repeats} repeats, median")
     step_ours, net, _, _ = ours(cfg, train, device, with_metrics=True)
-    t_ours = time_steps(step_ours, args.steps, args.repeats, device)
     step_bare, _, _, _ = ours(cfg, train, device, with_metrics=False)
-    t_bare = time_steps(step_bare, args.steps, args.repeats, device)
-    t_base = time_steps(baseline(cfg, train, device), args.steps, args.repeats, device)
+    times = time_steps({"ours": step_ours, "bare": step_bare, "baseline": baseline(cfg, train, device)},
+                       args.steps, args.repeats, device)
+    t_ours, t_bare, t_base = (statistics.median(times[k]) for k in ("ours", "bare", "baseline"))
+    spread = max(max(v) - min(v) for v in times.values())
     B = cfg.train.batch_size
     flops = flops_per_sample(net, cfg, device)
     rate_ours, rate_base = B / t_ours, B / t_base
     print(f"ours      {rate_ours:10.0f} samples/s  ({1e3 * t_ours:.2f} ms/step)")
     print(f"baseline  {rate_base:10.0f} samples/s  ({1e3 * t_base:.2f} ms/step)")
     print(f"ratio     {rate_ours / rate_base:10.2f}x")
-    print(f"metrics   {1e3 * (t_ours - t_bare):+.2f} ms/step ({100 * (t_ours - t_bare) / t_bare:+.1f}%) for the running sums")
+    print(f"metrics   {1e3 * (t_ours - t_bare):+.2f} ms/step ({100 * (t_ours - t_bare) / t_bare:+.1f}%) for the running sums "
+          f"(repeat-to-repeat spread {1e3 * spread:.2f} ms/step)")
     achieved = flops * rate_ours
     peak = PEAK_FLOPS.get(f"{device.type}-{precision}")
     mfu = f"{100 * achieved / peak:.2f}% of {peak / 1e12:.0f} TFLOP/s ({device.type} {precision} peak, H100 SXM)" if peak else "n/a (no peak figure for this device)"
@@ -179,8 +186,10 @@ def scaling(cfg, args, device) -> None:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             step, _, _, _ = ours(c, train.to(device), device, with_metrics=True)
-            t = time_steps(step, max(2, args.steps // 2), 2, device)
-            print(f"{knob:<10} {value:>7} {1e3 * t:9.2f} {point['batch'] / t:11.0f} {peak_memory_mb(device):9.0f}")
+            t = statistics.median(time_steps({"ours": step}, args.steps, args.repeats, device)["ours"])
+            # A process's peak RSS never goes down, so per-point memory is only measurable on CUDA.
+            memory = f"{peak_memory_mb(device):9.0f}" if device.type == "cuda" else "        -"
+            print(f"{knob:<10} {value:>7} {1e3 * t:9.2f} {point['batch'] / t:11.0f} {memory}")
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from arcvae import checkpoint as ckpt
 from arcvae.class_weights import class_weights, fingerprint
 from arcvae.cli import main
 from arcvae.config import load_config, to_yaml

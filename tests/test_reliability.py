@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from arcvae import checkpoint as ckpt
-from arcvae import trainer
+from arcvae import steps, trainer
 from arcvae.cli import main
 from arcvae.tracking import read_metrics
 from conftest import ROOT, TINY
@@ -168,7 +168,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys
 
 def nan_loss_on_calls(monkeypatch, calls: set[int]) -> None:
     """Make the training loss NaN on the chosen step calls (1-based), the way an overflow would."""
-    real, seen = trainer.elbo, []
+    real, seen = steps.elbo, []
 
     def elbo(*args, **kwargs):
         parts = real(*args, **kwargs)
@@ -177,7 +177,7 @@ def nan_loss_on_calls(monkeypatch, calls: set[int]) -> None:
             if len(seen) in calls:
                 parts.loss = parts.loss * float("nan")
         return parts
-    monkeypatch.setattr(trainer, "elbo", elbo)
+    monkeypatch.setattr(steps, "elbo", elbo)
 
 
 def test_nan_steps_are_skipped_and_counted(tiny_config, tmp_path, monkeypatch):

@@ -1,0 +1,129 @@
+"""One training step and one evaluation: the pieces the trainer and the overfit check share.
+
+Batches are built on the device (index, then augment); the step runs in bf16 autocast on CUDA,
+skips non-finite updates on the device, and returns the loss breakdown without a host sync.
+"""
+from __future__ import annotations
+
+import random
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from .class_weights import ClassWeights, class_weights
+from .config import ArcVaeError, Config
+from .data import Grids, augment, batch_generator
+from .distributed import World, sum_across
+from .losses import LossBreakdown, elbo, kl_per_sample_dim
+from .metrics import add_batch, new_stats, summarize
+from .tracking import say
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ArcVaeError("train.device: 'cuda' was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast(cfg: Config, device: torch.device):
+    """bf16 autocast on CUDA when asked or on 'auto'; fp32 elsewhere."""
+    use_bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
+def loss_options(cfg: Config, weights: ClassWeights | None, device: torch.device) -> dict:
+    return dict(recon=cfg.loss.recon, gamma=cfg.loss.focal_gamma, free_bits=cfg.loss.free_bits,
+                free_bits_mode=cfg.loss.free_bits_mode,
+                class_weights=weights.tensor(device) if weights and cfg.loss.recon != "ce" else None)
+
+
+def uses_class_weights(cfg: Config) -> bool:
+    return cfg.loss.class_weights != "none" and cfg.loss.recon != "ce"
+
+
+def load_class_weights(cfg: Config, train: Grids, recompute: bool = False) -> ClassWeights | None:
+    if not uses_class_weights(cfg):
+        return None
+    weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights,
+                            cfg.loss.effective_beta, cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute)
+    say(f"class weights ({weights.method}, {'loaded from cache' if weights.source == 'cache' else 'computed'}"
+        f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights))
+    return weights
+
+
+def make_batch(train: Grids, order: torch.Tensor, cfg: Config, epoch: int, b: int, world: World = World()) -> torch.Tensor:
+    """This process's share of global batch b: (B, S, S) uint8, indexed and augmented on the data's device."""
+    chunk = b * world.size + world.rank  # chunk k of the epoch order; a single process takes chunk b
+    idx = order[chunk * cfg.train.batch_size:(chunk + 1) * cfg.train.batch_size]
+    pixels = train.pixels[idx]
+    if not cfg.data.augment:
+        return pixels
+    return augment(pixels, train.sizes[idx], batch_generator(cfg.train.seed, epoch, chunk + 1, pixels.device))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.optim.Optimizer:
+    # fused AdamW reads `found_inf` and skips the whole update on device: a NaN step costs no sync.
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.train.weight_decay, fused=True)
+
+
+def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
+    """One optimisation step; returns the loss breakdown, the gradient norm and whether both were finite.
+
+    A non-finite loss or gradient skips the update (on the device, no sync) instead of poisoning
+    the weights; the caller counts skipped steps.
+    """
+    with autocast(cfg, device):
+        out = model(batch)
+    parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
+    optimizer.zero_grad(set_to_none=True)
+    parts.loss.backward()
+    max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    finite = torch.isfinite(grad_norm) & torch.isfinite(parts.loss)
+    optimizer.found_inf = (~finite).float()
+    optimizer.grad_scale = None
+    optimizer.step()
+    return parts, grad_norm, finite
+
+
+@torch.no_grad()
+def evaluate(model, grids: Grids, beta: float, options: dict, cfg: Config, device, world: World = World()) -> dict:
+    """Figures over a whole set of grids at z = μ (DESIGN.md), in eval mode, restoring train mode.
+
+    Under torchrun each process evaluates every world.size-th batch and the sums are added up.
+    """
+    was_training = model.training
+    model.eval()
+    stats = new_stats(cfg.model.latent_dim, device)
+    step = cfg.train.batch_size
+    for start in range(world.rank * step, len(grids), step * world.size):
+        batch = grids.pixels[start:start + cfg.train.batch_size].to(device)
+        with autocast(cfg, device):
+            out = model(batch, sample=False)
+        parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
+        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
+    model.train(was_training)
+    return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
+
+
+def zero_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Sums of the loss terms over the steps since the last log, kept on the device."""
+    return {"terms": torch.zeros(4, device=device), "kl_per_dim": torch.zeros(latent_dim, device=device),
+            "steps": torch.zeros((), device=device)}
+
+
+def add_running(running: dict, parts: LossBreakdown, finite: torch.Tensor) -> None:
+    weight = finite.float()  # a skipped step's NaNs must not poison the means: multiply, then nan_to_num
+    terms = torch.stack([parts.loss, parts.recon, parts.kl, parts.kl_clamped]).detach().float()
+    running["terms"] += torch.nan_to_num(terms) * weight
+    running["kl_per_dim"] += torch.nan_to_num(parts.kl_per_dim.detach().float()) * weight
+    running["steps"] += weight
