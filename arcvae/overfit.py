@@ -125,7 +125,8 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     run_dir = prepare_run_dir(Path(run_dir), overwrite)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     weights = load_class_weights(cfg, train_grids, recompute_weights)
-    batch = train_grids.pixels[pick_batch(train_grids, cfg.overfit.batch_size, cfg.train.seed)].to(device)
+    chosen = pick_batch(train_grids, cfg.overfit.batch_size, cfg.train.seed)
+    batch = train_grids.pixels[chosen].to(device)
     announce(cfg, train_grids, batch, weights)
     model = GridVAE(cfg.model, cfg.data.grid_size).to(device)
     log = RunLog(run_dir)
@@ -138,7 +139,8 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
         model.eval()
         recon = model(batch, sample=False).logits.argmax(1)  # (B, S, S)
     save_reconstructions(picture, batch.cpu().numpy(), recon.cpu().numpy(),
-                         f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above reconstructions")
+                         f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above reconstructions",
+                         sizes=train_grids.sizes[chosen].numpy())
     save_curves(run_dir)
     passed = reached_at is not None
     summary = {**figures, "status": "completed", "iterations": it, "iterations_to_target": reached_at,
