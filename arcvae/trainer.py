@@ -18,8 +18,8 @@ from tqdm import tqdm
 from . import checkpoint as ckpt
 from .config import ArcVaeError, Config, config_hash, diff_keys, load_config_text, to_yaml
 from .data import Grids, batch_generator, epoch_indices, load_datasets
-from .distributed import (World, any_across, broadcast_from_main, device_for, init_world, mean_across, shutdown,
-                          sum_across)
+from .distributed import (World, any_across, barrier, broadcast_from_main, device_for, init_world, mean_across,
+                          shutdown, sum_across)
 from .losses import kl_per_sample_dim
 from .metrics import add_batch, alarm_start, collapse_reasons, new_stats, summarize
 from .model import GridVAE
@@ -330,9 +330,12 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
     run = build_run(cfg, run_dir, recompute_weights)  # loads and validates the data before anything is written
     if state is not None:
         restore(run, state)
+        if run.world.rank > 0:  # the checkpoint holds rank 0's RNG; the others need their own noise again
+            torch.manual_seed(cfg.train.seed + run.world.rank + 1_000_003 * run.progress.step)
         dropped = ckpt.rewind_metrics(run_dir, run.progress.step) if run.world.main else 0
-        say(f"resumed {run_dir} at step {run.progress.step} (epoch {run.progress.epoch}, "
-            f"batch {run.progress.batch_in_epoch})" + (f"; dropped {dropped} records logged after it" if dropped else ""))
+        if run.world.main:
+            say(f"resumed {run_dir} at step {run.progress.step} (epoch {run.progress.epoch}, "
+                f"batch {run.progress.batch_in_epoch})" + (f"; dropped {dropped} records logged after it" if dropped else ""))
     elif run.world.main:
         prepare_run_dir(run_dir, overwrite)
     if run.world.main:
@@ -354,7 +357,7 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
             if run.stop_requested:
                 status, message = "interrupted", f"interrupted at step {run.progress.step}; resume with --resume {run_dir}"
                 if run.world.main:
-                        ckpt.save_checkpoint(run_dir, run.progress.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
+                    ckpt.save_checkpoint(run_dir, run.progress.step, checkpoint_payload(run), cfg.train.keep_checkpoints)
             elif status == "completed" and run.progress.collapse_events:
                 status = "collapsed"
         except NonFiniteError as exc:
@@ -363,6 +366,7 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
         finally:
             run.log.close()
     summary = summary_of(run, status, started, message) if run.world.main else {"status": status}
+    barrier(run.world)  # leave together: a process group torn down under a peer still writing aborts it
     shutdown(run.world)
     return summary
 

@@ -48,3 +48,16 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
     # The noise makes the two trajectories drift apart slowly: measured up to ~15% on single steps.
     assert ddp_losses == pytest.approx(single_losses, rel=0.25)
     assert sum(ddp_losses) == pytest.approx(sum(single_losses), rel=0.05)
+
+
+def test_two_process_run_resumes(tmp_path):
+    """A torchrun run continued with --resume (here: one more epoch, so --force) picks up where it stopped."""
+    cache = f"data.cache_dir={tmp_path / 'cache'}"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_vae.py"]
+    small = [*TINY, "data.samples_per_epoch=512", "train.batch_size=16", cache]
+    run([*launch, "--out", str(tmp_path / "run"), *small, "train.epochs=1"], tmp_path)
+    run([*launch, "--resume", str(tmp_path / "run"), "--force", *small, "train.epochs=2"], tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val_steps = [r["step"] for r in records if r["split"] == "val"]
+    assert val_steps == [16, 32]  # 512 samples / (2 x 16) = 16 global steps per epoch, none repeated
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs"] == 2
