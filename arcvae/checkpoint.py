@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .config import ArcVaeError
+from .files import write_text_atomic
 
 NAME = re.compile(r"step_(\d+)\.pt$")
 
@@ -129,9 +130,7 @@ def rewind_metrics(run_dir: Path, step: int) -> int:
     kept = [line for line in lines if _record_step(line) is not None and _record_step(line) <= step]
     if len(kept) == len(lines):
         return 0
-    tmp = path.with_name(".metrics.jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
     return len(lines) - len(kept)
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .data import N_COLOURS, Grids
+from .files import write_text_atomic
 
 CACHE_VERSION = 1
 
@@ -97,20 +96,6 @@ def _read_cache(path: Path, key: str) -> ClassWeights | None:
         return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def class_weights(grids: Grids, source: str, colour_permutation: bool, method: str,
                   effective_beta: float, max_ratio: float, cache_dir: str | Path | None,
                   recompute: bool = False) -> ClassWeights:
@@ -130,5 +115,5 @@ def class_weights(grids: Grids, source: str, colour_permutation: bool, method: s
                  "max_weight_ratio": max_ratio, "colour_permutation": colour_permutation,
                  "source": source, "grid_shape": list(grids.pixels.shape),
                  "weights": result.weights, "counts": result.counts, "raw_counts": result.raw_counts}
-        _write_atomic(path, json.dumps(entry, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(entry, indent=2) + "\n")
     return result

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from .data import N_COLOURS
+from .files import write_text_atomic
 
 # Nats mapped to black and white in KL pictures (TensorBoard strip, heat map): 0.001 to 10.
 KL_IMAGE_RANGE = (1e-3, 10.0)
@@ -31,9 +31,7 @@ def _clean(value):
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(payload), indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(_clean(payload), indent=2) + "\n")
 
 
 def scan_metrics(run_dir: Path) -> tuple[list[dict], int]:
