@@ -17,13 +17,11 @@ import torch
 from .class_weights import ClassWeights, pixel_counts
 from .config import Config, OverfitConfig, to_yaml
 from .data import N_COLOURS, Grids, load_datasets
-from .losses import elbo, kl_per_sample_dim
-from .metrics import add_batch, new_stats, summarize
 from .model import GridVAE
 from .plots import save_curves, save_reconstructions
 from .tracking import RunLog, class_table, say, write_json_atomic
-from .steps import (autocast, load_class_weights, loss_options, make_optimizer, resolve_device, seed_everything,
-                    train_step)
+from .steps import (decode_at_mean, evaluate, load_class_weights, loss_options, make_optimizer, resolve_device,
+                    seed_everything, train_step)
 from .trainer import prepare_run_dir, refuse_existing_run
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
@@ -60,19 +58,6 @@ def target_reached(figures: dict, cfg: Config) -> bool:
     return figures["pixel_accuracy"] >= cfg.overfit.target_accuracy and min(recalls) >= cfg.overfit.min_class_recall
 
 
-@torch.no_grad()
-def measure(model: GridVAE, batch: torch.Tensor, cfg: Config, device: torch.device, options: dict) -> dict:
-    """Figures on the batch at z = μ, in eval mode."""
-    model.eval()
-    with autocast(cfg, device):
-        out = model(batch, sample=False)
-    model.train()
-    parts = elbo(out.logits, batch, out.mu, out.logvar, cfg.overfit.beta, **options)
-    stats = new_stats(cfg.model.latent_dim, device)
-    add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
-    return summarize(stats, cfg.monitor.active_threshold)
-
-
 def progress_line(it: int, figures: dict) -> str:
     return (f"it {it:4d} loss {figures['loss']:8.2f} px {figures['pixel_accuracy']:6.1%} "
             f"non-black {figures['non_black_accuracy']:6.1%}  per colour: "
@@ -103,7 +88,7 @@ def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: dic
         due = it % cfg.overfit.log_every == 0 or it == cfg.overfit.iterations
         if not (due or reached_at is None):
             continue
-        figures = measure(model, batch, cfg, device, options)
+        figures = evaluate(model, batch, cfg.overfit.beta, options, cfg, device, batch_size=len(batch))
         if reached_at is None and target_reached(figures, cfg):
             reached_at = it
         if due or reached_at == it:
@@ -135,9 +120,7 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     finally:
         log.close()
     picture = run_dir / "plots" / "overfit_reconstructions.png"
-    with torch.no_grad(), autocast(cfg, device):
-        model.eval()
-        recon = model(batch, sample=False).logits.argmax(1)  # (B, S, S)
+    recon = decode_at_mean(model, batch, cfg, device).logits.argmax(1)  # (B, S, S)
     save_reconstructions(picture, batch.cpu().numpy(), recon.cpu().numpy(),
                          f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above reconstructions",
                          sizes=train_grids.sizes[chosen].numpy())

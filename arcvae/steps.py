@@ -17,6 +17,7 @@ from .data import Grids, augment, batch_generator
 from .distributed import World, sum_across
 from .losses import LossBreakdown, elbo, kl_per_sample_dim
 from .metrics import add_batch, new_stats, summarize
+from .model import GridVAE, VAEOutput
 from .tracking import say
 
 
@@ -96,22 +97,30 @@ def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> t
 
 
 @torch.no_grad()
-def evaluate(model, grids: Grids, beta: float, options: dict, cfg: Config, device, world: World = World()) -> dict:
-    """Figures over a whole set of grids at z = μ (DESIGN.md), in eval mode, restoring train mode.
+def decode_at_mean(net: GridVAE, batch: torch.Tensor, cfg: Config, device: torch.device) -> VAEOutput:
+    """The model's output at z = μ (where DESIGN.md measures accuracy), in eval mode, restoring its mode."""
+    was_training = net.training
+    net.eval()
+    with autocast(cfg, device):
+        out = net(batch, sample=False)
+    net.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def evaluate(net: GridVAE, pixels: torch.Tensor, beta: float, options: dict, cfg: Config, device,
+             world: World = World(), batch_size: int | None = None) -> dict:
+    """Figures over grids (N, S, S) at z = μ, in batches of `batch_size` (default train.batch_size).
 
     Under torchrun each process evaluates every world.size-th batch and the sums are added up.
     """
-    was_training = model.training
-    model.eval()
     stats = new_stats(cfg.model.latent_dim, device)
-    step = cfg.train.batch_size
-    for start in range(world.rank * step, len(grids), step * world.size):
-        batch = grids.pixels[start:start + cfg.train.batch_size].to(device)
-        with autocast(cfg, device):
-            out = model(batch, sample=False)
+    step = batch_size or cfg.train.batch_size
+    for start in range(world.rank * step, len(pixels), step * world.size):
+        batch = pixels[start:start + step].to(device)
+        out = decode_at_mean(net, batch, cfg, device)
         parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
         add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
-    model.train(was_training)
     return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
 
 

@@ -23,7 +23,7 @@ from .distributed import (World, any_across, barrier, broadcast_from_main, devic
 from .losses import kl_per_sample_dim
 from .metrics import add_batch, alarm_start, collapse_reasons, new_stats, summarize
 from .model import GridVAE
-from .steps import (add_running, autocast, evaluate, load_class_weights, loss_options, make_batch, make_optimizer,
+from .steps import (add_running, decode_at_mean, evaluate, load_class_weights, loss_options, make_batch, make_optimizer,
                     resolve_device, seed_everything, train_step, uses_class_weights, zero_running)
 from .plots import save_curves, save_reconstructions
 from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta
@@ -186,15 +186,11 @@ def train_record(run: Run, batch: torch.Tensor, running, beta, grad_norm, rate: 
     """A 'train' record: running means of the loss terms since the last log, accuracy on this batch at z = μ."""
     sum_across(running, run.world)  # steps are counted on every process, so this averages over them too
     n = max(running["steps"].item(), 1.0)
-    with torch.no_grad():
-        run.net.eval()
-        with autocast(run.cfg, run.device):
-            out = run.net(batch, sample=False)
-        run.net.train()
-        stats = new_stats(run.cfg.model.latent_dim, run.device)
-        zero = torch.zeros((), device=run.device)
-        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar),
-                  dict(loss=zero, recon=zero, kl=zero, kl_clamped=zero))
+    out = decode_at_mean(run.net, batch, run.cfg, run.device)
+    stats = new_stats(run.cfg.model.latent_dim, run.device)
+    zero = torch.zeros((), device=run.device)  # the loss figures come from the running sums below
+    add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar),
+              dict(loss=zero, recon=zero, kl=zero, kl_clamped=zero))
     figures = summarize(sum_across(stats, run.world), run.cfg.monitor.active_threshold)
     loss, recon, kl, kl_clamped = (running["terms"] / n).tolist()
     kl_per_dim = running["kl_per_dim"] / n
@@ -221,7 +217,7 @@ def end_of_epoch(run: Run) -> None:
     last = p.epoch == cfg.train.epochs
     if p.epoch % cfg.train.eval_every == 0 or last:
         grids = run.val if run.val is not None else run.train
-        figures = evaluate(run.net, grids, float(run.beta()), run.options, cfg, run.device, run.world)
+        figures = evaluate(run.net, grids.pixels, float(run.beta()), run.options, cfg, run.device, run.world)
         record = make_record(run, "val" if run.val is not None else "train_eval", figures, run.beta())
         run.log.log(record)
         if run.world.main:
@@ -252,10 +248,7 @@ def draw(run: Run, grids: Grids) -> None:
     n = min(run.cfg.monitor.n_recon_grids, len(grids))
     if n:
         batch = grids.pixels[:n].to(run.device)
-        with torch.no_grad(), autocast(run.cfg, run.device):
-            run.net.eval()
-            recon = run.net(batch, sample=False).logits.argmax(1)
-            run.net.train()
+        recon = decode_at_mean(run.net, batch, run.cfg, run.device).logits.argmax(1)  # (n, S, S)
         save_reconstructions(run.run_dir / "plots" / "reconstructions.png", batch.cpu().numpy(),
                              recon.cpu().numpy(), f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)",
                              grids.sizes[:n].cpu().numpy())
