@@ -44,10 +44,6 @@ def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torc
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
 
 
-def merge_stats(stats: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: sum(s[k] for s in stats) for k in stats[0]}
-
-
 def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
     """Sums -> the figures of the metrics.jsonl contract (plain Python numbers)."""
     s = {k: v.cpu() for k, v in stats.items()}  # the one host sync

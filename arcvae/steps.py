@@ -44,7 +44,7 @@ def autocast(cfg: Config, device: torch.device):
 def loss_options(cfg: Config, weights: ClassWeights | None, device: torch.device) -> dict:
     return dict(recon=cfg.loss.recon, gamma=cfg.loss.focal_gamma, free_bits=cfg.loss.free_bits,
                 free_bits_mode=cfg.loss.free_bits_mode,
-                class_weights=weights.tensor(device) if weights and cfg.loss.recon != "ce" else None)
+                class_weights=weights.tensor(device) if weights else None)
 
 
 def uses_class_weights(cfg: Config) -> bool:

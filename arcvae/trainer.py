@@ -43,10 +43,14 @@ class Progress:
     worst_non_black: float | None = None
 
 
+def holds_run(out: Path) -> bool:
+    return (out / "metrics.jsonl").exists() or (out / "summary.json").exists()
+
+
 def refuse_existing_run(out: Path, overwrite: bool) -> None:
     """Refuse a folder that already holds a run unless `overwrite`; checks only, writes nothing."""
     out = Path(out)
-    if ((out / "metrics.jsonl").exists() or (out / "summary.json").exists()) and not overwrite:
+    if holds_run(out) and not overwrite:
         raise ArcVaeError(f"{out}: already holds a run (use --overwrite to replace it, "
                           f"--resume {out} to continue it, or another --out)")
 
@@ -55,7 +59,7 @@ def prepare_run_dir(out: Path, overwrite: bool) -> Path:
     """A fresh run folder; one that already holds a run is refused unless `overwrite`."""
     out = Path(out)
     refuse_existing_run(out, overwrite)
-    if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
+    if holds_run(out):
         for name in ("metrics.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
         for path in ckpt.list_checkpoints(out):
@@ -123,7 +127,6 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
                           batch_generator(cfg.train.seed, epoch, 0, run.device), run.device)
     if run.running is None:  # else a run resumed mid-epoch: the sums since its last record
         run.running = zero_running(cfg.model.latent_dim, run.device)
-    running = run.running
     last_time, last_step = time.perf_counter(), p.step
     pending = None  # the previous step's finite flag, read one step late so the device queue never drains
     for b in range(p.batch_in_epoch, run.steps_per_epoch):
@@ -132,7 +135,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.options, cfg, run.device)
         if run.controller is not None:
             run.controller.update(mean_across(parts.kl_per_dim.detach().mean(), run.world))
-        add_running(running, parts, finite)
+        add_running(run.running, parts, finite)
         if pending is not None:
             count_bad_step(run, pending)
         pending = finite
@@ -140,11 +143,10 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         bar.update(1)
         if p.step % cfg.train.log_every == 0 or b + 1 == run.steps_per_epoch:
             rate = (p.step - last_step) * cfg.train.batch_size * run.world.size / (time.perf_counter() - last_time)
-            record = train_record(run, batch, running, beta, grad_norm, rate)
+            record = train_record(run, batch, run.running, beta, grad_norm, rate)
             bar.set_postfix_str(f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
                                 f" non-black={record['non_black_accuracy'] or 0:.1%}")
-            running, last_time, last_step = zero_running(cfg.model.latent_dim, run.device), time.perf_counter(), p.step
-            run.running = running
+            run.running, last_time, last_step = zero_running(cfg.model.latent_dim, run.device), time.perf_counter(), p.step
         if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:  # epoch ends: end_of_epoch
             count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too
             pending = None
@@ -257,8 +259,9 @@ def draw(run: Run, grids: Grids) -> None:
 
 def summary_of(run: Run, status: str, started: float, message: str | None = None) -> dict:
     """summary.json: the final figures, the worst seen after warm-up, the collapse record, status."""
-    final = [r for r in read_metrics(run.run_dir) if r["split"] in ("val", "train_eval")]
-    last_train = [r for r in read_metrics(run.run_dir) if r["split"] == "train"]
+    records = read_metrics(run.run_dir)
+    final = [r for r in records if r["split"] in ("val", "train_eval")]
+    last_train = [r for r in records if r["split"] == "train"]
     p = run.progress
     summary = {
         "status": status, "message": message,
@@ -275,9 +278,9 @@ def summary_of(run: Run, status: str, started: float, message: str | None = None
         "device": str(run.device), "wall_time_s": round(time.perf_counter() - started, 2),
     }
     # The contract's headline figures at the top level, taken from the final evaluation.
+    source = summary["final"] or summary["final_train"] or {}
     for key in ("loss", "recon", "kl", "kl_clamped", "kl_per_dim", "kl_dim_min", "kl_dim_mean", "kl_dim_max",
                 "active_units", "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy"):
-        source = summary["final"] or summary["final_train"] or {}
         summary[key] = source.get(key)
     write_json_atomic(run.run_dir / "summary.json", summary)
     return summary
@@ -360,6 +363,9 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
             run.log.close()
     summary = summary_of(run, status, started, message) if run.world.main else {"status": status}
     barrier(run.world)  # leave together: a process group torn down under a peer still writing aborts it
+    # Free DDP (its reducer may hold gloo work) before the group goes, not at interpreter exit, where
+    # freeing it can abort the process (seen as a rare "terminate called without an active exception").
+    run.model = run.net
     shutdown(run.world)
     return summary
 
