@@ -44,6 +44,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    arch: str = "conv"
     latent_dim: int = 64
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128, 256])
@@ -141,6 +142,7 @@ SCHEDULE_DEFAULTS = {
 CHOICES = {
     "data.split": ("training", "evaluation"),
     "data.val_split": ("training", "evaluation"),
+    "model.arch": ("conv",),
     "loss.recon": ("ce", "weighted_ce", "focal"),
     "loss.class_weights": ("none", "inverse", "inverse_sqrt", "effective_number"),
     "loss.free_bits_mode": ("batch", "sample"),

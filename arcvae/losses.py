@@ -6,11 +6,13 @@ both per sample, then averaged over the batch; loss = recon + β·KL'. KL' appli
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
+
+from .config import LossConfig
 
 
 @dataclass
@@ -22,12 +24,37 @@ class LossBreakdown:
     kl_per_dim: torch.Tensor  # (D,): true KL of each dimension, batch mean
 
 
+# The scalar terms, by name: what is summed, logged and summarised wherever a breakdown is recorded.
+LOSS_TERMS = tuple(f.name for f in fields(LossBreakdown) if f.name != "kl_per_dim")
+
+
+def uses_class_weights(cfg: LossConfig) -> bool:
+    """The one rule: class weights apply to weighted_ce and focal; plain ce is unweighted by definition."""
+    return cfg.class_weights != "none" and cfg.recon != "ce"
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """Everything `elbo` needs besides the batch and β, typed (from the loss.* config)."""
+    recon: str = "ce"                              # ce | weighted_ce | focal
+    gamma: float = 2.0                             # focal exponent
+    free_bits: float = 0.0                         # λ, nats per latent dimension
+    free_bits_mode: str = "batch"                  # batch | sample
+    class_weights: Optional[torch.Tensor] = None   # (10,) from the whole training set, or None
+
+    @classmethod
+    def from_config(cls, cfg: LossConfig, class_weights: Optional[torch.Tensor] = None) -> "LossOptions":
+        return cls(cfg.recon, cfg.focal_gamma, cfg.free_bits, cfg.free_bits_mode,
+                   class_weights if uses_class_weights(cfg) else None)
+
+
 def recon_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "ce",
                class_weights: Optional[torch.Tensor] = None, gamma: float = 2.0) -> torch.Tensor:
     """Per-sample reconstruction loss (B,), summed over pixels.
 
     ce: cross-entropy; weighted_ce: cross-entropy × w[target]; focal (Lin et al. 2017,
     https://arxiv.org/abs/1708.02002): -α_t (1 - p_t)^γ log p_t with α = the class weights.
+    Whether a kind takes weights is decided once, in `uses_class_weights`; weights given are applied.
     logits (B, 10, H, W), target (B, H, W).
     """
     if kind not in ("ce", "weighted_ce", "focal"):
@@ -38,7 +65,7 @@ def recon_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "ce",
     per_pixel = -log_pt
     if kind == "focal" and gamma > 0:
         per_pixel = per_pixel * (1 - log_pt.exp()).pow(gamma)
-    if kind in ("weighted_ce", "focal") and class_weights is not None:
+    if class_weights is not None:
         per_pixel = per_pixel * class_weights[target]
     return per_pixel.flatten(1).sum(1)
 
@@ -67,10 +94,9 @@ def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> tor
 
 
 def elbo(logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-         beta: float | torch.Tensor, *, recon: str = "ce", class_weights: Optional[torch.Tensor] = None,
-         gamma: float = 2.0, free_bits: float = 0.0, free_bits_mode: str = "batch") -> LossBreakdown:
-    rec = recon_loss(logits, target, recon, class_weights, gamma).mean()
+         beta: float | torch.Tensor, options: LossOptions = LossOptions()) -> LossBreakdown:
+    rec = recon_loss(logits, target, options.recon, options.class_weights, options.gamma).mean()
     kl = kl_per_sample_dim(mu, logvar)                      # (B, D)
-    kl_clamped = free_bits_kl(kl, free_bits, free_bits_mode).mean()
+    kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode).mean()
     return LossBreakdown(loss=rec + beta * kl_clamped, recon=rec, kl=kl.sum(1).mean(),
                          kl_clamped=kl_clamped, kl_per_dim=kl.mean(0))

@@ -1,9 +1,18 @@
-"""A convolutional β-VAE for categorical grids (Kingma & Welling 2014; Higgins et al. 2017).
+"""β-VAEs for categorical grids (Kingma & Welling 2014; Higgins et al. 2017), made by `build_model`.
 
-Colours are embedded (not one-hot) so the first convolution sees a dense input; strided
+The contract every architecture meets (what training, evaluation, checkpoints and pictures rely on):
+- `encode(grids) -> (mu, logvar)`: grids (B, S, S) integer colours 0-9 padded to the canvas S;
+  mu and logvar (B, D), the diagonal Gaussian posterior q(z|x) with D = `latent_dim`.
+- `decode(z) -> logits`: z (B, D) -> (B, 10, S, S) unnormalised colour scores per pixel.
+- `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar)`: encode, draw z = μ + σ·ε
+  (z = μ when `sample` is False: where accuracy is measured), decode.
+- `latent_dim`: D. Parameters only; no loss inside (β is scheduled by the trainer).
+A new architecture is a class meeting this contract, a name in `ARCHITECTURES` and in the
+`model.arch` choices of config.py.
+
+`conv`: colours are embedded (not one-hot) so the first convolution sees a dense input; strided
 convolutions halve the grid down to a few cells, a linear layer gives μ and log σ²; the decoder
-mirrors it with nearest-neighbour upsampling to the exact encoder sizes (so any grid size works)
-and ends in 10 logits per pixel.
+mirrors it with nearest-neighbour upsampling to the exact encoder sizes and ends in 10 logits per pixel.
 """
 from __future__ import annotations
 
@@ -13,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import Config, ModelConfig
 from .data import N_COLOURS
 
 
@@ -72,3 +81,11 @@ class GridVAE(nn.Module):
         mu, logvar = self.encode(grids)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
         return VAEOutput(self.decode(z), mu, logvar)
+
+
+ARCHITECTURES = {"conv": GridVAE}
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """The one place a model is made: the `model.arch` architecture for the data's canvas."""
+    return ARCHITECTURES[cfg.model.arch](cfg.model, cfg.data.grid_size)

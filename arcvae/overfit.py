@@ -17,10 +17,11 @@ import torch
 from .class_weights import ClassWeights, pixel_counts
 from .config import Config, OverfitConfig, to_yaml
 from .data import N_COLOURS, Grids, load_datasets
-from .model import GridVAE
+from .losses import LossOptions
+from .model import build_model
 from .plots import save_curves, save_reconstructions
 from .tracking import RunLog, class_table, say, write_json_atomic
-from .steps import (decode_at_mean, evaluate, load_class_weights, loss_options, make_optimizer, resolve_device,
+from .steps import (decode_at_mean, evaluate, load_class_weights, make_optimizer, resolve_device,
                     seed_everything, train_step)
 from .trainer import prepare_run_dir, refuse_existing_run
 
@@ -73,7 +74,7 @@ def announce(cfg: Config, train: Grids, batch: torch.Tensor, weights: ClassWeigh
                     weights.weights if weights else [1.0] * N_COLOURS))
 
 
-def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: dict, log: RunLog) -> tuple[int, int | None, dict]:
+def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: LossOptions, log: RunLog) -> tuple[int, int | None, dict]:
     """Up to `overfit.iterations` steps; (iterations run, first iteration at target or None, last figures).
 
     The figures are measured after every step until the target is first reached, so
@@ -113,10 +114,11 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     chosen = pick_batch(train_grids, cfg.overfit.batch_size, cfg.train.seed)
     batch = train_grids.pixels[chosen].to(device)
     announce(cfg, train_grids, batch, weights)
-    model = GridVAE(cfg.model, cfg.data.grid_size).to(device)
+    model = build_model(cfg).to(device)
+    options = LossOptions.from_config(cfg.loss, weights.tensor(device) if weights else None)
     log = RunLog(run_dir)
     try:
-        it, reached_at, figures = train_on_batch(model, batch, cfg, device, loss_options(cfg, weights, device), log)
+        it, reached_at, figures = train_on_batch(model, batch, cfg, device, options, log)
     finally:
         log.close()
     picture = run_dir / "plots" / "overfit_reconstructions.png"

@@ -15,9 +15,9 @@ from .class_weights import ClassWeights, class_weights
 from .config import ArcVaeError, Config
 from .data import Grids, augment, batch_generator
 from .distributed import World, sum_across
-from .losses import LossBreakdown, elbo, kl_per_sample_dim
+from .losses import LossBreakdown, LossOptions, elbo, kl_per_sample_dim, uses_class_weights
 from .metrics import add_batch, new_stats, summarize
-from .model import GridVAE, VAEOutput
+from .model import VAEOutput
 from .tracking import say
 
 
@@ -41,18 +41,8 @@ def autocast(cfg: Config, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
 
-def loss_options(cfg: Config, weights: ClassWeights | None, device: torch.device) -> dict:
-    return dict(recon=cfg.loss.recon, gamma=cfg.loss.focal_gamma, free_bits=cfg.loss.free_bits,
-                free_bits_mode=cfg.loss.free_bits_mode,
-                class_weights=weights.tensor(device) if weights else None)
-
-
-def uses_class_weights(cfg: Config) -> bool:
-    return cfg.loss.class_weights != "none" and cfg.loss.recon != "ce"
-
-
 def load_class_weights(cfg: Config, train: Grids, recompute: bool = False) -> ClassWeights | None:
-    if not uses_class_weights(cfg):
+    if not uses_class_weights(cfg.loss):
         return None
     weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights,
                             cfg.loss.effective_beta, cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute)
@@ -84,7 +74,7 @@ def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> t
     """
     with autocast(cfg, device):
         out = model(batch)
-    parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
+    parts = elbo(out.logits, batch, out.mu, out.logvar, beta, options)
     optimizer.zero_grad(set_to_none=True)
     parts.loss.backward()
     max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
@@ -97,7 +87,7 @@ def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> t
 
 
 @torch.no_grad()
-def decode_at_mean(net: GridVAE, batch: torch.Tensor, cfg: Config, device: torch.device) -> VAEOutput:
+def decode_at_mean(net: torch.nn.Module, batch: torch.Tensor, cfg: Config, device: torch.device) -> VAEOutput:
     """The model's output at z = μ (where DESIGN.md measures accuracy), in eval mode, restoring its mode."""
     was_training = net.training
     net.eval()
@@ -108,7 +98,7 @@ def decode_at_mean(net: GridVAE, batch: torch.Tensor, cfg: Config, device: torch
 
 
 @torch.no_grad()
-def evaluate(net: GridVAE, pixels: torch.Tensor, beta: float, options: dict, cfg: Config, device,
+def evaluate(net: torch.nn.Module, pixels: torch.Tensor, beta: float, options: LossOptions, cfg: Config, device,
              world: World = World(), batch_size: int | None = None) -> dict:
     """Figures over grids (N, S, S) at z = μ, in batches of `batch_size` (default train.batch_size).
 
@@ -119,7 +109,7 @@ def evaluate(net: GridVAE, pixels: torch.Tensor, beta: float, options: dict, cfg
     for start in range(world.rank * step, len(pixels), step * world.size):
         batch = pixels[start:start + step].to(device)
         out = decode_at_mean(net, batch, cfg, device)
-        parts = elbo(out.logits, batch, out.mu, out.logvar, beta, **options)
+        parts = elbo(out.logits, batch, out.mu, out.logvar, beta, options)
         add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
     return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
 

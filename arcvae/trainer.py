@@ -20,11 +20,11 @@ from .config import ArcVaeError, Config, config_hash, diff_keys, load_config_tex
 from .data import Grids, batch_generator, epoch_indices, load_datasets
 from .distributed import (World, any_across, barrier, broadcast_from_main, device_for, init_world, mean_across,
                           shutdown, sum_across)
-from .losses import kl_per_sample_dim
+from .losses import LossOptions, kl_per_sample_dim, uses_class_weights
 from .metrics import add_batch, alarm_start, collapse_reasons, new_stats, summarize
-from .model import GridVAE
-from .steps import (add_running, decode_at_mean, evaluate, load_class_weights, loss_options, make_batch, make_optimizer,
-                    resolve_device, seed_everything, train_step, uses_class_weights, zero_running)
+from .model import build_model
+from .steps import (add_running, decode_at_mean, evaluate, load_class_weights, make_batch, make_optimizer,
+                    resolve_device, seed_everything, train_step, zero_running)
 from .plots import save_curves, save_reconstructions
 from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta
 from .tracking import NullLog, RunLog, console_line, read_metrics, say, write_json_atomic
@@ -78,10 +78,10 @@ class Run:
     device: torch.device
     train: Grids
     val: Grids | None
-    net: torch.nn.Module            # the bare GridVAE: checkpoints, evaluation, pictures
+    net: torch.nn.Module            # the bare model: checkpoints, evaluation, pictures
     model: torch.nn.Module          # what a training step calls: net, compiled and/or wrapped in DDP
     optimizer: torch.optim.Optimizer
-    options: dict
+    options: LossOptions
     controller: AdaptiveBeta | None
     log: RunLog
     progress: Progress
@@ -298,11 +298,12 @@ def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Ru
             + (f"; {world.size} processes" if world.active else ""))
         for note in schedule_warnings(cfg.beta, cfg.train.epochs, cfg.loss.free_bits):
             say("warning: " + note)
-    options = loss_options(cfg, load_class_weights(cfg, train_grids, recompute_weights) if world.main else None, device)
-    if world.active and uses_class_weights(cfg):  # computed (and cached) once, on rank 0; the others receive them
-        options["class_weights"] = broadcast_from_main(
-            options["class_weights"] if world.main else torch.empty(10, device=device), world)
-    net = GridVAE(cfg.model, cfg.data.grid_size).to(device)
+    weights = load_class_weights(cfg, train_grids, recompute_weights) if world.main else None
+    weights = weights.tensor(device) if weights else None
+    if world.active and uses_class_weights(cfg.loss):  # computed (and cached) once, on rank 0; the others receive them
+        weights = broadcast_from_main(weights if world.main else torch.empty(10, device=device), world)
+    options = LossOptions.from_config(cfg.loss, weights)
+    net = build_model(cfg).to(device)
     torch.manual_seed(cfg.train.seed + world.rank)  # each process its own reparameterisation noise
     model = torch.compile(net) if cfg.train.compile else net
     if world.active:

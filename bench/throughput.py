@@ -8,7 +8,7 @@
 AdamW with the NaN skip on device, bf16 autocast on CUDA, figures summed on the device.
 (b) baseline, written the way most VAE code is: a torch DataLoader over per-sample tensors,
 augmentation and one-hot encoding per sample on the host, fp32, plain Adam, `loss.item()` every step.
-Both train the same GridVAE on the same grids with the same batch size and loss.
+Both train the same model on the same grids with the same batch size and loss.
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config import load_config  # noqa: E402
 from arcvae.data import epoch_indices, batch_generator, load_datasets  # noqa: E402
-from arcvae.model import GridVAE  # noqa: E402
+from arcvae.model import build_model  # noqa: E402
 from arcvae.steps import add_running, make_batch, make_optimizer, train_step, zero_running  # noqa: E402
-from arcvae.losses import elbo  # noqa: E402
+from arcvae.losses import LossOptions, elbo  # noqa: E402
 
 PEAK_FLOPS = {"cuda-bf16": 989e12, "cuda-fp32": 67e12}  # H100 SXM dense: bf16 989 TFLOP/s, fp32 67 TFLOP/s
 
@@ -80,10 +80,10 @@ def time_steps(steps: dict, n_steps: int, repeats: int, device: torch.device) ->
 
 def ours(cfg, train, device, with_metrics: bool):
     """Our step loop; with_metrics adds the per-step running sums the trainer keeps for its logs."""
-    net = GridVAE(cfg.model, cfg.data.grid_size).to(device)
+    net = build_model(cfg).to(device)
     model = torch.compile(net) if cfg.train.compile else net
     optimizer = make_optimizer(net, cfg, cfg.train.lr)
-    options = dict(recon=cfg.loss.recon, class_weights=torch.ones(10, device=device), gamma=cfg.loss.focal_gamma)
+    options = LossOptions.from_config(cfg.loss, torch.ones(10, device=device))
     order = epoch_indices(len(train), 10 ** 6, batch_generator(0, 0, 0, device), device)
     state = {"b": 0, "running": zero_running(cfg.model.latent_dim, device)}
 
@@ -98,11 +98,11 @@ def ours(cfg, train, device, with_metrics: bool):
 
 
 def baseline(cfg, train, device):
-    net = GridVAE(cfg.model, cfg.data.grid_size).to(device)
+    net = build_model(cfg).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.train.lr)
     dataset = PerSampleGrids(train.pixels.cpu().numpy(), train.sizes.cpu().numpy(), seed=0)
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True, num_workers=0)
-    options = dict(recon=cfg.loss.recon, class_weights=torch.ones(10, device=device), gamma=cfg.loss.focal_gamma)
+    options = LossOptions.from_config(cfg.loss, torch.ones(10, device=device))
     batches = iter(loader)
 
     def step(n: int) -> None:
@@ -115,7 +115,7 @@ def baseline(cfg, train, device):
                 onehot = next(batches)
             grids = onehot.to(device).argmax(1)  # the same model takes colour indices
             out = net(grids)
-            loss = elbo(out.logits, grids, out.mu, out.logvar, 0.1, **options).loss
+            loss = elbo(out.logits, grids, out.mu, out.logvar, 0.1, options).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

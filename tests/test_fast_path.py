@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from arcvae.checkpoint import list_checkpoints, load_checkpoint
-from arcvae.model import GridVAE
+from arcvae.model import build_model
 from arcvae.trainer import train
 
 
@@ -30,5 +30,5 @@ def test_compiled_model_checkpoints_the_bare_weights(tiny_config, tmp_path):
     assert train(cfg, tmp_path / "run")["status"] != "failed"
     state = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])["model"]
     assert not any(key.startswith("_orig_mod") for key in state)  # loadable without torch.compile
-    GridVAE(cfg.model, cfg.data.grid_size).load_state_dict(state)
+    build_model(cfg).load_state_dict(state)
     assert all(torch.isfinite(v).all() for v in state.values())

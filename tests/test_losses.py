@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
-from arcvae.losses import elbo, free_bits_kl, kl_per_sample_dim, recon_loss
+from arcvae.config import LossConfig
+from arcvae.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
 
 
 def random_case(seed: int, batch: int = 3, side: int = 5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -51,8 +52,11 @@ def test_focal_matches_its_formula_and_never_exceeds_weighted_ce():
 
 
 def test_plain_ce_ignores_class_weights():
-    logits, target, weights = random_case(3)
-    torch.testing.assert_close(recon_loss(logits, target, "ce", weights), recon_loss(logits, target, "ce"))
+    _, _, weights = random_case(3)
+    for recon, kept in (("ce", False), ("weighted_ce", True), ("focal", True)):
+        options = LossOptions.from_config(LossConfig(recon=recon, class_weights="inverse"), weights)
+        assert (options.class_weights is weights) == kept
+    assert LossOptions.from_config(LossConfig(recon="focal", class_weights="none"), weights).class_weights is None
 
 
 def test_unknown_recon_kind_is_refused():
@@ -72,7 +76,7 @@ def test_elbo_is_recon_plus_beta_times_kl_summed_over_dims_and_batch_averaged():
     logits, target, weights = random_case(6, batch=4)
     g = torch.Generator().manual_seed(7)
     mu, logvar = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
-    parts = elbo(logits, target, mu, logvar, 0.3, recon="focal", class_weights=weights, gamma=2.0)
+    parts = elbo(logits, target, mu, logvar, 0.3, LossOptions(recon="focal", class_weights=weights, gamma=2.0))
     reference_kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1).mean()
     torch.testing.assert_close(parts.kl, reference_kl)
     torch.testing.assert_close(parts.kl_clamped, reference_kl)  # no free bits: KL' is the KL

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from arcvae.config import ModelConfig
-from arcvae.losses import elbo, free_bits_kl, kl_per_sample_dim, recon_loss
+from arcvae.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
 from arcvae.model import GridVAE
 
 
@@ -98,7 +98,7 @@ def test_recon_ce_is_cross_entropy_summed_over_pixels_per_sample():
 def test_elbo_value_at_the_design_scale():
     logits, target, mu, logvar = _small_batch()
     beta = 0.3
-    parts = elbo(logits, target, mu, logvar, beta, recon="ce")
+    parts = elbo(logits, target, mu, logvar, beta, LossOptions(recon="ce"))
     batch = logits.shape[0]
     recon_ref = F.cross_entropy(logits, target, reduction="sum") / batch
     kl_dims = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu)))
