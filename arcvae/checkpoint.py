@@ -80,7 +80,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
                   key=lambda p: int(NAME.search(p.name).group(1)))
 
 
-REQUIRED_KEYS = ("model", "optimizer", "controller", "progress", "running", "rng", "config_yaml")
+REQUIRED_KEYS = ("model", "optimizer", "controller", "progress", "rng", "config_yaml")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:

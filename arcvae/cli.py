@@ -1,7 +1,6 @@
 """Command line: `train_vae.py` / `python -m arcvae train`, and the other subcommands.
 
-Exit status: 0 success, 1 the check failed (overfit target missed, run failed), 2 bad input or
-config, 130 interrupted (a checkpoint and summary were written; resume with --resume).
+Exit statuses are in parser.py: 0 success, 1 a check failed, 2 bad input or config, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -12,17 +11,11 @@ import time
 from pathlib import Path
 
 from .config import ArcVaeError, Config, load_config
-
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own errors exit 2 too, but with usage noise
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+from .parser import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, Parser
 
 
 def train_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="train_vae.py", description="Train a β-VAE on ARC grids without posterior collapse.")
+    p = Parser(prog="train_vae.py", description="Train a β-VAE on ARC grids without posterior collapse.")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.epochs=5 beta.max_beta=0.2")
     p.add_argument("--config", help="YAML config file (default: the built-in defaults = configs/default.yaml)")
     p.add_argument("--out", help="run folder (default: runs/<config>-<time>)")

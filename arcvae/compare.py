@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import EXIT_BAD_INPUT, EXIT_OK, _Parser
 from .config import ArcVaeError, Config, MonitorConfig, load_config_text
 from .metrics import alarm_start, collapse_reasons, colour_label, reason_kinds, worst_colour
+from .parser import EXIT_BAD_INPUT, EXIT_OK, Parser
 from .plots import EVAL_SPLITS, save_comparison
 from .tracking import scan_metrics
 
@@ -153,8 +153,8 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [COLUMNS, *rows])
 
 
-def compare_parser() -> _Parser:
-    p = _Parser(prog="python -m arcvae compare", description="Compare training runs side by side.")
+def compare_parser() -> Parser:
+    p = Parser(prog="python -m arcvae compare", description="Compare training runs side by side.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by train_vae.py")
     p.add_argument("--out", help="folder for compare.txt (the table) and compare.png (β, KL/dim, non-black accuracy overlaid)")
     return p
@@ -162,10 +162,14 @@ def compare_parser() -> _Parser:
 
 def compare_main(argv: list[str]) -> int:
     args = compare_parser().parse_args(argv)
-    out = Path(args.out) if args.out else None
+    return compare_runs(args.runs, Path(args.out) if args.out else None)
+
+
+def compare_runs(paths: list[str], out: Path | None = None) -> int:
+    """Print the table of these runs (and write compare.txt and compare.png into `out`); an exit status."""
     if out is not None and out.exists() and not out.is_dir():
         raise ArcVaeError(f"--out {out}: exists and is not a folder")
-    views = [read_run(path) for path in args.runs]
+    views = [read_run(str(path)) for path in paths]
     readable = [v for v in views if v.readable]
     report = table([row_of(v) for v in readable]) if readable else ""
     noted = [v for v in views if v.notes]

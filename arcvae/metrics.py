@@ -10,6 +10,7 @@ import torch
 
 from .config import BetaConfig, MonitorConfig
 from .data import N_COLOURS
+from .losses import LOSS_TERMS, LossBreakdown
 from .schedules import warmup_epochs
 
 
@@ -17,18 +18,16 @@ def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Te
     """Zeroed sums; `add_batch` adds to them, `summarize` turns them into figures."""
     zeros = lambda *shape, dtype=torch.float64: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
     return {
-        "n": zeros(()), "loss": zeros(()), "recon": zeros(()), "kl": zeros(()), "kl_clamped": zeros(()),
+        "n": zeros(()), "terms": zeros(len(LOSS_TERMS)),
         "kl_per_dim": zeros(latent_dim), "mu": zeros(latent_dim), "mu_sq": zeros(latent_dim),
         "class_correct": zeros(N_COLOURS), "class_total": zeros(N_COLOURS), "grids_correct": zeros(()),
     }
 
 
-def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor,
-              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, losses: dict[str, torch.Tensor]) -> None:
-    """Add one batch, in place and without host syncs.
+def add_accuracy(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor) -> None:
+    """Add one batch's accuracy and posterior-mean sums, in place and without host syncs.
 
-    logits (B, 10, S, S) decoded at z = μ; target (B, S, S); mu, kl_per_sample_dim (B, D);
-    losses: batch-mean scalars 'loss', 'recon', 'kl', 'kl_clamped'.
+    logits (B, 10, S, S) decoded at z = μ; target (B, S, S); mu (B, D).
     """
     B = target.shape[0]
     target = target.long().flatten(1)                                  # (B, S*S)
@@ -37,35 +36,54 @@ def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torc
     stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
     stats["grids_correct"] += correct.all(1).sum()
     stats["n"] += B
-    for key in ("loss", "recon", "kl", "kl_clamped"):
-        stats[key] += losses[key].detach().double() * B
-    stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
+
+
+def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor,
+              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, parts: LossBreakdown) -> None:
+    """`add_accuracy`, plus the batch's loss terms and KL per sample and dimension (B, D)."""
+    add_accuracy(stats, logits, target, mu)
+    B = target.shape[0]
+    stats["terms"] += torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().double() * B
+    stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)
+
+
+def loss_figures(sums: dict[str, torch.Tensor]) -> dict:
+    """The mean loss terms and KL per dimension of sums kept on the host (`n`, `terms`, `kl_per_dim`)."""
+    n = max(sums["n"].item(), 1.0)
+    kl_per_dim = sums["kl_per_dim"] / n
+    return {**dict(zip(LOSS_TERMS, (sums["terms"] / n).tolist())),
+            "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
+            "kl_dim_min": kl_per_dim.min().item(), "kl_dim_mean": kl_per_dim.mean().item(),
+            "kl_dim_max": kl_per_dim.max().item()}
+
+
+def accuracy_figures(sums: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
+    """Active units and the accuracy figures of sums kept on the host."""
+    n = max(sums["n"].item(), 1.0)
+    mu_var = sums["mu_sq"] / n - (sums["mu"] / n).pow(2)
+    correct, total = sums["class_correct"], sums["class_total"]
+    non_black_total = total[1:].sum().item()
+    return {
+        "active_units": int((mu_var > active_threshold).sum().item()),
+        "pixel_accuracy": (correct.sum() / total.sum().clamp(min=1)).item(),
+        "non_black_accuracy": correct[1:].sum().item() / non_black_total if non_black_total else None,
+        "per_class_accuracy": [(c / t).item() if t > 0 else None for c, t in zip(correct, total)],
+        "grid_accuracy": sums["grids_correct"].item() / n,
+        "samples": int(n),
+    }
 
 
 def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
     """Sums -> the figures of the metrics.jsonl contract (plain Python numbers)."""
     s = {k: v.cpu() for k, v in stats.items()}  # the one host sync
-    n = max(s["n"].item(), 1.0)
-    kl_per_dim = s["kl_per_dim"] / n
-    mu_var = s["mu_sq"] / n - (s["mu"] / n).pow(2)
-    correct, total = s["class_correct"], s["class_total"]
-    per_class = [(c / t).item() if t > 0 else None for c, t in zip(correct, total)]
-    non_black_total = total[1:].sum().item()
-    return {
-        "loss": s["loss"].item() / n, "recon": s["recon"].item() / n,
-        "kl": s["kl"].item() / n, "kl_clamped": s["kl_clamped"].item() / n,
-        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
-        "kl_dim_min": kl_per_dim.min().item(), "kl_dim_mean": kl_per_dim.mean().item(),
-        "kl_dim_max": kl_per_dim.max().item(),
-        "active_units": int((mu_var > active_threshold).sum().item()),
-        "pixel_accuracy": (correct.sum() / total.sum().clamp(min=1)).item(),
-        "non_black_accuracy": correct[1:].sum().item() / non_black_total if non_black_total else None,
-        "per_class_accuracy": per_class,
-        "grid_accuracy": s["grids_correct"].item() / n,
-        "samples": int(n),
-    }
+    return {**loss_figures(s), **accuracy_figures(s, active_threshold)}
+
+
+# The figures every record and summary carries (DESIGN.md's metrics.jsonl contract), in record order.
+FIGURES = (*LOSS_TERMS, "kl_per_dim", "kl_dim_min", "kl_dim_mean", "kl_dim_max", "active_units",
+           "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy")
 
 
 # Colour names for messages, in the order of the ARC palette (DESIGN.md).

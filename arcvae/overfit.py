@@ -14,16 +14,15 @@ from pathlib import Path
 
 import torch
 
-from .class_weights import ClassWeights, pixel_counts
+from .class_weights import pixel_counts
 from .config import Config, OverfitConfig, to_yaml
-from .data import N_COLOURS, Grids, load_datasets
+from .data import N_COLOURS, Grids
 from .losses import LossOptions
-from .model import build_model
+from .metrics import alarm_start
 from .plots import save_curves, save_reconstructions
+from .run import prepare_run_dir, refuse_existing_run, set_up
+from .steps import decode_at_mean, evaluate, make_optimizer, train_step
 from .tracking import RunLog, class_table, say, write_json_atomic
-from .steps import (decode_at_mean, evaluate, load_class_weights, make_optimizer, resolve_device,
-                    seed_everything, train_step)
-from .trainer import prepare_run_dir, refuse_existing_run
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
 
@@ -65,13 +64,13 @@ def progress_line(it: int, figures: dict) -> str:
             + " ".join("  - " if a is None else f"{a:4.0%}" for a in figures["per_class_accuracy"]))
 
 
-def announce(cfg: Config, train: Grids, batch: torch.Tensor, weights: ClassWeights | None) -> None:
+def announce(cfg: Config, train: Grids, batch: torch.Tensor, weights: torch.Tensor | None) -> None:
     """The check's setup, and the whole set's colours beside the batch's with the weights they get."""
     say(f"overfit: {len(batch)} grids from {len(train)} training grids (seed {cfg.train.seed}), "
         f"{cfg.overfit.iterations} iterations at most, target {cfg.overfit.target_accuracy:.0%} pixel accuracy "
         f"with every colour present >= {cfg.overfit.min_class_recall:.0%} recall")
     say(class_table(pixel_counts(train).tolist(), pixel_counts(Grids(batch.cpu(), torch.empty(0))).tolist(),
-                    weights.weights if weights else [1.0] * N_COLOURS))
+                    weights.tolist() if weights is not None else [1.0] * N_COLOURS))
 
 
 def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: LossOptions, log: RunLog) -> tuple[int, int | None, dict]:
@@ -105,20 +104,16 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     """Run the check into `run_dir`; returns summary.json's contents (`passed` decides the exit status)."""
     started = time.perf_counter()
     refuse_existing_run(Path(run_dir), overwrite)  # bad data must not leave a half-made run folder
-    device = resolve_device(cfg.train.device)
-    seed_everything(cfg.train.seed)
-    train_grids, _ = load_datasets(cfg.data)
+    setup = set_up(cfg, recompute_weights)
+    model, device, train_grids = setup.net, setup.device, setup.train
     run_dir = prepare_run_dir(Path(run_dir), overwrite)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    weights = load_class_weights(cfg, train_grids, recompute_weights)
     chosen = pick_batch(train_grids, cfg.overfit.batch_size, cfg.train.seed)
     batch = train_grids.pixels[chosen].to(device)
-    announce(cfg, train_grids, batch, weights)
-    model = build_model(cfg).to(device)
-    options = LossOptions.from_config(cfg.loss, weights.tensor(device) if weights else None)
+    announce(cfg, train_grids, batch, setup.options.class_weights)
     log = RunLog(run_dir)
     try:
-        it, reached_at, figures = train_on_batch(model, batch, cfg, device, options, log)
+        it, reached_at, figures = train_on_batch(model, batch, cfg, device, setup.options, log)
     finally:
         log.close()
     picture = run_dir / "plots" / "overfit_reconstructions.png"
@@ -126,7 +121,7 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     save_reconstructions(picture, batch.cpu().numpy(), recon.cpu().numpy(),
                          f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above reconstructions",
                          sizes=train_grids.sizes[chosen].numpy())
-    save_curves(run_dir)
+    save_curves(run_dir, cfg.monitor, alarm_start(cfg.beta))
     passed = reached_at is not None
     summary = {**figures, "status": "completed", "iterations": it, "iterations_to_target": reached_at,
                "target_accuracy": cfg.overfit.target_accuracy, "min_class_recall": cfg.overfit.min_class_recall,

@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from .config import MonitorConfig, load_config_text  # noqa: E402
-from .metrics import alarm_start, colour_label, flagged_epochs  # noqa: E402
+from .config import MonitorConfig  # noqa: E402
+from .metrics import colour_label, flagged_epochs  # noqa: E402
 from .tracking import KL_IMAGE_RANGE, read_metrics  # noqa: E402
 
 # fchollet/ARC-AGI apps/css/common.css, colours 0-9.
@@ -97,15 +97,6 @@ def _series(records: list[dict], key: str) -> tuple[list[float], list[float]]:
     return [r["epoch"] for r in rows], [r[key] for r in rows]
 
 
-def _alarm_settings(run_dir: Path) -> tuple[MonitorConfig, float]:
-    """The run's alarm floors and first judged epoch, from its config.yaml (defaults without one)."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        return MonitorConfig(), 1.0
-    cfg = load_config_text(path.read_text(), str(path))
-    return cfg.monitor, alarm_start(cfg.beta)
-
-
 # (title, [(key, line style)], log scale?, floor attribute of MonitorConfig drawn as a line)
 CURVE_PANELS = [
     ("loss = recon + β·KL'", [("loss", "-")], False, None),
@@ -118,36 +109,26 @@ CURVE_PANELS = [
 ]
 
 
-def save_curves(run_dir: Path) -> None:
-    """plots/curves.png, plots/kl_heatmap.png and plots/per_class_accuracy.png from metrics.jsonl."""
+def save_curves(run_dir: Path, monitor: MonitorConfig, start: float) -> None:
+    """plots/curves.png, plots/kl_heatmap.png and plots/per_class_accuracy.png from metrics.jsonl.
+
+    `monitor` and `start` (the first epoch the alarm judges) draw the alarm's floors and quiet warm-up.
+    """
     records = read_metrics(run_dir)
     if not records:
         return
     out = Path(run_dir) / "plots"
     out.mkdir(exist_ok=True)
-    monitor, start = _alarm_settings(run_dir)
     evals = [r for r in records if r["split"] in EVAL_SPLITS]
     by_split = {s: [r for r in records if r["split"] == s] for s in ("train", *EVAL_SPLITS)}
     flagged = flagged_epochs(evals, monitor, start)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
-    for ax, (title, keys, log, floor) in zip(axes.flat, CURVE_PANELS):
-        for split, rows in by_split.items():
-            for key, style in keys:
-                x, y = _series(rows, key)
-                if log:
-                    y = np.maximum(y, 1e-4)  # a dead dimension reads 0: keep it on the log axis, at the bottom
-                ax.plot(x, y, style, color=SPLIT_COLOURS[split], marker="o" if split != "train" else None,
-                        markersize=3, linewidth=1.2)
-        if evals:  # the alarm judges evaluations only: show its floors, its quiet warm-up, and where it fired
-            if floor:
-                ax.axhline(getattr(monitor, floor), color="0.4", linestyle="-.", linewidth=1)
-            ax.axvspan(0, start, color="0.9", zorder=0)
-            for epoch in flagged:
-                ax.axvline(epoch, color="red", alpha=0.35, linewidth=3)
-        ax.set_yscale("log" if log else "linear")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.grid(alpha=0.3)
+    columns = 3
+    fig, axes = plt.subplots(-(-len(CURVE_PANELS) // columns), columns,  # an axis for every panel
+                             figsize=(13, 3.25 * -(-len(CURVE_PANELS) // columns)), squeeze=False)
+    for ax in axes.flat[len(CURVE_PANELS):]:
+        ax.axis("off")
+    for ax, panel in zip(axes.flat, CURVE_PANELS):
+        _draw_panel(ax, panel, by_split, (monitor, start, flagged) if evals else None)
     _curves_legend(fig, by_split, bool(evals))
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(out / "curves.png", dpi=80)
@@ -156,6 +137,29 @@ def save_curves(run_dir: Path) -> None:
     if rows:
         save_kl_heatmap(out / "kl_heatmap.png", rows, monitor)
         save_class_accuracy(out / "per_class_accuracy.png", rows, monitor)
+
+
+def _draw_panel(ax, panel: tuple, by_split: dict, alarm: tuple | None) -> None:
+    """One CURVE_PANELS entry; `alarm` (monitor, first judged epoch, flagged epochs) when there are evaluations."""
+    title, keys, log, floor = panel
+    for split, records in by_split.items():
+        for key, style in keys:
+            x, y = _series(records, key)
+            if log:
+                y = np.maximum(y, 1e-4)  # a dead dimension reads 0: keep it on the log axis, at the bottom
+            ax.plot(x, y, style, color=SPLIT_COLOURS[split], marker="o" if split != "train" else None,
+                    markersize=3, linewidth=1.2)
+    if alarm is not None:  # the alarm judges evaluations only: show its floors, its quiet warm-up, and where it fired
+        monitor, start, flagged = alarm
+        if floor:
+            ax.axhline(getattr(monitor, floor), color="0.4", linestyle="-.", linewidth=1)
+        ax.axvspan(0, start, color="0.9", zorder=0)
+        for epoch in flagged:
+            ax.axvline(epoch, color="red", alpha=0.35, linewidth=3)
+    ax.set_yscale("log" if log else "linear")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.grid(alpha=0.3)
 
 
 def _curves_legend(fig, by_split: dict, with_alarm: bool) -> None:

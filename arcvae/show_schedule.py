@@ -20,9 +20,11 @@ def describe(b: BetaConfig, epochs: int) -> str:
         params = f"max_beta={b.max_beta:g} warmup_epochs={b.warmup_epochs:g} ramp_epochs={b.ramp_epochs:g}"
     elif b.schedule == "cyclical":
         params = f"max_beta={b.max_beta:g} n_cycles={b.n_cycles} ratio={b.ratio:g} shape={b.shape}"
-    else:
+    elif b.schedule == "adaptive":
         params = (f"target_kl_per_dim={b.target_kl_per_dim:g} min_beta={b.min_beta:g} max_beta={b.max_beta:g} "
                   f"kp={b.kp:g} ki={b.ki:g}")
+    else:  # a new schedule must say which parameters it reads, not be shown with another's
+        raise ValueError(f"describe: no description for beta schedule '{b.schedule}'")
     return f"# beta schedule {b.schedule}: {params}; train.epochs={epochs}"
 
 

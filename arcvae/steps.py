@@ -1,54 +1,26 @@
-"""One training step and one evaluation: the pieces the trainer and the overfit check share.
+"""The batch, the training step, evaluation and running sums: what the trainer and the overfit check share.
 
 Batches are built on the device (index, then augment); the step runs in bf16 autocast on CUDA,
 skips non-finite updates on the device, and returns the loss breakdown without a host sync.
 """
 from __future__ import annotations
 
-import random
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 
-from .class_weights import ClassWeights, class_weights
-from .config import ArcVaeError, Config
+from .config import Config
 from .data import Grids, augment, batch_generator
 from .distributed import World, sum_across
-from .losses import LossBreakdown, LossOptions, elbo, kl_per_sample_dim, uses_class_weights
+from .losses import LOSS_TERMS, LossBreakdown, LossOptions, elbo, kl_per_sample_dim
 from .metrics import add_batch, new_stats, summarize
 from .model import VAEOutput
-from .tracking import say
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ArcVaeError("train.device: 'cuda' was asked for but no CUDA device is available")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def autocast(cfg: Config, device: torch.device):
     """bf16 autocast on CUDA when asked or on 'auto'; fp32 elsewhere."""
     use_bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
-
-
-def load_class_weights(cfg: Config, train: Grids, recompute: bool = False) -> ClassWeights | None:
-    if not uses_class_weights(cfg.loss):
-        return None
-    weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights,
-                            cfg.loss.effective_beta, cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute)
-    say(f"class weights ({weights.method}, {'loaded from cache' if weights.source == 'cache' else 'computed'}"
-        f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights))
-    return weights
 
 
 def make_batch(train: Grids, order: torch.Tensor, cfg: Config, epoch: int, b: int, world: World = World()) -> torch.Tensor:
@@ -110,19 +82,20 @@ def evaluate(net: torch.nn.Module, pixels: torch.Tensor, beta: float, options: L
         batch = pixels[start:start + step].to(device)
         out = decode_at_mean(net, batch, cfg, device)
         parts = elbo(out.logits, batch, out.mu, out.logvar, beta, options)
-        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), vars(parts))
+        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), parts)
     return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
 
 
-def zero_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Sums of the loss terms over the steps since the last log, kept on the device."""
-    return {"terms": torch.zeros(4, device=device), "kl_per_dim": torch.zeros(latent_dim, device=device),
-            "steps": torch.zeros((), device=device)}
+def new_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Sums of the loss terms (in LOSS_TERMS order) over the steps since the last log, kept on the device;
+    `metrics.loss_figures` turns them into means."""
+    return {"terms": torch.zeros(len(LOSS_TERMS), device=device), "kl_per_dim": torch.zeros(latent_dim, device=device),
+            "n": torch.zeros((), device=device)}
 
 
 def add_running(running: dict, parts: LossBreakdown, finite: torch.Tensor) -> None:
     weight = finite.float()  # a skipped step's NaNs must not poison the means: multiply, then nan_to_num
-    terms = torch.stack([parts.loss, parts.recon, parts.kl, parts.kl_clamped]).detach().float()
+    terms = torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().float()
     running["terms"] += torch.nan_to_num(terms) * weight
     running["kl_per_dim"] += torch.nan_to_num(parts.kl_per_dim.detach().float()) * weight
-    running["steps"] += weight
+    running["n"] += weight

@@ -11,16 +11,16 @@ import json
 from pathlib import Path
 
 from .checkpoint import list_checkpoints
-from .cli import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, _Parser
-from .compare import compare_main
+from .compare import compare_runs
 from .config import load_config
+from .parser import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, Parser
 from .trainer import train
 
 FINISHED = ("completed", "collapsed")
 
 
-def sweep_parser() -> _Parser:
-    p = _Parser(prog="python -m arcvae sweep", description="Run configurations one after another, then compare.")
+def sweep_parser() -> Parser:
+    p = Parser(prog="python -m arcvae sweep", description="Run configurations one after another, then compare.")
     p.add_argument("configs", nargs="+", help="config files; key=value items are overrides applied to all")
     p.add_argument("--out", required=True, help="folder that holds one run folder per configuration")
     p.add_argument("--seeds", type=int, nargs="+", help="train each configuration once per seed (put overrides before this)")
@@ -65,7 +65,7 @@ def sweep_main(argv: list[str]) -> int:
             return EXIT_INTERRUPTED
         if summary["status"] not in FINISHED:
             failed.append(run_dir.name)
-    compare_main([str(run_dir) for _, _, run_dir in runs] + ["--out", str(out)])
+    compare_runs([str(run_dir) for _, _, run_dir in runs], out)
     if failed:
         print(f"runs that failed: {', '.join(failed)}")
     return EXIT_CHECK_FAILED if failed else EXIT_OK

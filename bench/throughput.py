@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config import load_config  # noqa: E402
 from arcvae.data import epoch_indices, batch_generator, load_datasets  # noqa: E402
 from arcvae.model import build_model  # noqa: E402
-from arcvae.steps import add_running, make_batch, make_optimizer, train_step, zero_running  # noqa: E402
+from arcvae.steps import add_running, make_batch, make_optimizer, train_step, new_running  # noqa: E402
 from arcvae.losses import LossOptions, elbo  # noqa: E402
 
 PEAK_FLOPS = {"cuda-bf16": 989e12, "cuda-fp32": 67e12}  # H100 SXM dense: bf16 989 TFLOP/s, fp32 67 TFLOP/s
@@ -85,7 +85,7 @@ def ours(cfg, train, device, with_metrics: bool):
     optimizer = make_optimizer(net, cfg, cfg.train.lr)
     options = LossOptions.from_config(cfg.loss, torch.ones(10, device=device))
     order = epoch_indices(len(train), 10 ** 6, batch_generator(0, 0, 0, device), device)
-    state = {"b": 0, "running": zero_running(cfg.model.latent_dim, device)}
+    state = {"b": 0, "running": new_running(cfg.model.latent_dim, device)}
 
     def step(n: int) -> None:
         for _ in range(n):

@@ -122,7 +122,8 @@ def test_checkpoint_holds_everything_the_issue_lists(tiny_config, tmp_path):
     cfg = tiny_config("beta.schedule=adaptive")
     trainer.train(cfg, tmp_path / "run")
     state = ckpt.load_checkpoint(ckpt.list_checkpoints(tmp_path / "run")[-1])
-    assert {"model", "optimizer", "controller", "progress", "running", "rng", "config_yaml", "config_hash"} <= set(state)
+    assert {"model", "optimizer", "controller", "progress", "rng", "config_yaml", "config_hash"} <= set(state)
+    assert "running" in state["progress"]
     assert set(state["controller"]) == {"integral", "kl_ema", "beta"}
     assert {"python", "numpy", "torch"} <= set(state["rng"])
     assert state["progress"]["step"] == 16 and state["progress"]["epoch"] == 2
