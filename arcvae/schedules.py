@@ -19,6 +19,15 @@ import torch
 from .config import BetaConfig
 
 RAMPED = ("linear_warmup", "ultra_conservative")
+_RAMP_PARAMS = ("max_beta", "warmup_epochs", "ramp_epochs")
+# The beta.* keys each schedule reads (what --show-schedule prints); a new schedule adds its line here.
+SCHEDULE_PARAMS = {
+    "constant": ("max_beta",),
+    "linear_warmup": _RAMP_PARAMS,
+    "ultra_conservative": _RAMP_PARAMS,
+    "cyclical": ("max_beta", "n_cycles", "ratio", "shape"),
+    "adaptive": ("target_kl_per_dim", "min_beta", "max_beta", "kp", "ki"),
+}
 # A position computed as (step / steps_per_epoch) * n_cycles / epochs can land a hair off a whole
 # cycle or the end of a rise; without this slack the first step of a new cycle would get max β
 # instead of 0, and the rise's last step would depend on rounding.

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .config import BetaConfig, Config
 from .plots import save_beta_schedule
-from .schedules import RAMPED, schedule_warnings, scheduled_beta
+from .schedules import SCHEDULE_PARAMS, schedule_warnings, scheduled_beta
 
 # Points per epoch in the plot: β moves within an epoch, and a cycle can be shorter than one.
 _POINTS_PER_EPOCH = 20
@@ -13,19 +13,13 @@ _POINTS_PER_CYCLE = 40
 
 
 def describe(b: BetaConfig, epochs: int) -> str:
-    """The header: the schedule's name and only the parameters it reads."""
-    if b.schedule == "constant":
-        params = f"max_beta={b.max_beta:g}"
-    elif b.schedule in RAMPED:
-        params = f"max_beta={b.max_beta:g} warmup_epochs={b.warmup_epochs:g} ramp_epochs={b.ramp_epochs:g}"
-    elif b.schedule == "cyclical":
-        params = f"max_beta={b.max_beta:g} n_cycles={b.n_cycles} ratio={b.ratio:g} shape={b.shape}"
-    elif b.schedule == "adaptive":
-        params = (f"target_kl_per_dim={b.target_kl_per_dim:g} min_beta={b.min_beta:g} max_beta={b.max_beta:g} "
-                  f"kp={b.kp:g} ki={b.ki:g}")
-    else:  # a new schedule must say which parameters it reads, not be shown with another's
-        raise ValueError(f"describe: no description for beta schedule '{b.schedule}'")
+    """The header: the schedule's name and only the parameters it reads (schedules.SCHEDULE_PARAMS)."""
+    params = " ".join(f"{key}={_value(getattr(b, key))}" for key in SCHEDULE_PARAMS[b.schedule])
     return f"# beta schedule {b.schedule}: {params}; train.epochs={epochs}"
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def explain_adaptive(b: BetaConfig) -> list[str]:

@@ -289,3 +289,10 @@ def test_cyclical_run_follows_the_schedule(tiny_config, tmp_path):
     assert len(by_step) == 16                                         # 2 epochs x 8 steps, every step logged
     assert by_step[1] == 0.0 and by_step[9] == 0.0                    # each cycle's first step starts at 0
     assert by_step[8] == by_step[16] == pytest.approx(0.5)            # and ends held at max
+
+
+def test_every_schedule_says_which_parameters_it_reads():
+    from arcvae.config import CHOICES, BetaConfig
+    from arcvae.schedules import SCHEDULE_PARAMS
+    assert set(SCHEDULE_PARAMS) == set(CHOICES["beta.schedule"])
+    assert all(hasattr(BetaConfig(), key) for keys in SCHEDULE_PARAMS.values() for key in keys)
