@@ -1,7 +1,10 @@
 """Health figures of a β-VAE on grids, accumulated on the device and read back only when logged.
 
-Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ; non-black accuracy over
-pixels whose target is not 0; per-class accuracy = recall of each colour (None when absent);
+Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ, over each grid's own pixels
+(the padding is not a pixel of the grid, in either padding mode); non-black accuracy over pixels whose
+target is not 0; per-class accuracy = recall of each colour (None when absent); grid accuracy = every
+own pixel right and, where the model predicts the shape (size logits), rows and cols right too;
+shape accuracy = share of grids whose predicted rows and cols are right (None without size logits);
 active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_d|x]) > threshold.
 """
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from .config import BetaConfig, MonitorConfig
-from .data import N_COLOURS
+from .data import N_COLOURS, inside
+from .losses import LOSS_TERMS
 from .schedules import warmup_epochs
 
 
@@ -17,27 +21,38 @@ def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Te
     """Zeroed sums; `add_batch` adds to them, `summarize` turns them into figures."""
     zeros = lambda *shape, dtype=torch.float64: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
     return {
-        "n": zeros(()), "loss": zeros(()), "recon": zeros(()), "kl": zeros(()), "kl_clamped": zeros(()),
+        "n": zeros(()), **{term: zeros(()) for term in LOSS_TERMS},
         "kl_per_dim": zeros(latent_dim), "mu": zeros(latent_dim), "mu_sq": zeros(latent_dim),
         "class_correct": zeros(N_COLOURS), "class_total": zeros(N_COLOURS), "grids_correct": zeros(()),
+        "shape_correct": zeros(()), "shape_total": zeros(()),
     }
 
 
-def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor,
-              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, losses: dict[str, torch.Tensor]) -> None:
+def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
+              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, losses: dict[str, torch.Tensor],
+              size_logits: torch.Tensor | None = None) -> None:
     """Add one batch, in place and without host syncs.
 
-    logits (B, 10, S, S) decoded at z = μ; target (B, S, S); mu, kl_per_sample_dim (B, D);
-    losses: batch-mean scalars 'loss', 'recon', 'kl', 'kl_clamped'.
+    logits (B, 10, C, C) decoded at z = μ; target (B, C, C) (anything, e.g. PAD, outside the grids);
+    sizes (B, 2) the grids' rows and cols, which say which pixels are the grid's own;
+    mu, kl_per_sample_dim (B, D); losses: batch-mean scalars, one per LOSS_TERMS name;
+    size_logits (B, 2, 30) or None (a model that does not predict the shape).
     """
     B = target.shape[0]
-    target = target.long().flatten(1)                                  # (B, S*S)
-    correct = logits.argmax(1).flatten(1) == target                   # (B, S*S)
-    stats["class_total"].scatter_add_(0, target.flatten(), torch.ones_like(target.flatten(), dtype=torch.float64))
+    own = inside(sizes, target.shape[-1]).flatten(1)                   # (B, C*C)
+    target = target.long().flatten(1).masked_fill(~own, 0)             # (B, C*C), PAD -> a valid index
+    correct = (logits.argmax(1).flatten(1) == target) & own           # (B, C*C)
+    stats["class_total"].scatter_add_(0, target.flatten(), own.flatten().double())
     stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
-    stats["grids_correct"] += correct.all(1).sum()
+    grid_right = (correct | ~own).all(1)
+    if size_logits is not None:
+        shape_right = ((size_logits.argmax(-1) + 1) == sizes).all(1)
+        stats["shape_correct"] += shape_right.sum()
+        stats["shape_total"] += B
+        grid_right &= shape_right
+    stats["grids_correct"] += grid_right.sum()
     stats["n"] += B
-    for key in ("loss", "recon", "kl", "kl_clamped"):
+    for key in LOSS_TERMS:
         stats[key] += losses[key].detach().double() * B
     stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)
     stats["mu"] += mu.detach().double().sum(0)
@@ -54,8 +69,7 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
     per_class = [(c / t).item() if t > 0 else None for c, t in zip(correct, total)]
     non_black_total = total[1:].sum().item()
     return {
-        "loss": s["loss"].item() / n, "recon": s["recon"].item() / n,
-        "kl": s["kl"].item() / n, "kl_clamped": s["kl_clamped"].item() / n,
+        **{term: s[term].item() / n for term in LOSS_TERMS},
         "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
         "kl_dim_min": kl_per_dim.min().item(), "kl_dim_mean": kl_per_dim.mean().item(),
         "kl_dim_max": kl_per_dim.max().item(),
@@ -64,6 +78,7 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
         "non_black_accuracy": correct[1:].sum().item() / non_black_total if non_black_total else None,
         "per_class_accuracy": per_class,
         "grid_accuracy": s["grids_correct"].item() / n,
+        "shape_accuracy": s["shape_correct"].item() / s["shape_total"].item() if s["shape_total"] > 0 else None,
         "samples": int(n),
     }
 
