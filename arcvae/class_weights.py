@@ -1,6 +1,7 @@
 """Class weights from the whole training set (never one batch), cached on disk as JSON.
 
-Counted on the padded grids, which is what the loss sees. When augmentation is on, colours 1-9
+Counted on what the loss sees: in black mode (`data.padding: black`) the padded canvases, padding
+included; in symbol mode only each grid's own pixels (the padding is not a pixel there). When augmentation is on, colours 1-9
 are permuted uniformly at random, so each non-black colour's expected share is the mean of theirs:
 the weights use that exact expectation instead of the raw per-colour counts (which would, say,
 over-weight brown although augmented batches hold as much brown as blue). Black stays black.
@@ -19,17 +20,17 @@ from pathlib import Path
 
 import torch
 
-from .data import N_COLOURS, Grids
+from .data import N_COLOURS, Grids, inside
 from .files import write_text_atomic
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the key holds the padding mode and the grids' sizes
 
 
 @dataclass
 class ClassWeights:
     weights: list[float]       # one per colour
     counts: list[float]        # pixel counts the weights came from (expected counts if augmented)
-    raw_counts: list[int]      # pixel counts of the padded training grids
+    raw_counts: list[int]      # pixel counts of the training grids (padded canvases in black mode, own pixels in symbol)
     method: str
     fingerprint: str
     source: str = "computed"   # "computed" or "cache"
@@ -38,9 +39,14 @@ class ClassWeights:
         return torch.tensor(self.weights, dtype=torch.float32, device=device)
 
 
-def pixel_counts(grids: Grids) -> torch.Tensor:
-    """(10,) int64 pixel counts over all padded grids."""
-    return torch.bincount(grids.pixels.flatten().long(), minlength=N_COLOURS).cpu()
+def pixel_counts(grids: Grids, padding: str = "black") -> torch.Tensor:
+    """(10,) int64 pixel counts: over the padded canvases (black), or the grids' own pixels (symbol)."""
+    pixels = grids.pixels
+    if padding == "symbol":
+        pixels = pixels[inside(grids.sizes, pixels.shape[-1])]
+    elif padding != "black":
+        raise ValueError(f"unknown padding mode '{padding}'")
+    return torch.bincount(pixels.flatten().long(), minlength=N_COLOURS).cpu()
 
 
 def expected_counts(counts: torch.Tensor, colour_permutation: bool) -> torch.Tensor:
@@ -74,12 +80,13 @@ def compute_weights(counts: torch.Tensor, method: str, effective_beta: float = 0
 
 
 def fingerprint(grids: Grids, source: str, colour_permutation: bool, method: str,
-                effective_beta: float, max_ratio: float) -> str:
-    """Everything the weights depend on: the data's content and every parameter."""
+                effective_beta: float, max_ratio: float, padding: str = "black") -> str:
+    """Everything the weights depend on: the data's content (pixels and sizes), the padding mode, every parameter."""
     h = hashlib.sha256()
     h.update(grids.pixels.cpu().numpy().tobytes())
+    h.update(grids.sizes.cpu().numpy().astype("<i8").tobytes())
     h.update(json.dumps([CACHE_VERSION, source, list(grids.pixels.shape), colour_permutation, method,
-                         effective_beta, max_ratio]).encode())
+                         effective_beta, max_ratio, padding]).encode())
     return h.hexdigest()[:20]
 
 
@@ -98,22 +105,22 @@ def _read_cache(path: Path, key: str) -> ClassWeights | None:
 
 def class_weights(grids: Grids, source: str, colour_permutation: bool, method: str,
                   effective_beta: float, max_ratio: float, cache_dir: str | Path | None,
-                  recompute: bool = False) -> ClassWeights:
+                  recompute: bool = False, padding: str = "black") -> ClassWeights:
     """Load the weights for this data and these parameters from the cache, or compute and store them."""
-    key = fingerprint(grids, source, colour_permutation, method, effective_beta, max_ratio)
+    key = fingerprint(grids, source, colour_permutation, method, effective_beta, max_ratio, padding)
     path = Path(cache_dir).expanduser() / f"class_weights_{key}.json" if cache_dir else None
     if path is not None and path.exists() and not recompute:
         cached = _read_cache(path, key)
         if cached is not None:
             return cached
-    raw = pixel_counts(grids)
+    raw = pixel_counts(grids, padding)
     counts = expected_counts(raw, colour_permutation)
     weights = compute_weights(counts, method, effective_beta, max_ratio)
     result = ClassWeights([round(w, 6) for w in weights.tolist()], counts.tolist(), raw.tolist(), method, key)
     if path is not None:
         entry = {"fingerprint": key, "method": method, "effective_beta": effective_beta,
                  "max_weight_ratio": max_ratio, "colour_permutation": colour_permutation,
-                 "source": source, "grid_shape": list(grids.pixels.shape),
+                 "source": source, "grid_shape": list(grids.pixels.shape), "padding": padding,
                  "weights": result.weights, "counts": result.counts, "raw_counts": result.raw_counts}
         write_text_atomic(path, json.dumps(entry, indent=2) + "\n")
     return result

@@ -37,6 +37,8 @@ class DataConfig:
     val_split: str = "evaluation"
     val_limit: int = 0
     grid_size: int = 30
+    padding: str = "black"
+    bucket_multiple: int = 4
     samples_per_epoch: int = 80_000
     augment: bool = True
     cache_dir: Optional[str] = "~/.cache/arcvae"
@@ -142,7 +144,8 @@ SCHEDULE_DEFAULTS = {
 CHOICES = {
     "data.split": ("training", "evaluation"),
     "data.val_split": ("training", "evaluation"),
-    "model.arch": ("conv",),
+    "data.padding": ("black", "symbol"),
+    "model.arch": ("conv", "conv_any"),
     "loss.recon": ("ce", "weighted_ce", "focal"),
     "loss.class_weights": ("none", "inverse", "inverse_sqrt", "effective_number"),
     "loss.free_bits_mode": ("batch", "sample"),
@@ -154,7 +157,8 @@ CHOICES = {
 
 # (key, lowest, highest, lowest allowed itself?) - checked after the merge.
 RANGES = [
-    ("data.grid_size", 1, 30, True), ("data.samples_per_epoch", 1, None, True),
+    ("data.grid_size", 1, 30, True), ("data.bucket_multiple", 1, None, True),
+    ("data.samples_per_epoch", 1, None, True),
     ("data.val_limit", 0, None, True),
     ("model.latent_dim", 1, None, True), ("model.embed_dim", 1, None, True),
     ("loss.focal_gamma", 0, None, True), ("loss.effective_beta", 0, 1, False),
@@ -306,12 +310,20 @@ def validate(cfg: Config) -> None:
             if high is not None:
                 bound += f" and <= {high}"
             raise ConfigError(f"{key}: {value} is out of range (must be {bound})")
+    check_arch_padding(cfg.model.arch, cfg.data.padding)
     if not cfg.model.channels or any(c < 1 for c in cfg.model.channels):
         raise ConfigError(f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints")
     if 0 < cfg.loss.max_weight_ratio < 1:
         raise ConfigError(f"loss.max_weight_ratio: {cfg.loss.max_weight_ratio} must be 0 (no cap) or >= 1")
     if cfg.beta.min_beta > cfg.beta.max_beta:
         raise ConfigError(f"beta.min_beta: {cfg.beta.min_beta} is above beta.max_beta {cfg.beta.max_beta}")
+
+
+def check_arch_padding(arch: str, padding: str) -> None:
+    """`conv` reads its bottleneck through a linear layer tied to one canvas: it cannot take size buckets."""
+    if arch == "conv" and padding == "symbol":
+        raise ConfigError("model.arch=conv cannot be used with data.padding=symbol (its linear bottleneck is tied "
+                          "to one canvas, and symbol mode uses size buckets); use model.arch=conv_any")
 
 
 def to_dict(cfg: Config) -> dict:

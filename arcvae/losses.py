@@ -3,22 +3,30 @@
 Reconstruction: sum over a grid's pixels of the per-pixel loss; KL: sum over latent dimensions;
 both per sample, then averaged over the batch; loss = recon + β·KL'. KL' applies free bits
 (Kingma et al. 2016, https://arxiv.org/abs/1606.04934): Σ_d max(λ, KL_d).
+
+Padding (`data.padding`): black mode counts every pixel of the canvas (the padding is black, and
+predicting it is part of the task). Symbol mode counts only each grid's own pixels, and adds the
+shape term -log p(rows|z) - log p(cols|z) (plain cross-entropy on the size heads) to the
+reconstruction, since the shape is part of x: recon = Σ_own pixels + shape.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
 
 from .config import LossConfig
+from .data import inside
+from .model import VAEOutput
 
 
 @dataclass
 class LossBreakdown:
     loss: torch.Tensor        # scalar: recon + β·kl_clamped, what is minimised
-    recon: torch.Tensor       # scalar: per-sample reconstruction, batch mean
+    recon: torch.Tensor       # scalar: per-sample reconstruction (pixels + shape), batch mean
+    shape: torch.Tensor       # scalar: the shape term of recon, -log p(rows, cols | z), batch mean (0 in black mode)
     kl: torch.Tensor          # scalar: the true KL (Σ_d), batch mean
     kl_clamped: torch.Tensor  # scalar: KL' after free bits
     kl_per_dim: torch.Tensor  # (D,): true KL of each dimension, batch mean
@@ -41,25 +49,32 @@ class LossOptions:
     free_bits: float = 0.0                         # λ, nats per latent dimension
     free_bits_mode: str = "batch"                  # batch | sample
     class_weights: Optional[torch.Tensor] = None   # (10,) from the whole training set, or None
+    padding: Literal["black", "symbol"] = "black"  # symbol: own pixels only, plus the shape term
 
     @classmethod
-    def from_config(cls, cfg: LossConfig, class_weights: Optional[torch.Tensor] = None) -> "LossOptions":
+    def from_config(cls, cfg: LossConfig, class_weights: Optional[torch.Tensor] = None,
+                    padding: Literal["black", "symbol"] = "black") -> "LossOptions":
+        """From loss.* and data.padding."""
         return cls(cfg.recon, cfg.focal_gamma, cfg.free_bits, cfg.free_bits_mode,
-                   class_weights if uses_class_weights(cfg) else None)
+                   class_weights if uses_class_weights(cfg) else None, padding)
 
 
 def recon_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "ce",
-               class_weights: Optional[torch.Tensor] = None, gamma: float = 2.0) -> torch.Tensor:
-    """Per-sample reconstruction loss (B,), summed over pixels.
+               class_weights: Optional[torch.Tensor] = None, gamma: float = 2.0,
+               mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-sample reconstruction loss (B,), summed over pixels (over the pixels where `mask` is True).
 
     ce: cross-entropy; weighted_ce: cross-entropy × w[target]; focal (Lin et al. 2017,
     https://arxiv.org/abs/1708.02002): -α_t (1 - p_t)^γ log p_t with α = the class weights.
     Whether a kind takes weights is decided once, in `uses_class_weights`; weights given are applied.
-    logits (B, 10, H, W), target (B, H, W).
+    logits (B, 10, H, W), target (B, H, W); mask (B, H, W) bool or None (every pixel). Outside the
+    mask the target may hold anything (PAD) and the logits anything (even inf): neither counts.
     """
     if kind not in ("ce", "weighted_ce", "focal"):
         raise ValueError(f"unknown reconstruction loss '{kind}'")
     target = target.long()
+    if mask is not None:
+        target = target.masked_fill(~mask, 0)
     log_p = F.log_softmax(logits.float(), dim=1)
     log_pt = log_p.gather(1, target.unsqueeze(1)).squeeze(1)  # (B, H, W)
     per_pixel = -log_pt
@@ -67,7 +82,16 @@ def recon_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "ce",
         per_pixel = per_pixel * (1 - log_pt.exp()).pow(gamma)
     if class_weights is not None:
         per_pixel = per_pixel * class_weights[target]
+    if mask is not None:
+        per_pixel = torch.where(mask, per_pixel, torch.zeros((), dtype=per_pixel.dtype, device=per_pixel.device))
     return per_pixel.flatten(1).sum(1)
+
+
+def shape_loss(size_logits: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """Per-sample -log p(rows|z) - log p(cols|z) (B,): size_logits (B, 2, 30), sizes (B, 2) in 1..30."""
+    B = size_logits.shape[0]
+    nll = F.cross_entropy(size_logits.float().reshape(B * 2, -1), (sizes.long() - 1).reshape(B * 2), reduction="none")
+    return nll.view(B, 2).sum(1)
 
 
 def kl_per_sample_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -93,10 +117,22 @@ def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> tor
     return clamped.sum().expand(kl.shape[0])
 
 
-def elbo(logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-         beta: float | torch.Tensor, options: LossOptions = LossOptions()) -> LossBreakdown:
-    rec = recon_loss(logits, target, options.recon, options.class_weights, options.gamma).mean()
-    kl = kl_per_sample_dim(mu, logvar)                      # (B, D)
+def elbo(out: VAEOutput, grids: torch.Tensor, sizes: Optional[torch.Tensor], beta: float | torch.Tensor,
+         options: LossOptions = LossOptions()) -> LossBreakdown:
+    """The loss of one batch: out, the model's output for `grids` (B, C, C) (colours, and in symbol
+    mode anything, e.g. PAD, outside the grids); sizes (B, 2) the grids' rows and cols (used in symbol
+    mode only: black mode may pass None)."""
+    if options.padding == "symbol":
+        if sizes is None or out.size_logits is None:
+            raise ValueError("symbol-mode elbo needs the grids' sizes and the model's size logits")
+        mask = inside(sizes, grids.shape[-1])
+        pixels = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma, mask).mean()
+        shape = shape_loss(out.size_logits, sizes).mean()
+        rec = pixels + shape
+    else:
+        rec = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma).mean()
+        shape = torch.zeros((), dtype=rec.dtype, device=rec.device)
+    kl = kl_per_sample_dim(out.mu, out.logvar)                # (B, D)
     kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode).mean()
-    return LossBreakdown(loss=rec + beta * kl_clamped, recon=rec, kl=kl.sum(1).mean(),
+    return LossBreakdown(loss=rec + beta * kl_clamped, recon=rec, shape=shape, kl=kl.sum(1).mean(),
                          kl_clamped=kl_clamped, kl_per_dim=kl.mean(0))

@@ -1,7 +1,10 @@
 """Health figures of a β-VAE on grids, accumulated on the device and read back only when logged.
 
-Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ; non-black accuracy over
-pixels whose target is not 0; per-class accuracy = recall of each colour (None when absent);
+Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ, over each grid's own pixels
+(the padding is not a pixel of the grid, in either padding mode); non-black accuracy over pixels whose
+target is not 0; per-class accuracy = recall of each colour (None when absent); grid accuracy = every
+own pixel right and, where the model predicts the shape (size logits), rows and cols right too;
+shape accuracy = share of grids whose predicted rows and cols are right (None without size logits);
 active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_d|x]) > threshold.
 """
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .config import BetaConfig, MonitorConfig
-from .data import N_COLOURS
+from .data import N_COLOURS, inside
 from .losses import LOSS_TERMS, LossBreakdown
 from .schedules import warmup_epochs
 
@@ -21,29 +24,41 @@ def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Te
         "n": zeros(()), "terms": zeros(len(LOSS_TERMS)),
         "kl_per_dim": zeros(latent_dim), "mu": zeros(latent_dim), "mu_sq": zeros(latent_dim),
         "class_correct": zeros(N_COLOURS), "class_total": zeros(N_COLOURS), "grids_correct": zeros(()),
+        "shape_correct": zeros(()), "shape_total": zeros(()),
     }
 
 
-def add_accuracy(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor) -> None:
+def add_accuracy(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
+                 mu: torch.Tensor, size_logits: torch.Tensor | None = None) -> None:
     """Add one batch's accuracy and posterior-mean sums, in place and without host syncs.
 
-    logits (B, 10, S, S) decoded at z = μ; target (B, S, S); mu (B, D).
+    logits (B, 10, C, C) decoded at z = μ; target (B, C, C) (anything, e.g. PAD, outside the grids);
+    sizes (B, 2) the grids' rows and cols, which say which pixels are the grid's own; mu (B, D);
+    size_logits (B, 2, 30) or None (a model that does not predict the shape).
     """
     B = target.shape[0]
-    target = target.long().flatten(1)                                  # (B, S*S)
-    correct = logits.argmax(1).flatten(1) == target                   # (B, S*S)
-    stats["class_total"].scatter_add_(0, target.flatten(), torch.ones_like(target.flatten(), dtype=torch.float64))
+    own = inside(sizes, target.shape[-1]).flatten(1)                   # (B, C*C)
+    target = target.long().flatten(1).masked_fill(~own, 0)             # (B, C*C), PAD -> a valid index
+    correct = (logits.argmax(1).flatten(1) == target) & own           # (B, C*C)
+    stats["class_total"].scatter_add_(0, target.flatten(), own.flatten().double())
     stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
-    stats["grids_correct"] += correct.all(1).sum()
+    grid_right = (correct | ~own).all(1)
+    if size_logits is not None:
+        shape_right = ((size_logits.argmax(-1) + 1) == sizes).all(1)
+        stats["shape_correct"] += shape_right.sum()
+        stats["shape_total"] += B
+        grid_right &= shape_right
+    stats["grids_correct"] += grid_right.sum()
     stats["n"] += B
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
 
 
-def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor,
-              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, parts: LossBreakdown) -> None:
+def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
+              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, parts: LossBreakdown,
+              size_logits: torch.Tensor | None = None) -> None:
     """`add_accuracy`, plus the batch's loss terms and KL per sample and dimension (B, D)."""
-    add_accuracy(stats, logits, target, mu)
+    add_accuracy(stats, logits, target, sizes, mu, size_logits)
     B = target.shape[0]
     stats["terms"] += torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().double() * B
     stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)
@@ -71,6 +86,7 @@ def accuracy_figures(sums: dict[str, torch.Tensor], active_threshold: float = 0.
         "non_black_accuracy": correct[1:].sum().item() / non_black_total if non_black_total else None,
         "per_class_accuracy": [(c / t).item() if t > 0 else None for c, t in zip(correct, total)],
         "grid_accuracy": sums["grids_correct"].item() / n,
+        "shape_accuracy": (sums["shape_correct"] / sums["shape_total"]).item() if sums["shape_total"] > 0 else None,
         "samples": int(n),
     }
 
@@ -83,7 +99,7 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
 
 # The figures every record and summary carries (DESIGN.md's metrics.jsonl contract), in record order.
 FIGURES = (*LOSS_TERMS, "kl_per_dim", "kl_dim_min", "kl_dim_mean", "kl_dim_max", "active_units",
-           "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy")
+           "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy", "shape_accuracy")
 
 
 # Colour names for messages, in the order of the ARC palette (DESIGN.md).

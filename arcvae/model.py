@@ -1,47 +1,83 @@
 """β-VAEs for categorical grids (Kingma & Welling 2014; Higgins et al. 2017), made by `build_model`.
 
 The contract every architecture meets (what training, evaluation, checkpoints and pictures rely on):
-- `encode(grids) -> (mu, logvar)`: grids (B, S, S) integer colours 0-9 padded to the canvas S;
-  mu and logvar (B, D), the diagonal Gaussian posterior q(z|x) with D = `latent_dim`.
-- `decode(z) -> logits`: z (B, D) -> (B, 10, S, S) unnormalised colour scores per pixel.
-- `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar)`: encode, draw z = μ + σ·ε
-  (z = μ when `sample` is False: where accuracy is measured), decode.
-- `latent_dim`: D. Parameters only; no loss inside (β is scheduled by the trainer).
+- `encode(grids) -> (mu, logvar)`: grids (B, C, C) integer tokens: colours 0-9, and in symbol mode
+  (`data.padding: symbol`) PAD = 10 outside each grid (grids anchored top-left); any canvas C the
+  model accepts (`conv`: exactly `grid_size`; `conv_any`: 1..grid_size). mu and logvar (B, D), the
+  diagonal Gaussian posterior q(z|x) with D = `latent_dim`.
+- `decode(z, canvas) -> (logits, size_logits)`: z (B, D) -> logits (B, 10, C, C) unnormalised colour
+  scores per pixel on a (canvas, canvas) canvas, and size_logits (B, 2, 30) scores of the grid's rows
+  and cols (index k = k+1 cells), or None for a model that does not reconstruct the shape (black mode).
+- `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar, size_logits)`: encode, draw
+  z = μ + σ·ε (z = μ when `sample` is False: where accuracy is measured), decode on the input's canvas.
+- Attributes: `latent_dim` (D), `grid_size` (the largest canvas), `padding` ("black" | "symbol").
+  Parameters only; no loss inside (β is scheduled by the trainer).
+- `generate(model, z, multiple, grid_size)`: free-running decode to grids of their predicted shape.
 A new architecture is a class meeting this contract, a name in `ARCHITECTURES` and in the
 `model.arch` choices of config.py.
 
 `conv`: colours are embedded (not one-hot) so the first convolution sees a dense input; strided
 convolutions halve the grid down to a few cells, a linear layer gives μ and log σ²; the decoder
 mirrors it with nearest-neighbour upsampling to the exact encoder sizes and ends in 10 logits per pixel.
+Its linear layers are tied to one canvas (`grid_size`), so it works in black mode only.
+
+`conv_any`: the same widths on any canvas C <= grid_size. Tokens (10 colours, + PAD in symbol mode)
+are embedded; a 3×3 conv at full resolution, then one stride-2 conv per width (C -> ceil(C/2) -> ...).
+The bottom map (c, m, m) is read by a linear layer whose weights are indexed by absolute position: a
+weight (2D, c, M, M), M the bottom size of grid_size, cropped to [:, :, :m, :m] (a Linear over the
+bottom map zero-padded to M×M). As grids are anchored top-left, bottom cell (i, j) covers the same
+region on every canvas. The decoder mirrors it: a positional map (c, M, M) from z cropped to m×m,
+then per level an ×2 nearest upsampling cropped top-left to that level's encoder size and a conv; a
+1×1 conv to 10 logits. In symbol mode a linear size head z -> (2, 30) predicts rows and cols.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Optional
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Config, ModelConfig
-from .data import N_COLOURS
+from .config import Config, ModelConfig, check_arch_padding
+from .data import MAX_SIDE, N_COLOURS, canvas_sizes
 
 
 @dataclass
 class VAEOutput:
-    logits: torch.Tensor  # (B, 10, S, S)
-    mu: torch.Tensor      # (B, D)
-    logvar: torch.Tensor  # (B, D)
+    logits: torch.Tensor                         # (B, 10, C, C)
+    mu: torch.Tensor                             # (B, D)
+    logvar: torch.Tensor                         # (B, D)
+    size_logits: Optional[torch.Tensor] = None   # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.GELU())
 
 
+def _halvings(canvas: int, levels: int) -> list[int]:
+    """The encoder's map sizes: canvas, then ceil(/2) per stride-2 conv."""
+    sizes = [canvas]
+    for _ in range(levels):
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+def _sample(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:
+    return mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+
+
 class GridVAE(nn.Module):
+    """`conv`: one fixed canvas (grid_size), black padding."""
+    padding = "black"
+
     def __init__(self, cfg: ModelConfig, grid_size: int):
         super().__init__()
         widths = list(cfg.channels)
         self.latent_dim = cfg.latent_dim
+        self.grid_size = grid_size
         self.embed = nn.Embedding(N_COLOURS, cfg.embed_dim)
         # Encoder: a full-resolution conv, then one stride-2 conv per width.
         self.sizes = [grid_size]
@@ -68,24 +104,116 @@ class GridVAE(nn.Module):
         mu, logvar = self.to_stats(h).chunk(2, dim=1)
         return mu, logvar
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, D) -> logits (B, 10, S, S)."""
+    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, None]:
+        """(B, D) -> logits (B, 10, S, S), None (no shape head); canvas must be grid_size S."""
+        if canvas != self.grid_size:
+            raise ValueError(f"model.arch=conv decodes only its {self.grid_size}x{self.grid_size} canvas, "
+                             f"not {canvas}x{canvas} (use conv_any for other canvases)")
         s = self.sizes[-1]
         h = F.gelu(self.from_latent(z)).view(-1, self.widths[-1], s, s)
         for conv, size in zip(self.up_convs, self.sizes[-2::-1]):
             h = conv(F.interpolate(h, size=(size, size), mode="nearest"))
-        return self.to_logits(h)
+        return self.to_logits(h), None
 
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
         """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode."""
         mu, logvar = self.encode(grids)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-        return VAEOutput(self.decode(z), mu, logvar)
+        logits, _ = self.decode(_sample(mu, logvar, sample), grids.shape[-1])
+        return VAEOutput(logits, mu, logvar)
 
 
-ARCHITECTURES = {"conv": GridVAE}
+class AnyCanvasVAE(nn.Module):
+    """`conv_any`: `conv`'s widths on any canvas 1..grid_size (see the module docstring)."""
+
+    def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black"):
+        super().__init__()
+        if padding not in ("black", "symbol"):
+            raise ValueError(f"unknown padding mode '{padding}'")
+        widths = list(cfg.channels)
+        self.latent_dim, self.grid_size, self.padding, self.widths = cfg.latent_dim, grid_size, padding, widths
+        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)  # + PAD in symbol mode
+        self.encoder = nn.Sequential(
+            _conv(cfg.embed_dim, widths[0]),
+            *[_conv(c_in, c_out, stride=2) for c_in, c_out in zip([widths[0]] + widths[:-1], widths)],
+        )
+        M = _halvings(grid_size, len(widths))[-1]
+        bottom = widths[-1] * M * M
+        # The readout: nn.Linear(c*M*M, 2D)'s weight and init, viewed as (2D, c, M, M) to crop by position.
+        stats = nn.Linear(bottom, 2 * cfg.latent_dim)
+        self.stats_weight = nn.Parameter(stats.weight.detach().view(2 * cfg.latent_dim, widths[-1], M, M).clone())
+        self.stats_bias = nn.Parameter(stats.bias.detach().clone())
+        self.from_latent = nn.Linear(cfg.latent_dim, bottom)
+        self.up_convs = nn.ModuleList(
+            _conv(c_in, c_out) for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
+        )
+        self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
+        self.to_sizes = nn.Linear(cfg.latent_dim, 2 * MAX_SIDE) if padding == "symbol" else None
+
+    def _check(self, canvas: int) -> None:
+        if not 1 <= canvas <= self.grid_size:
+            raise ValueError(f"model.arch=conv_any takes canvases 1..{self.grid_size} (data.grid_size), not {canvas}")
+
+    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
+        self._check(grids.shape[-1])
+        h = self.encoder(self.embed(grids.long()).permute(0, 3, 1, 2))  # (B, c, m, m)
+        m = h.shape[-1]
+        weight = self.stats_weight[:, :, :m, :m].reshape(self.stats_weight.shape[0], -1)
+        mu, logvar = F.linear(h.flatten(1), weight, self.stats_bias).chunk(2, dim=1)
+        return mu, logvar
+
+    def size_logits(self, z: torch.Tensor) -> Optional[torch.Tensor]:
+        """(B, D) -> (B, 2, 30) scores of rows and cols (k -> k+1 cells), or None in black mode."""
+        return None if self.to_sizes is None else self.to_sizes(z).view(-1, 2, MAX_SIDE)
+
+    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+        self._check(canvas)
+        sizes = _halvings(canvas, len(self.widths))
+        M, m = _halvings(self.grid_size, len(self.widths))[-1], sizes[-1]
+        h = self.from_latent(z).view(-1, self.widths[-1], M, M)[:, :, :m, :m]
+        h = F.gelu(h)
+        for conv, size in zip(self.up_convs, sizes[-2::-1]):
+            h = conv(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
+        return self.to_logits(h), self.size_logits(z)
+
+    def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
+        """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode on the input's canvas."""
+        mu, logvar = self.encode(grids)
+        logits, size_logits = self.decode(_sample(mu, logvar, sample), grids.shape[-1])
+        return VAEOutput(logits, mu, logvar, size_logits)
+
+
+ARCHITECTURES = {
+    "conv": lambda cfg: GridVAE(cfg.model, cfg.data.grid_size),
+    "conv_any": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding),
+}
 
 
 def build_model(cfg: Config) -> nn.Module:
-    """The one place a model is made: the `model.arch` architecture for the data's canvas."""
-    return ARCHITECTURES[cfg.model.arch](cfg.model, cfg.data.grid_size)
+    """The one place a model is made: the `model.arch` architecture for the data's canvas and padding."""
+    check_arch_padding(cfg.model.arch, cfg.data.padding)
+    return ARCHITECTURES[cfg.model.arch](cfg)
+
+
+@torch.no_grad()
+def generate(model: nn.Module, z: torch.Tensor, multiple: int, grid_size: int) -> list[np.ndarray]:
+    """Free-running decode of z (B, D) to B grids (uint8 arrays) of their predicted shape.
+
+    Symbol mode: rows and cols = argmax of the size heads; each sample is decoded on its bucket canvas
+    (`canvas_sizes(.., multiple, grid_size)`, grouped so each canvas is one decode) and the argmax is
+    cropped to (rows, cols). A black-mode model has no shape: the whole grid_size canvas is returned.
+    """
+    if getattr(model, "padding", "black") != "symbol":
+        logits, _ = model.decode(z, grid_size)
+        return list(logits.argmax(1).to(torch.uint8).cpu().numpy())
+    sizes = model.size_logits(z).argmax(-1) + 1                      # (B, 2) rows, cols in 1..30
+    sizes = torch.minimum(sizes, torch.tensor(grid_size, device=sizes.device))  # never beyond the canvas
+    canvases = canvas_sizes(sizes, multiple, grid_size)
+    out: list[Optional[np.ndarray]] = [None] * len(z)
+    for canvas in canvases.unique().tolist():
+        rows = (canvases == canvas).nonzero().flatten()
+        pixels = model.decode(z[rows], canvas)[0].argmax(1).to(torch.uint8).cpu().numpy()
+        for i, grid, (h, w) in zip(rows.tolist(), pixels, sizes[rows].tolist()):
+            out[i] = np.ascontiguousarray(grid[:h, :w])
+    return out

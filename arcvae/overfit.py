@@ -16,12 +16,12 @@ import torch
 
 from .class_weights import pixel_counts
 from .config import Config, OverfitConfig, to_yaml
-from .data import N_COLOURS, Grids
+from .data import N_COLOURS, Grids, canvases_of, take
 from .losses import LossOptions
 from .metrics import alarm_start
 from .plots import save_curves, save_reconstructions
 from .run import prepare_run_dir, refuse_existing_run, set_up
-from .steps import decode_at_mean, evaluate, make_optimizer, train_step
+from .steps import Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, train_step
 from .tracking import RunLog, class_table, say, write_json_atomic
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
@@ -64,16 +64,25 @@ def progress_line(it: int, figures: dict) -> str:
             + " ".join("  - " if a is None else f"{a:4.0%}" for a in figures["per_class_accuracy"]))
 
 
-def announce(cfg: Config, train: Grids, batch: torch.Tensor, weights: torch.Tensor | None) -> None:
+def announce(cfg: Config, train: Grids, picked: Grids, weights: torch.Tensor | None) -> None:
     """The check's setup, and the whole set's colours beside the batch's with the weights they get."""
-    say(f"overfit: {len(batch)} grids from {len(train)} training grids (seed {cfg.train.seed}), "
+    say(f"overfit: {len(picked)} grids from {len(train)} training grids (seed {cfg.train.seed}), "
         f"{cfg.overfit.iterations} iterations at most, target {cfg.overfit.target_accuracy:.0%} pixel accuracy "
         f"with every colour present >= {cfg.overfit.min_class_recall:.0%} recall")
-    say(class_table(pixel_counts(train).tolist(), pixel_counts(Grids(batch.cpu(), torch.empty(0))).tolist(),
+    say(class_table(pixel_counts(train, cfg.data.padding).tolist(), pixel_counts(picked, cfg.data.padding).tolist(),
                     weights.tolist() if weights is not None else [1.0] * N_COLOURS))
 
 
-def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: LossOptions, log: RunLog) -> tuple[int, int | None, dict]:
+def the_batch(train: Grids, cfg: Config, device: torch.device) -> tuple[Grids, Batch]:
+    """The grids picked (as stored) and the batch trained on: all on the canvas of the largest among them."""
+    chosen = pick_batch(train, cfg.overfit.batch_size, cfg.train.seed)
+    picked = Grids(train.pixels[chosen], train.sizes[chosen])
+    canvas = int(canvases_of(picked.sizes, cfg.data).max())
+    grids, sizes = take(picked, torch.arange(len(picked)), canvas)
+    return picked, model_input(grids.to(device), sizes.to(device), cfg)
+
+
+def train_on_batch(model, batch: Batch, cfg: Config, device, options: LossOptions, log: RunLog) -> tuple[int, int | None, dict]:
     """Up to `overfit.iterations` steps; (iterations run, first iteration at target or None, last figures).
 
     The figures are measured after every step until the target is first reached, so
@@ -88,7 +97,7 @@ def train_on_batch(model, batch: torch.Tensor, cfg: Config, device, options: Los
         due = it % cfg.overfit.log_every == 0 or it == cfg.overfit.iterations
         if not (due or reached_at is None):
             continue
-        figures = evaluate(model, batch, cfg.overfit.beta, options, cfg, device, batch_size=len(batch))
+        figures = evaluate(model, [batch], cfg.overfit.beta, options, cfg, device)
         if reached_at is None and target_reached(figures, cfg):
             reached_at = it
         if due or reached_at == it:
@@ -105,22 +114,20 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     started = time.perf_counter()
     refuse_existing_run(Path(run_dir), overwrite)  # bad data must not leave a half-made run folder
     setup = set_up(cfg, recompute_weights)
-    model, device, train_grids = setup.net, setup.device, setup.train
+    model, device = setup.net, setup.device
     run_dir = prepare_run_dir(Path(run_dir), overwrite)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    chosen = pick_batch(train_grids, cfg.overfit.batch_size, cfg.train.seed)
-    batch = train_grids.pixels[chosen].to(device)
-    announce(cfg, train_grids, batch, setup.options.class_weights)
+    picked, batch = the_batch(setup.train, cfg, device)
+    announce(cfg, setup.train, picked, setup.options.class_weights)
     log = RunLog(run_dir)
     try:
         it, reached_at, figures = train_on_batch(model, batch, cfg, device, setup.options, log)
     finally:
         log.close()
     picture = run_dir / "plots" / "overfit_reconstructions.png"
-    recon = decode_at_mean(model, batch, cfg, device).logits.argmax(1)  # (B, S, S)
-    save_reconstructions(picture, batch.cpu().numpy(), recon.cpu().numpy(),
+    save_reconstructions(picture, picked.pixels.numpy(), predicted_grids(decode_at_mean(model, batch.grids, cfg, device)),
                          f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above reconstructions",
-                         sizes=train_grids.sizes[chosen].numpy())
+                         sizes=picked.sizes.numpy())
     save_curves(run_dir, cfg.monitor, alarm_start(cfg.beta))
     passed = reached_at is not None
     summary = {**figures, "status": "completed", "iterations": it, "iterations_to_target": reached_at,

@@ -52,6 +52,9 @@ def _view(recon: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
 
 
 def _pair_title(original: np.ndarray, recon: np.ndarray) -> str:
+    """original: the true grid; recon: the reconstruction on the same pixels, or of its own (predicted) shape."""
+    if recon.shape != original.shape:
+        return f"shape {recon.shape[0]}×{recon.shape[1]}"
     if (original == recon).all():
         return "exact"
     colour = original != 0
@@ -60,12 +63,14 @@ def _pair_title(original: np.ndarray, recon: np.ndarray) -> str:
     return f"non-black {(original[colour] == recon[colour]).mean():.0%}"
 
 
-def save_reconstructions(path: Path, originals: np.ndarray, recons: np.ndarray, title: str = "",
+def save_reconstructions(path: Path, originals: np.ndarray, recons: list[np.ndarray], title: str = "",
                          sizes: np.ndarray | None = None) -> None:
-    """Originals (N, S, S) above their reconstructions (N, S, S), each pair cropped to the true grid.
+    """Originals (N, S, S) above their reconstructions, each pair cropped to the true grid.
 
     sizes (N, 2) gives each grid's (rows, cols) before padding; without it the whole canvas is drawn.
-    Under each reconstruction: the recall of the original's non-black pixels (or 'exact').
+    A reconstruction is a whole (S, S) canvas (black mode: anything painted past the grid is shown too)
+    or a grid of its predicted shape (symbol mode). Under each: 'exact', the recall of the original's
+    non-black pixels, or the wrong shape it came back with.
     """
     n = len(originals)
     cols = min(n, 8)
@@ -76,12 +81,16 @@ def save_reconstructions(path: Path, originals: np.ndarray, recons: np.ndarray, 
     for i in range(n):
         r, c = 2 * (i // cols), i % cols
         size = tuple(int(v) for v in sizes[i]) if sizes is not None else originals[i].shape
-        rows, width = _view(recons[i], size)
-        original, recon = originals[i][:rows, :width], recons[i][:rows, :width]
+        truth, recon = originals[i][:size[0], :size[1]], recons[i]
+        if recon.shape == originals[i].shape:  # a whole canvas: crop both to the grid and what was painted past it
+            rows, width = _view(recon, size)
+            shown, recon, judged = originals[i][:rows, :width], recon[:rows, :width], recon[:size[0], :size[1]]
+        else:
+            shown, judged = truth, recon
         for ax in (axes[r][c], axes[r + 1][c]):
             ax.axis("on")
-        _grid(axes[r][c], original, f"{size[0]}×{size[1]}", size)
-        _grid(axes[r + 1][c], recon, _pair_title(originals[i], recons[i]), size)
+        _grid(axes[r][c], shown, f"{size[0]}×{size[1]}", size)
+        _grid(axes[r + 1][c], recon, _pair_title(truth, judged), size)
     for r in range(pair_rows):
         axes[2 * r][0].set_ylabel("original", fontsize=8)
         axes[2 * r + 1][0].set_ylabel("reconstruction", fontsize=8)

@@ -88,8 +88,8 @@ def load_weights(cfg: Config, train: Grids, device: torch.device, world: World, 
         return None
     if not world.main:
         return broadcast_from_main(torch.empty(10, device=device), world)
-    weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights,
-                            cfg.loss.effective_beta, cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute)
+    weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights, cfg.loss.effective_beta,
+                            cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute, cfg.data.padding)
     say(f"class weights ({weights.method}, {'loaded from cache' if weights.source == 'cache' else 'computed'}"
         f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights))
     return broadcast_from_main(weights.tensor(device), world)
@@ -107,7 +107,8 @@ def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
             + (f"{len(val)} validation grids ({val.skipped} skipped)" if val else "no validation set")
             + (f"; {world.size} processes" if world.active else ""))
     weights = load_weights(cfg, train, device, world, recompute_weights)
-    return Setup(world, device, train, val, LossOptions.from_config(cfg.loss, weights), build_model(cfg).to(device))
+    options = LossOptions.from_config(cfg.loss, weights, cfg.data.padding)
+    return Setup(world, device, train, val, options, build_model(cfg).to(device))
 
 
 # ---------------------------------------------------------------- state, checkpoints, summary

@@ -5,17 +5,21 @@ skips non-finite updates on the device, and returns the loss breakdown without a
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import cache
+from itertools import islice
+from typing import Iterable, Iterator, NamedTuple
 
+import numpy as np
 import torch
 
 from .config import Config
-from .data import Grids, augment, batch_generator
+from .data import (Grids, augment, batch_generator, bucket_batches, canvases_of, epoch_indices, eval_batches,
+                   mark_outside, take)
 from .distributed import World, sum_across
 from .losses import LOSS_TERMS, LossBreakdown, LossOptions, elbo, kl_per_sample_dim
 from .metrics import add_batch, new_stats, summarize
-from .model import VAEOutput
+from .model import VAEOutput, generate
 
 
 @cache
@@ -38,14 +42,46 @@ def autocast(cfg: Config, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(cfg, device) else nullcontext()
 
 
-def make_batch(train: Grids, order: torch.Tensor, cfg: Config, epoch: int, b: int, world: World = World()) -> torch.Tensor:
-    """This process's share of global batch b: (B, S, S) uint8, indexed and augmented on the data's device."""
-    chunk = b * world.size + world.rank  # chunk k of the epoch order; a single process takes chunk b
-    idx = order[chunk * cfg.train.batch_size:(chunk + 1) * cfg.train.batch_size]
-    pixels = train.pixels[idx]
-    if not cfg.data.augment:
-        return pixels
-    return augment(pixels, train.sizes[idx], batch_generator(cfg.train.seed, epoch, chunk + 1, pixels.device))
+class Batch(NamedTuple):
+    """What a step trains on and a figure is measured on."""
+    grids: torch.Tensor  # (B, C, C) uint8: the model's input and target; PAD outside the grids in symbol mode
+    sizes: torch.Tensor  # (B, 2) each grid's rows and cols
+
+
+def model_input(grids: torch.Tensor, sizes: torch.Tensor, cfg: Config) -> Batch:
+    """Grids on a canvas as the model takes them: in symbol mode the padding is marked PAD."""
+    return Batch(mark_outside(grids, sizes) if cfg.data.padding == "symbol" else grids, sizes)
+
+
+def epoch_plan(train: Grids, cfg: Config, epoch: int, n_batches: int) -> list[tuple[int, torch.Tensor]]:
+    """The epoch's `n_batches` global batches as (canvas, grid indices), rebuilt from (seed, epoch) on resume.
+
+    The grids drawn are the first n_batches·batch_size of shuffled passes over the data (`epoch_indices`):
+    every grid equally often. Black mode batches them in that order on the one canvas; symbol mode
+    groups the same grids into size buckets (`bucket_batches`), so a batch is padded only to its bucket.
+    """
+    size = cfg.train.batch_size
+    generator = batch_generator(cfg.train.seed, epoch, 0, train.pixels.device)
+    order = epoch_indices(len(train), cfg.data.samples_per_epoch, generator, train.pixels.device)[:n_batches * size]
+    if cfg.data.padding == "black":
+        return [(cfg.data.grid_size, chunk) for chunk in order.view(n_batches, size).unbind(0)]
+    return bucket_batches(order, canvases_of(train.sizes, cfg.data), size, generator)
+
+
+def make_batch(train: Grids, plan: list, cfg: Config, epoch: int, b: int, world: World = World()) -> Batch:
+    """This process's share of global batch b, cropped to its canvas and augmented on the data's device."""
+    chunk = b * world.size + world.rank  # plan entry k; a single process takes entry b
+    canvas, idx = plan[chunk]
+    grids, sizes = take(train, idx, canvas)
+    if cfg.data.augment:
+        grids, sizes = augment(grids, sizes, batch_generator(cfg.train.seed, epoch, chunk + 1, grids.device))
+    return model_input(grids, sizes, cfg)
+
+
+def grid_batches(grids: Grids, cfg: Config, batch_size: int) -> Iterator[tuple[torch.Tensor, Batch]]:
+    """Every grid once, unaugmented, as (indices, batch) on its own canvas, grouped by canvas."""
+    for canvas, idx in eval_batches(grids, batch_size, canvases_of(grids.sizes, cfg.data)):
+        yield idx, model_input(*take(grids, idx, canvas), cfg)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.optim.Optimizer:
@@ -53,15 +89,15 @@ def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.opti
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.train.weight_decay, fused=True)
 
 
-def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
+def train_step(model, optimizer, batch: Batch, beta, options, cfg: Config, device) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
     """One optimisation step; returns the loss breakdown, the gradient norm and whether both were finite.
 
     A non-finite loss or gradient skips the update (on the device, no sync) instead of poisoning
     the weights; the caller counts skipped steps.
     """
     with autocast(cfg, device):
-        out = model(batch)
-    parts = elbo(out.logits, batch, out.mu, out.logvar, beta, options)
+        out = model(batch.grids)
+    parts = elbo(out, batch.grids, batch.sizes, beta, options)
     optimizer.zero_grad(set_to_none=True)
     parts.loss.backward()
     max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
@@ -73,32 +109,59 @@ def train_step(model, optimizer, batch, beta, options, cfg: Config, device) -> t
     return parts, grad_norm, finite
 
 
-@torch.no_grad()
-def decode_at_mean(net: torch.nn.Module, batch: torch.Tensor, cfg: Config, device: torch.device) -> VAEOutput:
-    """The model's output at z = μ (where DESIGN.md measures accuracy), in eval mode, restoring its mode."""
+@contextmanager
+def evaluating(net: torch.nn.Module, cfg: Config, device: torch.device):
+    """Eval mode, no gradients, the run's precision; the net's mode is restored after."""
     was_training = net.training
     net.eval()
-    with autocast(cfg, device):
-        out = net(batch, sample=False)
-    net.train(was_training)
-    return out
+    try:
+        with torch.no_grad(), autocast(cfg, device):
+            yield
+    finally:
+        net.train(was_training)
+
+
+def decode_at_mean(net: torch.nn.Module, grids: torch.Tensor, cfg: Config, device: torch.device) -> VAEOutput:
+    """The model's output at z = μ (where DESIGN.md measures accuracy), decoded on the input's canvas."""
+    with evaluating(net, cfg, device):
+        return net(grids, sample=False)
 
 
 @torch.no_grad()
-def evaluate(net: torch.nn.Module, pixels: torch.Tensor, beta: float, options: LossOptions, cfg: Config, device,
-             world: World = World(), batch_size: int | None = None) -> dict:
-    """Figures over grids (N, S, S) at z = μ, in batches of `batch_size` (default train.batch_size).
-
-    Under torchrun each process evaluates every world.size-th batch and the sums are added up.
-    """
+def evaluate(net: torch.nn.Module, batches: Iterable[Batch], beta: float, options: LossOptions, cfg: Config, device,
+             world: World = World()) -> dict:
+    """Figures at z = μ over these batches. Under torchrun each process evaluates every world.size-th
+    batch and the sums are added up."""
     stats = new_stats(cfg.model.latent_dim, device)
-    step = batch_size or cfg.train.batch_size
-    for start in range(world.rank * step, len(pixels), step * world.size):
-        batch = pixels[start:start + step].to(device)
-        out = decode_at_mean(net, batch, cfg, device)
-        parts = elbo(out.logits, batch, out.mu, out.logvar, beta, options)
-        add_batch(stats, out.logits, batch, out.mu, kl_per_sample_dim(out.mu, out.logvar), parts)
+    for grids, sizes in islice(batches, world.rank, None, world.size):
+        grids, sizes = grids.to(device), sizes.to(device)
+        out = decode_at_mean(net, grids, cfg, device)
+        parts = elbo(out, grids, sizes, beta, options)
+        add_batch(stats, out.logits, grids, sizes, out.mu, kl_per_sample_dim(out.mu, out.logvar), parts, out.size_logits)
     return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
+
+
+def predicted_grids(out: VAEOutput) -> list[np.ndarray]:
+    """The argmax grids of a teacher-forced output: cropped to the predicted shape where the model predicts
+    it (and it fits the canvas), the whole canvas otherwise."""
+    pixels = out.logits.argmax(1).to(torch.uint8).cpu().numpy()  # (B, C, C)
+    if out.size_logits is None:
+        return list(pixels)
+    sizes = (out.size_logits.argmax(-1) + 1).tolist()
+    return [grid[:h, :w] for grid, (h, w) in zip(pixels, sizes)]
+
+
+def reconstruct(net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device) -> list[np.ndarray]:
+    """Each grid encoded at z = μ on its own canvas and decoded free-running (`generate`): of its
+    predicted shape in symbol mode, the whole canvas in black mode; in the grids' order."""
+    out: list = [None] * len(grids)
+    for idx, batch in grid_batches(grids, cfg, cfg.train.batch_size):
+        with evaluating(net, cfg, device):
+            mu, _ = net.encode(batch.grids.to(device))
+            decoded = generate(net, mu, cfg.data.bucket_multiple, cfg.data.grid_size)
+        for i, grid in zip(idx.tolist(), decoded):
+            out[i] = grid
+    return out
 
 
 def new_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor]:

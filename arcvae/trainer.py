@@ -16,14 +16,15 @@ from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config
-from .data import Grids, batch_generator, epoch_indices
+from .data import Grids
 from .distributed import any_across, barrier, mean_across, shutdown, sum_across
 from .metrics import accuracy_figures, add_accuracy, alarm_start, collapse_reasons, loss_figures, new_stats
 from .plots import save_curves, save_reconstructions
 from .run import (Progress, Run, check_resume_config, refuse_existing_run, save, set_up, start, warn_about_schedule,
                   write_summary)
 from .schedules import AdaptiveBeta
-from .steps import add_running, decode_at_mean, evaluate, make_batch, make_optimizer, new_running, train_step
+from .steps import (Batch, add_running, decode_at_mean, epoch_plan, evaluate, grid_batches, make_batch, make_optimizer,
+                    new_running, reconstruct, train_step)
 from .tracking import console_line, say
 
 
@@ -96,14 +97,13 @@ def run_epochs(run: Run) -> tuple[str, str | None]:
 def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     """The steps of one epoch (from where a resumed run left off), logging every `log_every` steps."""
     cfg, p = run.cfg, run.progress
-    order = epoch_indices(len(run.setup.train), cfg.data.samples_per_epoch,
-                          batch_generator(cfg.train.seed, epoch, 0, run.device), run.device)
+    plan = epoch_plan(run.setup.train, cfg, epoch, run.steps_per_epoch * run.world.size)
     if p.running is None:  # else a run resumed mid-epoch: the sums since its last record
         p.running = new_running(cfg.model.latent_dim, run.device)
     last_time, last_step = time.perf_counter(), p.step
     pending = None  # the previous step's finite flag, read one step late so the device queue never drains
     for b in range(p.batch_in_epoch, run.steps_per_epoch):
-        batch = make_batch(run.setup.train, order, cfg, epoch, b, run.world)
+        batch = make_batch(run.setup.train, plan, cfg, epoch, b, run.world)
         beta = run.beta()
         parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.setup.options, cfg, run.device)
         if run.controller is not None:
@@ -155,12 +155,12 @@ def count_bad_step(run: Run, finite: torch.Tensor) -> None:
                              f"the last good checkpoint is kept")
 
 
-def log_train(run: Run, batch: torch.Tensor, beta, grad_norm, rate: float, bar: tqdm) -> None:
+def log_train(run: Run, batch: Batch, beta, grad_norm, rate: float, bar: tqdm) -> None:
     """A 'train' record: running means of the loss terms since the last log, accuracy on this batch at z = μ."""
     sum_across(run.progress.running, run.world)  # steps are counted on every process, so this averages over them too
-    out = decode_at_mean(run.net, batch, run.cfg, run.device)
+    out = decode_at_mean(run.net, batch.grids, run.cfg, run.device)
     stats = new_stats(run.cfg.model.latent_dim, run.device)
-    add_accuracy(stats, out.logits, batch, out.mu)
+    add_accuracy(stats, out.logits, batch.grids, batch.sizes, out.mu, out.size_logits)
     figures = {**loss_figures({k: v.cpu() for k, v in run.progress.running.items()}),
                **accuracy_figures({k: v.cpu() for k, v in sum_across(stats, run.world).items()},
                                   run.cfg.monitor.active_threshold)}
@@ -184,7 +184,8 @@ def end_of_epoch(run: Run) -> None:
     last = p.epoch == cfg.train.epochs
     if p.epoch % cfg.train.eval_every == 0 or last:
         grids = run.setup.val if run.setup.val is not None else run.setup.train
-        figures = evaluate(run.net, grids.pixels, float(run.beta()), run.setup.options, cfg, run.device, run.world)
+        batches = (batch for _, batch in grid_batches(grids, cfg, cfg.train.batch_size))
+        figures = evaluate(run.net, batches, float(run.beta()), run.setup.options, cfg, run.device, run.world)
         record = make_record(run, "val" if run.setup.val is not None else "train_eval", figures, run.beta())
         run.log.log(record)
         if run.world.main:
@@ -214,11 +215,10 @@ def watch_collapse(run: Run, record: dict) -> None:
 def draw(run: Run, grids: Grids) -> None:
     n = min(run.cfg.monitor.n_recon_grids, len(grids))
     if n:
-        batch = grids.pixels[:n].to(run.device)
-        recon = decode_at_mean(run.net, batch, run.cfg, run.device).logits.argmax(1)  # (n, S, S)
-        save_reconstructions(run.run_dir / "plots" / "reconstructions.png", batch.cpu().numpy(),
-                             recon.cpu().numpy(), f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)",
-                             grids.sizes[:n].cpu().numpy())
+        shown = Grids(grids.pixels[:n].cpu(), grids.sizes[:n].cpu())
+        save_reconstructions(run.run_dir / "plots" / "reconstructions.png", shown.pixels.numpy(),
+                             reconstruct(run.net, shown, run.cfg, run.device),
+                             f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)", shown.sizes.numpy())
     save_curves(run.run_dir, run.cfg.monitor, alarm_start(run.cfg.beta))
 
 

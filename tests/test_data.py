@@ -245,7 +245,7 @@ def test_colour_permutations_keep_black_and_permute_1_to_9():
 
 def test_augment_preserves_black_and_permutes_the_colour_histogram(arc1_training):
     padded = pad_grids(arc1_training[:128], 30)
-    out = augment(padded.pixels, padded.sizes, torch.Generator().manual_seed(1))
+    out, _ = augment(padded.pixels, padded.sizes, torch.Generator().manual_seed(1))
     assert out.dtype == torch.uint8 and out.shape == padded.pixels.shape
     for before, after in zip(padded.pixels.numpy(), out.numpy()):
         h_before, h_after = _histogram(before), _histogram(after)
@@ -258,10 +258,10 @@ def test_augmentation_is_deterministic_per_seed(arc1_training):
     padded = pad_grids(arc1_training[:64], 30)
 
     def batch(seed: int) -> torch.Tensor:
-        return augment(padded.pixels, padded.sizes, batch_generator(seed, epoch=0, batch=1, device=CPU))
+        return augment(padded.pixels, padded.sizes, batch_generator(seed, epoch=0, batch=1, device=CPU))[0]
     assert torch.equal(batch(0), batch(0))
     assert not torch.equal(batch(0), batch(1))
-    other_batch = augment(padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU))
+    other_batch = augment(padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU))[0]
     assert not torch.equal(batch(0), other_batch)
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from arcvae.losses import LossOptions, elbo, free_bits_kl
+from arcvae.model import VAEOutput
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train
 
@@ -60,7 +61,7 @@ def test_gradient_reaches_the_encoder_only_through_dimensions_above_the_floor(mo
     logvar = torch.zeros(2, 2)
     logits = torch.zeros(2, 10, 1, 1)
     target = torch.zeros(2, 1, 1, dtype=torch.long)
-    parts = elbo(logits, target, mu, logvar, 1.0, LossOptions(free_bits=0.5, free_bits_mode=mode))
+    parts = elbo(VAEOutput(logits, mu, logvar), target, None, 1.0, LossOptions(free_bits=0.5, free_bits_mode=mode))
     parts.loss.backward()
     assert torch.all(mu.grad[:, 0] == 0)               # KL 0.02 and 0.08 nats, both below λ = 0.5
     torch.testing.assert_close(mu.grad[:, 1], mu.detach()[:, 1] / 2)  # d(mean_b μ²/2)/dμ = μ/B

@@ -10,6 +10,7 @@ from torch.distributions import Normal, kl_divergence
 
 from arcvae.config import LossConfig
 from arcvae.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
+from arcvae.model import VAEOutput
 
 
 def random_case(seed: int, batch: int = 3, side: int = 5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,7 +77,7 @@ def test_elbo_is_recon_plus_beta_times_kl_summed_over_dims_and_batch_averaged():
     logits, target, weights = random_case(6, batch=4)
     g = torch.Generator().manual_seed(7)
     mu, logvar = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
-    parts = elbo(logits, target, mu, logvar, 0.3, LossOptions(recon="focal", class_weights=weights, gamma=2.0))
+    parts = elbo(VAEOutput(logits, mu, logvar), target, None, 0.3, LossOptions(recon="focal", class_weights=weights, gamma=2.0))
     reference_kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1).mean()
     torch.testing.assert_close(parts.kl, reference_kl)
     torch.testing.assert_close(parts.kl_clamped, reference_kl)  # no free bits: KL' is the KL

@@ -9,7 +9,7 @@ from torch.distributions import Normal, kl_divergence
 
 from arcvae.config import ModelConfig
 from arcvae.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
-from arcvae.model import GridVAE
+from arcvae.model import GridVAE, VAEOutput
 
 
 def _grids(batch: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -43,7 +43,7 @@ def test_without_sampling_z_is_mu_so_the_output_is_deterministic():
     grids = _grids(4, 10)
     first, second = model(grids, sample=False), model(grids, sample=False)
     assert torch.equal(first.logits, second.logits)
-    assert torch.equal(first.logits, model.decode(first.mu))
+    assert torch.equal(first.logits, model.decode(first.mu, 10)[0])
     torch.manual_seed(1)
     sampled = model(grids, sample=True)
     assert not torch.equal(sampled.logits, first.logits)  # sampling does draw z = μ + σ·ε
@@ -61,7 +61,7 @@ def test_gradients_reach_every_parameter_and_one_step_changes_every_weight():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     grids = _grids(8, 10)
     out = model(grids)
-    elbo(out.logits, grids, out.mu, out.logvar, beta=0.5).loss.backward()
+    elbo(out, grids, None, beta=0.5).loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
     optimizer.step()
@@ -98,7 +98,7 @@ def test_recon_ce_is_cross_entropy_summed_over_pixels_per_sample():
 def test_elbo_value_at_the_design_scale():
     logits, target, mu, logvar = _small_batch()
     beta = 0.3
-    parts = elbo(logits, target, mu, logvar, beta, LossOptions(recon="ce"))
+    parts = elbo(VAEOutput(logits, mu, logvar), target, None, beta, LossOptions(recon="ce"))
     batch = logits.shape[0]
     recon_ref = F.cross_entropy(logits, target, reduction="sum") / batch
     kl_dims = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu)))

@@ -29,10 +29,10 @@ def hand_stats() -> dict:
     # Per dim over the 2 samples: Var(μ_0) = 1, Var(μ_1) = 0.07² = 0.0049 (< 0.01), Var(μ_2) = 0.25.
     mu = torch.tensor([[1.0, 0.30, 0.5], [-1.0, 0.16, -0.5]])
     kl = torch.tensor([[0.2, 0.0, 1.0], [0.4, 0.02, 3.0]])
-    losses = LossBreakdown(loss=torch.tensor(10.0), recon=torch.tensor(8.0), kl=torch.tensor(2.2),
-                           kl_clamped=torch.tensor(2.5), kl_per_dim=kl.mean(0))
+    losses = LossBreakdown(loss=torch.tensor(10.0), recon=torch.tensor(8.0), shape=torch.tensor(0.0),
+                           kl=torch.tensor(2.2), kl_clamped=torch.tensor(2.5), kl_per_dim=kl.mean(0))
     stats = new_stats(3, "cpu")
-    add_batch(stats, logits_for(pred), target.to(torch.uint8), mu, kl, losses)
+    add_batch(stats, logits_for(pred), target.to(torch.uint8), torch.tensor([[2, 2], [2, 2]]), mu, kl, losses)
     return summarize(stats, active_threshold=0.01)
 
 
@@ -54,8 +54,8 @@ def test_summarize_weights_batches_by_size_and_has_no_non_black_figure_without_c
     stats = new_stats(1, "cpu")
     black = torch.zeros(1, 2, 2, dtype=torch.long)
     for b, loss in ((3, 10.0), (1, 2.0)):
-        add_batch(stats, logits_for(black.expand(b, 2, 2)), black.expand(b, 2, 2), torch.zeros(b, 1),
-                  torch.zeros(b, 1), LossBreakdown(*[torch.tensor(loss)] * 4, kl_per_dim=torch.zeros(1)))
+        add_batch(stats, logits_for(black.expand(b, 2, 2)), black.expand(b, 2, 2), torch.full((b, 2), 2),
+                  torch.zeros(b, 1), torch.zeros(b, 1), LossBreakdown(*[torch.tensor(loss)] * 5, kl_per_dim=torch.zeros(1)))
     f = summarize(stats)
     assert f["loss"] == pytest.approx((3 * 10 + 1 * 2) / 4)
     assert f["non_black_accuracy"] is None
