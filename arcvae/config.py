@@ -88,6 +88,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    channels_last: bool = True
     compile: bool = False
     log_every: int = 50
     eval_every: int = 1

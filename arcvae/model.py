@@ -53,8 +53,23 @@ class VAEOutput:
     size_logits: Optional[torch.Tensor] = None   # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
 
 
+class _Conv3x3(nn.Conv2d):
+    """A 3×3 convolution, padding 1. On a 1×1 map a stride-2 one runs at stride 1: the same output (one
+    cell: the kernel's centre on the input, the rest on padding), and it sidesteps a oneDNN bug: in bf16
+    on the CPU (torch 2.13) the weight gradient of a stride-2 convolution of a 1×1 map is wrong, often
+    inf (tests/test_model.py). Small canvases (4×4 and less) reach a 1×1 map before the last stride."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__(c_in, c_out, 3, stride=stride, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] == (1, 1):
+            return F.conv2d(x, self.weight, self.bias, 1, 1)
+        return super().forward(x)
+
+
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.GELU())
+    return nn.Sequential(_Conv3x3(c_in, c_out, stride), nn.GELU())
 
 
 def _halvings(canvas: int, levels: int) -> list[int]:

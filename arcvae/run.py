@@ -108,7 +108,8 @@ def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
             + (f"; {world.size} processes" if world.active else ""))
     weights = load_weights(cfg, train, device, world, recompute_weights)
     options = LossOptions.from_config(cfg.loss, weights, cfg.data.padding)
-    return Setup(world, device, train, val, options, build_model(cfg).to(device))
+    layout = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    return Setup(world, device, train, val, options, build_model(cfg).to(device, memory_format=layout))
 
 
 # ---------------------------------------------------------------- state, checkpoints, summary

@@ -1,37 +1,56 @@
-"""Training throughput: our trainer step against a conventional VAE training loop, on one device.
+"""Training throughput and what it buys: today's path against the new default, side by side in one run.
 
-    python bench/throughput.py                    # CPU: about a minute
-    python bench/throughput.py --device cuda      # GPU: bf16 + optional --compile
-    python bench/throughput.py --scaling          # step time and memory vs batch, grid and latent size
+    python bench/throughput.py                        # 2 CPU cores: about 6 minutes
+    python bench/throughput.py --quality-samples 0    # speed only: about 2 minutes
+    python bench/throughput.py --device cuda
 
-(a) ours: grids resident on the device as uint8, batches indexed and augmented there, fused
-AdamW with the NaN skip on device, bf16 autocast on CUDA, figures summed on the device.
-(b) baseline, written the way most VAE code is: a torch DataLoader over per-sample tensors,
-augmentation and one-hot encoding per sample on the host, fp32, plain Adam, `loss.item()` every step.
-Both train the same model on the same grids with the same batch size and loss.
+Both paths are the trainer's own code (`run.set_up`, `steps.epoch_plan`, `make_batch`, `train_step`,
+the running sums) on all of ARC-AGI-1 training (3,434 grids up to 30×30) at the same batch size:
+- today: `conv`, every grid padded black to 30×30, fp32, contiguous layout;
+- new: `conv_any`, padding as its own symbol, each batch on its size bucket's canvas, bf16 autocast
+  where the device has it natively (`train.precision: auto`), channels_last.
+
+Speed: samples/s over windows of consecutive batches of each path's epoch plan (so the new path's mix
+of canvases is the real one), the paths taking turns so drift hits both alike; the median window.
+FLOPs per step are counted by FlopCounterMode (forward + backward, per canvas). The CPU's peak is
+cores × FLOP per cycle × clock: a Zen 4 core issues two 256-bit FMAs per cycle, 32 fp32 FLOP, and
+twice that in bf16 (VDPBF16PS), so 2 cores at 2.6 GHz give 166 fp32 / 333 bf16 GFLOP/s (`--ghz`,
+`--cores` to change; on another CPU the share of peak is only as good as these two numbers).
+
+Quality: each path then trains `--quality-samples` samples with the real trainer (1 epoch warm-up,
+2 of ramp to β = 0.5, free bits 0.3, the rest of the config default) and is evaluated on all ARC-AGI-1
+evaluation grids, so speed is not bought with worse learning. The last line is `ratio: N.NN`
+(new over today, samples/s).
 """
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config import load_config  # noqa: E402
-from arcvae.data import epoch_indices, batch_generator, load_datasets  # noqa: E402
-from arcvae.model import build_model  # noqa: E402
-from arcvae.steps import add_running, make_batch, make_optimizer, train_step, new_running  # noqa: E402
-from arcvae.losses import LossOptions, elbo  # noqa: E402
+from arcvae.run import set_up  # noqa: E402
+from arcvae.losses import elbo  # noqa: E402
+from arcvae.steps import (add_running, autocast, epoch_plan, make_batch, make_optimizer, new_running,  # noqa: E402
+                          train_step, uses_bf16)
+from arcvae.trainer import train  # noqa: E402
 
-PEAK_FLOPS = {"cuda-bf16": 989e12, "cuda-fp32": 67e12}  # H100 SXM dense: bf16 989 TFLOP/s, fp32 67 TFLOP/s
+PATHS = {
+    "today": ["model.arch=conv", "data.padding=black", "train.precision=fp32", "train.channels_last=false"],
+    "new": ["model.arch=conv_any", "data.padding=symbol", "train.precision=auto", "train.channels_last=true"],
+}
+# The quality runs: a short schedule that reaches β = 0.5 (the defaults' 5 + 20 epochs would stay at β = 0).
+QUALITY = ["beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2", "beta.max_beta=0.5",
+           "loss.free_bits=0.3", "train.progress=false", "monitor.n_recon_grids=0"]
+FLOP_PER_CYCLE = {"fp32": 32, "bf16": 64}  # per Zen 4 core: 2 × 256-bit FMA; VDPBF16PS doubles it in bf16
+CUDA_PEAK = {"fp32": 67e12, "bf16": 989e12}  # H100 SXM dense
 
 
 def sync(device: torch.device) -> None:
@@ -39,176 +58,149 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-class PerSampleGrids(Dataset):
-    """The conventional dataset: one grid at a time, augmented and one-hot encoded in numpy on the host."""
+class TrainerPath:
+    """One path's set-up and a cursor into its epoch plan; `run(n)` takes the next n training steps."""
 
-    def __init__(self, pixels: np.ndarray, sizes: np.ndarray, seed: int):
-        self.pixels, self.sizes, self.rng = pixels, sizes, np.random.default_rng(seed)
+    def __init__(self, name: str, cfg, n_batches: int):
+        self.name, self.cfg = name, cfg
+        self.setup = set_up(cfg)
+        self.device = self.setup.device
+        self.train = self.setup.train.to(self.device)
+        self.optimizer = make_optimizer(self.setup.net, cfg, cfg.train.lr)
+        self.plan = epoch_plan(self.train, cfg, 0, n_batches)
+        self.running = new_running(cfg.model.latent_dim, self.device)
+        self.precision = "bf16" if uses_bf16(cfg, self.device) else "fp32"
+        self.next, self.samples, self.flops, self.seconds = 0, [], [], []
+        self.flops_per_sample = {canvas: self.count_flops(b) for b, canvas in self.first_of_each_canvas().items()}
 
-    def __len__(self) -> int:
-        return len(self.pixels)
+    def first_of_each_canvas(self) -> dict[int, int]:
+        """Plan entry -> canvas, for the first batch of each canvas the plan holds."""
+        first: dict[int, int] = {}
+        for b, (canvas, _) in enumerate(self.plan):
+            if canvas not in first.values():
+                first[b] = canvas
+        return first
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        h, w = self.sizes[i]
-        grid = self.pixels[i, :h, :w]
-        grid = np.rot90(grid, self.rng.integers(4))
-        if self.rng.integers(2):
-            grid = np.fliplr(grid)
-        perm = np.concatenate([[0], self.rng.permutation(9) + 1])
-        padded = np.zeros_like(self.pixels[i])
-        padded[: grid.shape[0], : grid.shape[1]] = perm[grid]
-        return torch.from_numpy(np.eye(10, dtype=np.float32)[padded]).permute(2, 0, 1)  # (10, S, S) one-hot
+    def count_flops(self, b: int) -> float:
+        """FLOPs per sample of a forward + backward on plan entry b's canvas (FlopCounterMode)."""
+        batch = make_batch(self.train, self.plan, self.cfg, 0, b)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            with autocast(self.cfg, self.device):
+                out = self.setup.net(batch.grids)
+            elbo(out, batch.grids, batch.sizes, 0.1, self.setup.options).loss.backward()
+        self.setup.net.zero_grad(set_to_none=True)
+        return counter.get_total_flops() / len(batch.grids)
 
-
-def time_steps(steps: dict, n_steps: int, repeats: int, device: torch.device) -> dict[str, list[float]]:
-    """Seconds per step of each loop, `repeats` timed runs of `n_steps` after one warm-up run each.
-
-    The loops take turns within each repeat, so drift in the machine's speed hits all of them alike.
-    """
-    for step in steps.values():
-        step(n_steps)
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            sync(device)
-            start = time.perf_counter()
-            step(n_steps)
-            sync(device)
-            times[name].append((time.perf_counter() - start) / n_steps)
-    return times
-
-
-def ours(cfg, train, device, with_metrics: bool):
-    """Our step loop; with_metrics adds the per-step running sums the trainer keeps for its logs."""
-    net = build_model(cfg).to(device)
-    model = torch.compile(net) if cfg.train.compile else net
-    optimizer = make_optimizer(net, cfg, cfg.train.lr)
-    options = LossOptions.from_config(cfg.loss, torch.ones(10, device=device))
-    order = epoch_indices(len(train), 10 ** 6, batch_generator(0, 0, 0, device), device)
-    state = {"b": 0, "running": new_running(cfg.model.latent_dim, device)}
-
-    def step(n: int) -> None:
+    def run(self, n: int) -> tuple[int, float]:
+        """The next n training steps of the plan (wrapping around); returns their (samples, FLOPs)."""
+        samples = flops = 0
         for _ in range(n):
-            batch = make_batch(train, order, cfg, 0, state["b"] % 5000)
-            parts, _, finite = train_step(model, optimizer, batch, 0.1, options, cfg, device)
-            if with_metrics:
-                add_running(state["running"], parts, finite)
-            state["b"] += 1
-    return step, net, optimizer, options
+            batch = make_batch(self.train, self.plan, self.cfg, 0, self.next % len(self.plan))
+            parts, _, finite = train_step(self.setup.net, self.optimizer, batch, 0.1, self.setup.options, self.cfg,
+                                          self.device)
+            add_running(self.running, parts, finite)
+            samples += len(batch.grids)
+            flops += self.flops_per_sample[batch.grids.shape[-1]] * len(batch.grids)
+            self.next += 1
+        return samples, flops
+
+    def timed(self, n: int) -> None:
+        sync(self.device)
+        start = time.perf_counter()
+        samples, flops = self.run(n)
+        sync(self.device)
+        self.seconds.append(time.perf_counter() - start)
+        self.samples.append(samples)
+        self.flops.append(flops)
+
+    def rate(self) -> float:
+        return statistics.median(s / t for s, t in zip(self.samples, self.seconds))
+
+    def flop_rate(self) -> float:
+        return statistics.median(f / t for f, t in zip(self.flops, self.seconds))
 
 
-def baseline(cfg, train, device):
-    net = build_model(cfg).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.train.lr)
-    dataset = PerSampleGrids(train.pixels.cpu().numpy(), train.sizes.cpu().numpy(), seed=0)
-    loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True, num_workers=0)
-    options = LossOptions.from_config(cfg.loss, torch.ones(10, device=device))
-    batches = iter(loader)
-
-    def step(n: int) -> None:
-        nonlocal batches
-        for _ in range(n):
-            try:
-                onehot = next(batches)
-            except StopIteration:
-                batches = iter(loader)
-                onehot = next(batches)
-            grids = onehot.to(device).argmax(1)  # the same model takes colour indices
-            out = net(grids)
-            loss = elbo(out.logits, grids, out.mu, out.logvar, 0.1, options).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss.item()  # the usual per-step logging sync
-    return step
-
-
-def flops_per_sample(net, cfg, device) -> float:
-    """Forward + backward FLOPs of one training step, per sample (FlopCounterMode)."""
-    batch = torch.randint(0, 10, (cfg.train.batch_size, cfg.data.grid_size, cfg.data.grid_size), device=device)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        out = net(batch)
-        elbo(out.logits, batch, out.mu, out.logvar, 0.1).loss.backward()
-    net.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / cfg.train.batch_size
-
-
-def peak_memory_mb(device: torch.device) -> float:
+def peak_flops(device: torch.device, precision: str, args) -> tuple[float, str]:
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (Linux: KiB)
+        return CUDA_PEAK[precision], f"H100 SXM dense {precision}"
+    cores = args.cores or torch.get_num_threads()
+    return (cores * FLOP_PER_CYCLE[precision] * args.ghz * 1e9,
+            f"{cores} cores × {FLOP_PER_CYCLE[precision]} {precision} FLOP/cycle × {args.ghz} GHz")
 
 
-def compare(cfg, args, device) -> None:
-    train, _ = load_datasets(cfg.data)
-    train = train.to(device)
-    precision = "bf16" if (cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")) else "fp32"
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
-          f"torch {torch.__version__}, batch {cfg.train.batch_size}, grid {cfg.data.grid_size}, "
-          f"latent {cfg.model.latent_dim}, channels {cfg.model.channels}, ours in {precision}"
-          f"{' + compile' if cfg.train.compile else ''}; {args.steps} steps x {args.repeats} repeats, median")
-    step_ours, net, _, _ = ours(cfg, train, device, with_metrics=True)
-    step_bare, _, _, _ = ours(cfg, train, device, with_metrics=False)
-    times = time_steps({"ours": step_ours, "bare": step_bare, "baseline": baseline(cfg, train, device)},
-                       args.steps, args.repeats, device)
-    t_ours, t_bare, t_base = (statistics.median(times[k]) for k in ("ours", "bare", "baseline"))
-    spread = max(max(v) - min(v) for v in times.values())
-    B = cfg.train.batch_size
-    flops = flops_per_sample(net, cfg, device)
-    rate_ours, rate_base = B / t_ours, B / t_base
-    print(f"ours      {rate_ours:10.0f} samples/s  ({1e3 * t_ours:.2f} ms/step)")
-    print(f"baseline  {rate_base:10.0f} samples/s  ({1e3 * t_base:.2f} ms/step)")
-    print(f"ratio     {rate_ours / rate_base:10.2f}x")
-    print(f"metrics   {1e3 * (t_ours - t_bare):+.2f} ms/step ({100 * (t_ours - t_bare) / t_bare:+.1f}%) for the running sums "
-          f"(repeat-to-repeat spread {1e3 * spread:.2f} ms/step)")
-    achieved = flops * rate_ours
-    peak = PEAK_FLOPS.get(f"{device.type}-{precision}")
-    mfu = f"{100 * achieved / peak:.2f}% of {peak / 1e12:.0f} TFLOP/s ({device.type} {precision} peak, H100 SXM)" if peak else "n/a (no peak figure for this device)"
-    print(f"FLOPs     {flops / 1e6:.1f} MFLOP/sample (fwd+bwd); achieved {achieved / 1e9:.1f} GFLOP/s; MFU {mfu}")
-    print(f"memory    peak {peak_memory_mb(device):.0f} MB ({'CUDA allocated' if device.type == 'cuda' else 'process RSS'})")
-    epoch_s = cfg.data.samples_per_epoch / rate_ours
-    print(f"epoch     {cfg.data.samples_per_epoch} samples in {epoch_s:.1f} s at this rate")
+def measure_speed(paths: dict[str, TrainerPath], args) -> None:
+    """Windows of `--window-samples` samples per path, taking turns; one warm-up window each."""
+    for path in paths.values():
+        path.run(2)  # warm-up: allocator and first-call overheads
+    for _ in range(args.repeats):
+        for path in paths.values():
+            path.timed(max(1, args.window_samples // path.cfg.train.batch_size))
 
 
-def scaling(cfg, args, device) -> None:
-    """Step time and memory as batch, grid and latent size grow (measured points, one knob at a time)."""
-    train_full, _ = load_datasets(cfg.data)
-    print("knob         value   ms/step   samples/s   peak MB")
-    base = dict(batch=cfg.train.batch_size, grid=cfg.data.grid_size, latent=cfg.model.latent_dim)
-    knobs = [("batch", [32, 64, 128, 256]), ("grid", [10, 16, 24, 30]), ("latent", [16, 64, 256])]
-    for knob, values in knobs:
-        for value in values:
-            point = {**base, knob: value}
-            c = load_config(args.config, [*args.overrides, f"train.batch_size={point['batch']}",
-                                          f"data.grid_size={point['grid']}", f"model.latent_dim={point['latent']}"])
-            train, _ = load_datasets(c.data) if point["grid"] != cfg.data.grid_size else (train_full, None)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            step, _, _, _ = ours(c, train.to(device), device, with_metrics=True)
-            t = statistics.median(time_steps({"ours": step}, args.steps, args.repeats, device)["ours"])
-            # A process's peak RSS never goes down, so per-point memory is only measurable on CUDA.
-            memory = f"{peak_memory_mb(device):9.0f}" if device.type == "cuda" else "        -"
-            print(f"{knob:<10} {value:>7} {1e3 * t:9.2f} {point['batch'] / t:11.0f} {memory}")
+def report_speed(paths: dict[str, TrainerPath], args) -> None:
+    print(f"\n{'path':<6} {'samples/s':>10} {'ms/step':>8} {'spread':>7} {'GFLOP/s':>8} {'MFLOP/sample':>13}  share of peak")
+    for path in paths.values():
+        rate, flop_rate = path.rate(), path.flop_rate()
+        spread = (max(s / t for s, t in zip(path.samples, path.seconds)) -
+                  min(s / t for s, t in zip(path.samples, path.seconds))) / rate
+        peak, how = peak_flops(path.device, path.precision, args)
+        per_sample = sum(path.flops) / sum(path.samples)
+        print(f"{path.name:<6} {rate:10.0f} {1e3 * path.cfg.train.batch_size / rate:8.1f} {100 * spread:6.0f}% "
+              f"{flop_rate / 1e9:8.1f} {per_sample / 1e6:13.1f}  {100 * flop_rate / peak:5.1f}% of {peak / 1e9:.0f} GFLOP/s ({how})")
+
+
+def measure_quality(name: str, overrides: list[str], args) -> dict:
+    """Train `--quality-samples` samples with the real trainer; the summary's final validation figures."""
+    epochs = 4
+    cfg = load_config(args.config, [*args.overrides, *overrides, *QUALITY, f"train.device={args.device}",
+                                    f"train.epochs={epochs}", f"data.samples_per_epoch={args.quality_samples // epochs}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = train(cfg, Path(tmp) / name)
+        seconds = time.perf_counter() - start
+    final = summary["final"]
+    return {"seconds": seconds, **{k: final[k] for k in ("non_black_accuracy", "pixel_accuracy", "grid_accuracy",
+                                                         "active_units", "kl_dim_mean")}}
+
+
+def report_quality(results: dict[str, dict], args) -> None:
+    print(f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, every grid; "
+          f"β 0 → 0.5 over epochs 1-3 of 4, free bits 0.3):")
+    print(f"{'path':<6} {'wall s':>7} {'non-black':>10} {'pixels':>7} {'exact':>6} {'active':>7} {'KL/dim':>7}")
+    for name, r in results.items():
+        print(f"{name:<6} {r['seconds']:7.0f} {100 * r['non_black_accuracy']:9.1f}% {100 * r['pixel_accuracy']:6.1f}% "
+              f"{100 * r['grid_accuracy']:5.1f}% {r['active_units']:7d} {r['kl_dim_mean']:7.2f}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("overrides", nargs="*", help="config overrides, as for train_vae.py")
+    p.add_argument("overrides", nargs="*", help="config overrides for both paths, as for train_vae.py")
     p.add_argument("--config", default=None)
     p.add_argument("--device", default="auto")
-    p.add_argument("--steps", type=int, default=None, help="steps per timed repeat (default: 5 on CPU, 50 on GPU)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="torch.compile our model")
-    p.add_argument("--scaling", action="store_true", help="measure how step time grows instead")
+    p.add_argument("--window-samples", type=int, default=4096, help="samples per timed window (default 4096)")
+    p.add_argument("--repeats", type=int, default=3, help="timed windows per path (median)")
+    p.add_argument("--quality-samples", type=int, default=32768, help="samples trained per path for quality (0: skip)")
+    p.add_argument("--ghz", type=float, default=2.6, help="CPU clock for the peak (default 2.6)")
+    p.add_argument("--cores", type=int, default=0, help="cores for the peak (default: torch's thread count)")
     args = p.parse_args()
-    cfg = load_config(args.config, [*args.overrides, f"train.device={args.device}", "data.val_source=none",
-                                    f"train.compile={str(args.compile).lower()}"])
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    args.steps = args.steps or (50 if device.type == "cuda" else 5)
     torch.manual_seed(0)
-    (scaling if args.scaling else compare)(cfg, args, device)
+    paths = {}
+    for name, overrides in PATHS.items():
+        cfg = load_config(args.config, [*args.overrides, *overrides, f"train.device={args.device}", "data.val_source=none"])
+        n_batches = max(1, cfg.data.samples_per_epoch // cfg.train.batch_size)
+        paths[name] = TrainerPath(name, cfg, n_batches)
+    device = paths["today"].device
+    print(f"\ndevice {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
+          f"torch {torch.__version__}, batch {paths['today'].cfg.train.batch_size}, {len(paths['today'].train)} grids; "
+          f"{args.repeats} windows of {args.window_samples} samples per path, median")
+    for path in paths.values():
+        print(f"  {path.name:<6} {' '.join(PATHS[path.name])}  ({path.precision})")
+    measure_speed(paths, args)
+    report_speed(paths, args)
+    if args.quality_samples:
+        report_quality({name: measure_quality(name, overrides, args) for name, overrides in PATHS.items()}, args)
+    print(f"\nratio: {paths['new'].rate() / paths['today'].rate():.2f}")
 
 
 if __name__ == "__main__":
