@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from .class_weights import pixel_counts
-from .config import Config, OverfitConfig, to_yaml
+from .config import Config, OverfitConfig
+from .config_io import to_yaml
 from .data import N_COLOURS, Grids, canvases_of, take
 from .losses import LossOptions
 from .metrics import alarm_start

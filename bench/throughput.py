@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcvae.config import load_config  # noqa: E402
+from arcvae.config_io import load_config  # noqa: E402
 from arcvae.data import epoch_indices, batch_generator, load_datasets  # noqa: E402
 from arcvae.model import build_model  # noqa: E402
 from arcvae.steps import add_running, make_batch, make_optimizer, train_step, new_running  # noqa: E402

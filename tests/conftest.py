@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from arcvae.config import Config, load_config
+from arcvae.config import Config
+from arcvae.config_io import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,8 @@ import re
 import pytest
 import yaml
 
-from arcvae.config import (
-    Config, ConfigError, _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml,
-)
+from arcvae.config import Config, ConfigError
+from arcvae.config_io import _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml
 from conftest import ROOT
 
 DEFAULT_YAML = ROOT / "configs" / "default.yaml"

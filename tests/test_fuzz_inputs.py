@@ -11,7 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arcvae.config import ArcVaeError, Config, _known_keys, load_config
+from arcvae.config import ArcVaeError, Config
+from arcvae.config_io import _known_keys, load_config
 from arcvae.data import load_arc_grids, validate_grid
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
