@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
+from .batches import canvases_of, take
 from .class_weights import pixel_counts
 from .config import Config, OverfitConfig
 from .config_io import to_yaml
-from .data import N_COLOURS, Grids, canvases_of, take
+from .data import N_COLOURS, Grids
 from .losses import LossOptions
 from .metrics import alarm_start
 from .plots import save_curves, save_reconstructions

@@ -25,8 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from arcvae.batches import epoch_indices, batch_generator  # noqa: E402
 from arcvae.config_io import load_config  # noqa: E402
-from arcvae.data import epoch_indices, batch_generator, load_datasets  # noqa: E402
+from arcvae.data import load_datasets  # noqa: E402
 from arcvae.model import build_model  # noqa: E402
 from arcvae.steps import add_running, make_batch, make_optimizer, train_step, new_running  # noqa: E402
 from arcvae.losses import LossOptions, elbo  # noqa: E402

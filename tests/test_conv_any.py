@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from arcvae.batches import canvas_sizes, mark_outside
 from arcvae.config import ConfigError, ModelConfig
 from arcvae.config_io import load_config
-from arcvae.data import PAD, canvas_sizes, load_arc_grids, mark_outside, pad_grids
+from arcvae.data import PAD, load_arc_grids, pad_grids
 from arcvae.losses import LossOptions, elbo
 from arcvae.model import AnyCanvasVAE, GridVAE, build_model, generate
 
