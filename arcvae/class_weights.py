@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from .data import N_COLOURS, Grids, inside
+from .batches import inside
+from .data import N_COLOURS, Grids
 from .files import write_text_atomic
 
 CACHE_VERSION = 2  # 2: the key holds the padding mode and the grids' sizes

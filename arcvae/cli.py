@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ArcVaeError, Config, load_config
+from .config import ArcVaeError, Config
+from .config_io import load_config
 from .parser import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, Parser
 
 

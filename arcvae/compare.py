@@ -11,7 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ArcVaeError, Config, MonitorConfig, load_config_text
+from .config import ArcVaeError, Config, MonitorConfig
+from .config_io import load_config_text
 from .metrics import alarm_start, collapse_reasons, colour_label, reason_kinds, worst_colour
 from .parser import EXIT_BAD_INPUT, EXIT_OK, Parser
 from .plots import EVAL_SPLITS, save_comparison

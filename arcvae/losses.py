@@ -17,8 +17,8 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 
+from .batches import inside
 from .config import LossConfig
-from .data import inside
 from .model import VAEOutput
 
 

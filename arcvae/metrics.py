@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from .batches import inside
 from .config import BetaConfig, MonitorConfig
-from .data import N_COLOURS, inside
+from .data import N_COLOURS
 from .losses import LOSS_TERMS, LossBreakdown
 from .schedules import warmup_epochs
 

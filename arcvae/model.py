@@ -41,8 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batches import canvas_sizes
 from .config import Config, ModelConfig, check_arch_padding
-from .data import MAX_SIDE, N_COLOURS, canvas_sizes
+from .data import MAX_SIDE, N_COLOURS
 
 
 @dataclass

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import torch
 
+from .batches import canvases_of, take
 from .class_weights import pixel_counts
-from .config import Config, OverfitConfig, to_yaml
-from .data import N_COLOURS, Grids, canvases_of, take
+from .config import Config, OverfitConfig
+from .config_io import to_yaml
+from .data import N_COLOURS, Grids
 from .losses import LossOptions
 from .metrics import alarm_start
-from .plots import save_curves, save_reconstructions
+from .grid_plots import save_reconstructions
+from .plots import save_curves
 from .run import prepare_run_dir, refuse_existing_run, set_up
 from .steps import Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, train_step
 from .tracking import RunLog, class_table, say, write_json_atomic

@@ -16,7 +16,8 @@ import torch
 
 from . import checkpoint as ckpt
 from .class_weights import class_weights
-from .config import ArcVaeError, Config, config_hash, diff_keys, load_config_text, to_yaml
+from .config import ArcVaeError, Config
+from .config_io import config_hash, diff_keys, load_config_text, to_yaml
 from .data import Grids, load_datasets
 from .distributed import World, broadcast_from_main, device_for, init_world
 from .losses import LossOptions, uses_class_weights

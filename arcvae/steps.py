@@ -13,9 +13,10 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 import torch
 
+from .batches import (augment, batch_generator, bucket_batches, canvases_of, epoch_indices, eval_batches,
+                      mark_outside, take)
 from .config import Config
-from .data import (Grids, augment, batch_generator, bucket_batches, canvases_of, epoch_indices, eval_batches,
-                   mark_outside, take)
+from .data import Grids
 from .distributed import World, sum_across
 from .losses import LOSS_TERMS, LossBreakdown, LossOptions, elbo, kl_per_sample_dim
 from .metrics import add_batch, new_stats, summarize

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .checkpoint import list_checkpoints
 from .compare import compare_runs
-from .config import load_config
+from .config_io import load_config
 from .parser import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, Parser
 from .trainer import train
 

@@ -19,7 +19,8 @@ from .config import Config
 from .data import Grids
 from .distributed import any_across, barrier, mean_across, shutdown, sum_across
 from .metrics import accuracy_figures, add_accuracy, alarm_start, collapse_reasons, loss_figures, new_stats
-from .plots import save_curves, save_reconstructions
+from .grid_plots import save_reconstructions
+from .plots import save_curves
 from .run import (Progress, Run, check_resume_config, refuse_existing_run, save, set_up, start, warn_about_schedule,
                   write_summary)
 from .schedules import AdaptiveBeta

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcvae.config import load_config  # noqa: E402
+from arcvae.config_io import load_config  # noqa: E402
 from arcvae.tracking import RunLog  # noqa: E402
 from arcvae.trainer import build_run, train_epoch  # noqa: E402
 

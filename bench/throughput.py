@@ -35,7 +35,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcvae.config import load_config  # noqa: E402
+from arcvae.config_io import load_config  # noqa: E402
 from arcvae.run import set_up  # noqa: E402
 from arcvae.losses import elbo  # noqa: E402
 from arcvae.steps import (add_running, autocast, epoch_plan, make_batch, make_optimizer, new_running,  # noqa: E402

@@ -1,11 +1,20 @@
-"""Shared test helpers: small, fast configurations on the real ARC data."""
+"""Shared test helpers: small, fast configurations on the real ARC data, hand-computed figures, and the
+faults the training tests inject (a SIGINT at a chosen step, a NaN loss on chosen steps)."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
 
-from arcvae.config import Config, load_config
+from arcvae import checkpoint as ckpt
+from arcvae import steps, trainer
+from arcvae.config import Config
+from arcvae.config_io import load_config
+from arcvae.losses import LossBreakdown
+from arcvae.metrics import add_batch, new_stats, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +32,64 @@ def tiny_config(tmp_path):
     def make(*overrides: str) -> Config:
         return load_config(None, TINY + [f"data.cache_dir={tmp_path / 'cache'}", *overrides])
     return make
+
+
+def final_weights(run_dir: Path) -> dict:
+    return ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir)[-1])["model"]
+
+
+@pytest.fixture
+def no_pictures(monkeypatch):
+    """Drawing PNGs is most of a tiny run's time; for tests that do not look at them."""
+    monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
+
+
+REAL_STEP = trainer.train_step
+
+
+def sigint_at_call(monkeypatch, call: int) -> None:
+    """Raise a real SIGINT inside training step number `call` (1-based), as a user's Ctrl-C would."""
+    real, calls = REAL_STEP, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(trainer, "train_step", step)
+
+
+def nan_loss_on_calls(monkeypatch, calls: set[int]) -> None:
+    """Make the training loss NaN on the chosen step calls (1-based), the way an overflow would."""
+    real, seen = steps.elbo, []
+
+    def elbo(*args, **kwargs):
+        parts = real(*args, **kwargs)
+        if torch.is_grad_enabled():  # training steps only, not evaluation
+            seen.append(1)
+            if len(seen) in calls:
+                parts.loss = parts.loss * float("nan")
+        return parts
+    monkeypatch.setattr(steps, "elbo", elbo)
+
+
+def logits_for(pred: torch.Tensor) -> torch.Tensor:
+    """Logits (B, 10, S, S) whose argmax is `pred` (B, S, S)."""
+    return F.one_hot(pred, 10).permute(0, 3, 1, 2).float() * 5
+
+
+def hand_stats() -> dict:
+    target = torch.tensor([[[0, 1], [1, 2]], [[0, 0], [3, 3]]])
+    pred = torch.tensor([[[0, 1], [2, 2]], [[0, 0], [3, 3]]])  # grid 0: one blue pixel read as red
+    # Per dim over the 2 samples: Var(μ_0) = 1, Var(μ_1) = 0.07² = 0.0049 (< 0.01), Var(μ_2) = 0.25.
+    mu = torch.tensor([[1.0, 0.30, 0.5], [-1.0, 0.16, -0.5]])
+    kl = torch.tensor([[0.2, 0.0, 1.0], [0.4, 0.02, 3.0]])
+    losses = LossBreakdown(loss=torch.tensor(10.0), recon=torch.tensor(8.0), shape=torch.tensor(0.0),
+                           kl=torch.tensor(2.2), kl_clamped=torch.tensor(2.5), kl_per_dim=kl.mean(0))
+    stats = new_stats(3, "cpu")
+    add_batch(stats, logits_for(pred), target.to(torch.uint8), torch.tensor([[2, 2], [2, 2]]), mu, kl, losses)
+    return summarize(stats, active_threshold=0.01)
+
+
+# 3 epochs of 8 steps, a checkpoint every 3 steps: interruptions land mid-epoch and between checkpoints.
+RESUMABLE = ["train.epochs=3", "train.checkpoint_every_steps=3", "train.keep_checkpoints=3"]

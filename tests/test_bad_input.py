@@ -13,7 +13,7 @@ import torch
 
 from arcvae.class_weights import class_weights, fingerprint
 from arcvae.cli import main
-from arcvae.config import load_config, to_yaml
+from arcvae.config_io import load_config, to_yaml
 from arcvae.data import load_arc_grids, pad_grids
 from conftest import ROOT, TINY
 

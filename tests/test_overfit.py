@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arcvae.cli import main
-from arcvae.config import load_config
+from arcvae.config_io import load_config
 from arcvae.data import load_arc_grids, pad_grids
 from arcvae.overfit import LR_FLOOR, overfit_lr, pick_batch
 from arcvae.tracking import read_metrics

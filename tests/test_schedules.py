@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from arcvae.cli import main
-from arcvae.config import ConfigError, load_config
+from arcvae.config import ConfigError
+from arcvae.config_io import load_config
 from arcvae.schedules import AdaptiveBeta, ramp_shape, schedule_warnings, scheduled_beta
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train

@@ -1,5 +1,6 @@
-"""Size buckets and symbol-mode batches on the real ARC data: canvases, the epoch plan, eval batches,
-the PAD marking, and augmentation's new sizes against a numpy reference."""
+"""Batches on the real ARC data: augmentation (the 8 symmetries against a numpy reference, colour
+permutations, determinism), epoch order, size buckets and symbol-mode batches (canvases, the epoch
+plan, eval batches, the PAD marking), and augmentation's new sizes on a bucket's crop."""
 from __future__ import annotations
 
 import math
@@ -8,18 +9,24 @@ import numpy as np
 import pytest
 import torch
 
-from arcvae.config import DataConfig
-from arcvae.data import (
-    PAD, DataError, Grids, augment, batch_generator, bucket_batches, canvas_sizes, canvases_of, epoch_indices,
-    eval_batches, inside, load_arc_grids, mark_outside, pad_grids, take,
+from arcvae.batches import (
+    apply_symmetry, augment, batch_generator, bucket_batches, canvas_sizes, canvases_of, epoch_indices, eval_batches,
+    inside, mark_outside, random_colour_perms, take,
 )
+from arcvae.config import DataConfig
+from arcvae.data import PAD, DataError, Grids, load_arc_grids, pad_grids
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def arc1() -> Grids:
-    return pad_grids(load_arc_grids("arc1", "training"), 30)
+def arc1_training() -> list[np.ndarray]:
+    return load_arc_grids("arc1", "training")
+
+
+@pytest.fixture(scope="module")
+def arc1(arc1_training) -> Grids:
+    return pad_grids(arc1_training, 30)
 
 
 def _numpy_symmetry(grid: np.ndarray, sym: int) -> np.ndarray:
@@ -30,6 +37,109 @@ def _numpy_symmetry(grid: np.ndarray, sym: int) -> np.ndarray:
     if sym & 1:
         out = np.flip(out, 1)
     return out
+
+
+def _histogram(grid: np.ndarray) -> np.ndarray:
+    return np.bincount(grid.ravel(), minlength=10)
+
+
+# ---------------------------------------------------------------- augmentation
+
+@pytest.fixture(scope="module")
+def asymmetric_grids(arc1_training) -> list[np.ndarray]:
+    """Real non-square grids up to 12x12 whose 8 images differ (so any mix-up of symmetries shows)."""
+    chosen = []
+    for g in arc1_training:
+        if g.shape[0] != g.shape[1] and max(g.shape) <= 12:
+            images = {(_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)}
+            if len(images) == 8:
+                chosen.append(g)
+        if len(chosen) == 16:
+            return chosen
+    raise AssertionError("not enough asymmetric grids in arc1 training")
+
+
+def test_the_numpy_reference_is_the_dihedral_group(asymmetric_grids):
+    g = asymmetric_grids[0]
+    expected = [np.rot90(g, k) for k in range(4)] + [np.rot90(np.fliplr(g), k) for k in range(4)]
+    ours = [_numpy_symmetry(g, s) for s in range(8)]
+    assert {(e.shape, e.tobytes()) for e in expected} == {(o.shape, o.tobytes()) for o in ours}
+
+
+@pytest.mark.parametrize("sym", range(8))
+def test_each_symmetry_equals_padding_the_numpy_transformed_grid(asymmetric_grids, sym):
+    padded = pad_grids(asymmetric_grids, 12)
+    out, sizes = apply_symmetry(padded.pixels, padded.sizes, torch.full((len(padded),), sym))
+    expected = pad_grids([np.ascontiguousarray(_numpy_symmetry(g, sym)) for g in asymmetric_grids], 12)
+    assert torch.equal(out, expected.pixels)
+    assert torch.equal(sizes, expected.sizes)
+    for g, o, (h, w) in zip(asymmetric_grids, out.numpy(), sizes.tolist()):  # a bijection of the content
+        assert (h, w) == (g.shape[::-1] if sym & 4 else g.shape)
+        assert np.array_equal(_histogram(o[:h, :w]), _histogram(g))
+
+
+def test_the_8_images_of_an_asymmetric_grid_are_distinct(asymmetric_grids):
+    padded = pad_grids(asymmetric_grids[:1] * 8, 12)
+    out, sizes = apply_symmetry(padded.pixels, padded.sizes, torch.arange(8))
+    assert len({(tuple(s), o.tobytes()) for s, o in zip(sizes.tolist(), out.numpy())}) == 8
+
+
+def test_symmetries_of_mixed_batches_use_each_grids_own_size(arc1_training):
+    padded = pad_grids(arc1_training[:64], 30)
+    sym = torch.arange(64) % 8
+    out, sizes = apply_symmetry(padded.pixels, padded.sizes, sym)
+    for g, o, s, k in zip(arc1_training[:64], out.numpy(), sizes.tolist(), sym.tolist()):
+        ref = _numpy_symmetry(g, k)
+        assert s == list(ref.shape)
+        assert np.array_equal(o[: ref.shape[0], : ref.shape[1]], ref) and o.sum() == ref.sum()
+
+
+def test_colour_permutations_keep_black_and_permute_1_to_9():
+    perms = random_colour_perms(500, torch.Generator().manual_seed(0), CPU)
+    assert (perms[:, 0] == 0).all()
+    assert (perms[:, 1:].sort(dim=1).values == torch.arange(1, 10)).all()
+    assert len({tuple(p) for p in perms.tolist()}) > 400  # really random, not a few fixed tables
+
+
+def test_augment_preserves_black_and_permutes_the_colour_histogram(arc1_training):
+    padded = pad_grids(arc1_training[:128], 30)
+    out, _ = augment(padded.pixels, padded.sizes, torch.Generator().manual_seed(1))
+    assert out.dtype == torch.uint8 and out.shape == padded.pixels.shape
+    for before, after in zip(padded.pixels.numpy(), out.numpy()):
+        h_before, h_after = _histogram(before), _histogram(after)
+        assert h_after[0] == h_before[0]
+        assert sorted(h_after[1:]) == sorted(h_before[1:])
+    assert not torch.equal(out, padded.pixels)
+
+
+def test_augmentation_is_deterministic_per_seed(arc1_training):
+    padded = pad_grids(arc1_training[:64], 30)
+
+    def batch(seed: int) -> torch.Tensor:
+        return augment(padded.pixels, padded.sizes, batch_generator(seed, epoch=0, batch=1, device=CPU))[0]
+    assert torch.equal(batch(0), batch(0))
+    assert not torch.equal(batch(0), batch(1))
+    other_batch = augment(padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU))[0]
+    assert not torch.equal(batch(0), other_batch)
+
+
+def test_batch_generators_accept_every_valid_seed():
+    for seed in (0, 123_456_789, 2**32 - 1):  # the mix of seed, epoch and batch must not overflow torch's seed
+        a = torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
+        assert torch.equal(a, torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU)))
+
+
+def test_epoch_indices_cover_every_grid_evenly():
+    for n_grids, n_samples in [(10, 35), (7, 7), (100, 30), (3434, 80_000)]:
+        idx = epoch_indices(n_grids, n_samples, torch.Generator().manual_seed(0), CPU)
+        assert idx.shape == (n_samples,)
+        counts = torch.bincount(idx, minlength=n_grids)
+        assert counts.max() - counts.min() <= 1
+        assert counts.sum() == n_samples
+    a = epoch_indices(50, 120, torch.Generator().manual_seed(3), CPU)
+    b = epoch_indices(50, 120, torch.Generator().manual_seed(3), CPU)
+    c = epoch_indices(50, 120, torch.Generator().manual_seed(4), CPU)
+    assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 # ---------------------------------------------------------------- canvases
@@ -150,10 +260,9 @@ def test_take_crops_the_stored_canvas_and_mark_outside_puts_pad_outside_each_gri
 
 
 @pytest.fixture(scope="module")
-def ragged() -> list[np.ndarray]:
+def ragged(arc1_training) -> list[np.ndarray]:
     """Real non-square grids whose 8 images are distinct, on several buckets."""
-    grids = load_arc_grids("arc1", "training")
-    chosen = [g for g in grids if g.shape[0] != g.shape[1]
+    chosen = [g for g in arc1_training if g.shape[0] != g.shape[1]
               and len({(_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)}) == 8]
     return chosen[:96]
 

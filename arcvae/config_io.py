@@ -1,0 +1,142 @@
+"""Configs in and out: schema defaults <- a YAML file <- dotted CLI overrides (`load_config`), and
+back out as a plain dict, YAML text, a hash and a list of changed keys.
+
+OmegaConf does the merging and type checking; we add what it lacks for users: an unknown key is
+named with the closest valid key, and ranges are checked after the merge (`config.validate`).
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .config import Config, ConfigError, resolve_schedule_defaults, validate
+
+
+def _known_keys(schema: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in fields(schema):
+        value = getattr(schema, f.name)
+        keys.append(prefix + f.name)
+        if is_dataclass(value):
+            keys += _known_keys(value, prefix + f.name + ".")
+    return keys
+
+
+def _check_unknown(tree: dict, schema: Any, where: str, prefix: str = "") -> None:
+    """Name the first unknown key, with the closest valid one, before OmegaConf's terser error."""
+    valid = {f.name: getattr(schema, f.name) for f in fields(schema)}
+    for key, value in tree.items():
+        dotted = prefix + str(key)
+        if key not in valid:
+            close = difflib.get_close_matches(dotted, _known_keys(Config()), n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: unknown config key '{dotted}'{hint}")
+        if is_dataclass(valid[key]):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: '{dotted}' must be a section of keys, got {value!r}")
+            _check_unknown(value, valid[key], where, dotted + ".")
+
+
+def _overrides_to_tree(overrides: list[str]) -> dict:
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key.sub=value")
+        key, text = item.split("=", 1)
+        node = tree
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override '{item}': '{key}' is not a dotted key like train.lr")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}' conflicts with another override")
+        node[parts[-1]] = _parse_value(item, text)
+    return tree
+
+
+def _parse_value(item: str, text: str) -> Any:
+    """An override's value as YAML reads it (`[16,32]` a list, `null` None); empty text is None."""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"override '{item}': the value '{text}' is not valid YAML") from None
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> Config:
+    """Schema defaults <- YAML file <- dotted overrides, then ranges; raises ConfigError."""
+    layers = []
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" (line {mark.line + 1})" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{line}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: a config file must be a mapping of sections")
+        layers.append((str(path), tree))
+    if overrides:
+        layers.append(("command line", _overrides_to_tree(overrides)))
+    return _merge(layers)
+
+
+def load_config_text(text: str, where: str = "saved config") -> Config:
+    """A config from YAML text (the config.yaml of a run, or a checkpoint's copy of it)."""
+    return _merge([(where, yaml.safe_load(text) or {})])
+
+
+def _merge(layers: list[tuple[str, dict]]) -> Config:
+    merged = OmegaConf.structured(Config)
+    for where, tree in layers:
+        _check_unknown(tree, Config(), where)
+        try:
+            merged = OmegaConf.merge(merged, tree)
+        except OmegaConfBaseException as exc:
+            key = getattr(exc, "full_key", None) or "?"
+            raise ConfigError(f"{where}: bad value for '{key}': {exc.msg.splitlines()[0]}") from None
+    cfg: Config = OmegaConf.to_object(merged)
+    resolve_schedule_defaults(cfg)
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg))
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def config_hash(cfg: Config) -> str:
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def diff_keys(a: Config, b: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    flat_a, flat_b = _flatten(to_dict(a)), _flatten(to_dict(b))
+    return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, prefix + key + "."))
+        else:
+            flat[prefix + key] = value
+    return flat

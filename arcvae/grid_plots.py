@@ -1,0 +1,90 @@
+"""Pictures of grids in the standard ARC palette: originals above their reconstructions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+# fchollet/ARC-AGI apps/css/common.css, colours 0-9.
+ARC_PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00",
+               "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25"]
+ARC_CMAP = ListedColormap(ARC_PALETTE)
+GRID_LINES = "#555555"      # as in the ARC app: shows black cells against the black padding
+
+
+def _grid(ax, grid: np.ndarray, title: str, extent: tuple[int, int] | None) -> None:
+    """One grid in the palette with cell lines; `extent` (rows, cols) outlines the true grid when the view is larger."""
+    rows, cols = grid.shape
+    ax.imshow(grid, cmap=ARC_CMAP, vmin=0, vmax=9, interpolation="nearest")
+    ax.set_xticks(np.arange(-0.5, cols), minor=True)
+    ax.set_yticks(np.arange(-0.5, rows), minor=True)
+    ax.grid(which="minor", color=GRID_LINES, linewidth=0.4 if max(rows, cols) > 15 else 0.8)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if extent is not None and extent != (rows, cols):
+        ax.add_patch(Rectangle((-0.5, -0.5), extent[1], extent[0], fill=False, edgecolor="white",
+                               linestyle="--", linewidth=1.2))
+    ax.set_title(title, fontsize=7)
+
+
+def _view(recon: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
+    """The true grid grown to take in any colour the decoder painted in the padding (a mistake to show)."""
+    painted = np.argwhere(recon != 0)
+    if not len(painted):
+        return size
+    return max(size[0], painted[:, 0].max() + 1), max(size[1], painted[:, 1].max() + 1)
+
+
+def _pair_title(original: np.ndarray, recon: np.ndarray) -> str:
+    """original: the true grid; recon: the reconstruction on the same pixels, or of its own (predicted) shape."""
+    if recon.shape != original.shape:
+        return f"shape {recon.shape[0]}×{recon.shape[1]}"
+    if (original == recon).all():
+        return "exact"
+    colour = original != 0
+    if not colour.any():
+        return f"pixels {(original == recon).mean():.0%}"
+    return f"non-black {(original[colour] == recon[colour]).mean():.0%}"
+
+
+def save_reconstructions(path: Path, originals: np.ndarray, recons: list[np.ndarray], title: str = "",
+                         sizes: np.ndarray | None = None) -> None:
+    """Originals (N, S, S) above their reconstructions, each pair cropped to the true grid.
+
+    sizes (N, 2) gives each grid's (rows, cols) before padding; without it the whole canvas is drawn.
+    A reconstruction is a whole (S, S) canvas (black mode: anything painted past the grid is shown too)
+    or a grid of its predicted shape (symbol mode). Under each: 'exact', the recall of the original's
+    non-black pixels, or the wrong shape it came back with.
+    """
+    n = len(originals)
+    cols = min(n, 8)
+    pair_rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(2 * pair_rows, cols, figsize=(1.5 * cols + 0.4, 3.1 * pair_rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        r, c = 2 * (i // cols), i % cols
+        size = tuple(int(v) for v in sizes[i]) if sizes is not None else originals[i].shape
+        truth, recon = originals[i][:size[0], :size[1]], recons[i]
+        if recon.shape == originals[i].shape:  # a whole canvas: crop both to the grid and what was painted past it
+            rows, width = _view(recon, size)
+            shown, recon, judged = originals[i][:rows, :width], recon[:rows, :width], recon[:size[0], :size[1]]
+        else:
+            shown, judged = truth, recon
+        for ax in (axes[r][c], axes[r + 1][c]):
+            ax.axis("on")
+        _grid(axes[r][c], shown, f"{size[0]}×{size[1]}", size)
+        _grid(axes[r + 1][c], recon, _pair_title(truth, judged), size)
+    for r in range(pair_rows):
+        axes[2 * r][0].set_ylabel("original", fontsize=8)
+        axes[2 * r + 1][0].set_ylabel("reconstruction", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

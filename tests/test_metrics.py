@@ -1,0 +1,72 @@
+"""Metrics: figures against hand-computed values, and the collapse alarm's wording and floors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from arcvae.config import MonitorConfig
+from arcvae.losses import LossBreakdown
+from arcvae.metrics import (add_batch, collapse_reasons, flagged_epochs, new_stats, reason_kinds, summarize,
+                            worst_colour)
+from conftest import hand_stats, logits_for
+
+
+def test_summarize_matches_hand_computed_figures():
+    f = hand_stats()
+    # colour 0: 3/3, colour 1: 1/2, colour 2: 1/1, colour 3: 2/2, colours 4-9 absent -> None
+    assert f["per_class_accuracy"] == [1.0, 0.5, 1.0, 1.0, None, None, None, None, None, None]
+    assert f["pixel_accuracy"] == pytest.approx(7 / 8)
+    assert f["non_black_accuracy"] == pytest.approx(4 / 5)
+    assert f["grid_accuracy"] == pytest.approx(1 / 2)
+    assert f["active_units"] == 2
+    assert f["kl_per_dim"] == pytest.approx([0.3, 0.01, 2.0])
+    assert (f["kl_dim_min"], f["kl_dim_max"]) == pytest.approx((0.01, 2.0))
+    assert f["kl_dim_mean"] == pytest.approx(2.31 / 3)
+    assert (f["loss"], f["recon"], f["kl"], f["kl_clamped"]) == pytest.approx((10, 8, 2.2, 2.5))
+
+
+def test_summarize_weights_batches_by_size_and_has_no_non_black_figure_without_colour():
+    stats = new_stats(1, "cpu")
+    black = torch.zeros(1, 2, 2, dtype=torch.long)
+    for b, loss in ((3, 10.0), (1, 2.0)):
+        add_batch(stats, logits_for(black.expand(b, 2, 2)), black.expand(b, 2, 2), torch.full((b, 2), 2),
+                  torch.zeros(b, 1), torch.zeros(b, 1), LossBreakdown(*[torch.tensor(loss)] * 5, kl_per_dim=torch.zeros(1)))
+    f = summarize(stats)
+    assert f["loss"] == pytest.approx((3 * 10 + 1 * 2) / 4)
+    assert f["non_black_accuracy"] is None
+    assert f["per_class_accuracy"][1:] == [None] * 9
+    assert f["active_units"] == 0
+
+
+def test_worst_colour_skips_absent_colours():
+    assert worst_colour([0.9, None, 0.2, 0.5]) == (2, 0.2)
+    assert worst_colour([None] * 10) is None
+
+
+def test_collapse_reasons_name_the_floor_the_dims_and_the_colours():
+    figures = {"kl_dim_mean": 0.02, "kl_per_dim": [0.0, 0.06, 0.001], "non_black_accuracy": 0.1,
+               "per_class_accuracy": [0.99, 0.0, 0.5, None, 0.1, 0.8, 0.9, 0.9, 0.9, 0.9]}
+    kl, colours = collapse_reasons(figures, MonitorConfig(kl_floor=0.05, non_black_floor=0.3))
+    assert kl == "mean KL/dim 0.020 < monitor.kl_floor=0.05 nats (2/3 dims below: 0,2)"
+    assert colours == "non-black accuracy 10.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%, 4 yellow 10%)"
+
+
+def test_collapse_reasons_name_the_few_live_dims_when_most_are_dead():
+    figures = {"kl_dim_mean": 0.01, "kl_per_dim": [0.0] * 30 + [0.2, 0.3], "non_black_accuracy": None,
+               "per_class_accuracy": [None] * 10}
+    assert collapse_reasons(figures, MonitorConfig())[0].endswith("(30/32 dims below: all but 30,31)")
+    figures["kl_per_dim"] = [0.0] * 32
+    assert collapse_reasons(figures, MonitorConfig())[0].endswith("(32/32 dims below: all)")
+    assert reason_kinds(collapse_reasons(figures, MonitorConfig())) == ["KL"]
+
+
+def test_collapse_reasons_empty_when_healthy_and_floors_zero_disable():
+    figures = {"kl_dim_mean": 0.02, "kl_per_dim": [0.02], "non_black_accuracy": 0.1, "per_class_accuracy": [1.0] * 10}
+    assert collapse_reasons(figures, MonitorConfig(kl_floor=0.0, non_black_floor=0.0)) == []
+    assert collapse_reasons({**figures, "kl_dim_mean": 0.5, "non_black_accuracy": 0.9}, MonitorConfig()) == []
+
+
+def test_flagged_epochs_ignore_evaluations_before_the_alarm_starts():
+    dead = {"kl_dim_mean": 0.0, "kl_per_dim": [0.0], "non_black_accuracy": None, "per_class_accuracy": [1.0] * 10}
+    records = [{**dead, "epoch": e} for e in (1, 2, 3)]
+    assert flagged_epochs(records, MonitorConfig(), start=2) == [2, 3]
