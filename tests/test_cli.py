@@ -118,3 +118,20 @@ def test_unknown_key_exits_2(tmp_path, capsys):
 def test_negative_learning_rate_exits_2(tmp_path, capsys):
     line = _exits_2_with_one_error_line(capsys, ["--out", str(tmp_path), "train.lr=-0.001"])
     assert "train.lr" in line
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["data.bucket_multiple=0"], ["data.bucket_multiple", ">= 1"]),
+    (["data.grid_size=31"], ["data.grid_size", "<= 30"]),
+    (["data.padding=symbol", "model.arch=conv"], ["model.arch=conv", "data.padding=symbol", "conv_any"]),
+    (["data.grid_size=10", "BIG"], ["big", "no grid fits in data.grid_size=10"]),
+])
+def test_a_canvas_or_bucket_setting_that_cannot_hold_the_data_exits_2(tmp_path, capsys, overrides, words):
+    big = tmp_path / "big"
+    big.mkdir()
+    grid = [[1] * 20] * 20
+    (big / "a.json").write_text(json.dumps({"train": [{"input": grid, "output": grid}], "test": []}))
+    overrides = [f"data.source={big}" if o == "BIG" else o for o in overrides]
+    line = _exits_2_with_one_error_line(capsys, _tiny_args(tmp_path / "run", tmp_path / "cache", *overrides))
+    assert all(word in line for word in words), line
+    assert not (tmp_path / "run").exists()
