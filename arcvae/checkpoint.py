@@ -24,6 +24,10 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"step_{step:09d}.pt"
+
+
 def rng_state() -> dict:
     """Every random stream a run draws from, as tensors and plain types (weights_only-safe)."""
     state = {
@@ -46,9 +50,9 @@ def set_rng_state(state: dict) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> Path:
     """Write checkpoints/step_<step>.pt atomically, then prune to the newest `keep`."""
-    folder = checkpoint_dir(run_dir)
+    path = checkpoint_path(run_dir, step)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step_{step:09d}.pt"
     tmp = folder / f".{path.name}.tmp"
     try:
         with open(tmp, "wb") as f:
@@ -91,11 +95,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict:
-    """The newest usable checkpoint of a run; an unusable newest one falls back to the one before."""
+def load_latest(run_dir: Path, map_location: str | torch.device = "cpu", purpose: str = "resume from") -> dict:
+    """The newest usable checkpoint of a run; an unusable newest one falls back to the one before.
+    `purpose` completes the message when there is none: 'no checkpoint to <purpose>'."""
     found = list_checkpoints(run_dir)
     if not found:
-        raise ArcVaeError(f"{run_dir}: no checkpoint to resume from (looked in {checkpoint_dir(run_dir)})")
+        raise ArcVaeError(f"{run_dir}: no checkpoint to {purpose} (looked in {checkpoint_dir(run_dir)})")
     problems = []
     for path in reversed(found):
         state, problem = _read(path, map_location)
