@@ -125,6 +125,15 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
     return state, None
 
 
+def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
+    """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a traceback."""
+    try:
+        target.load_state_dict(state_dict)
+    except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
+        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # names a tensor that does not fit
+        raise ArcVaeError(f"checkpoint does not fit this model ({detail}); was model.* changed?") from None
+
+
 def rewind_metrics(run_dir: Path, step: int) -> int:
     """Drop metrics.jsonl records logged after `step` (by a run killed past its last checkpoint),
     so the resumed run's log has each step once; returns how many were dropped."""

@@ -28,7 +28,7 @@ from .config import ArcVaeError, Config
 from .config_io import load_config_text
 from .data import DataError, Grids, pad_grids, validate_grid
 from .model import build_model
-from .run import load_state, resolve_device
+from .run import resolve_device
 
 
 @dataclass
@@ -99,6 +99,6 @@ def load_run(path: str | Path, checkpoint: str | int = "last", device: str | Non
         raise ArcVaeError(f"checkpoint {checkpoint!r}: give 'last' or a step number")
     cfg = load_config_text(state["config_yaml"], f"{path}: the checkpoint's config")
     net = build_model(cfg)
-    load_state(net, state["model"])
+    ckpt.load_state(net, state["model"])
     target = resolve_device(device or cfg.train.device)
     return TrainedRun(path, cfg, net.to(target).eval(), target, int(state["progress"]["step"]))

@@ -181,18 +181,9 @@ def check_resume_config(cfg: Config, state: dict, force: bool) -> None:
                           f"use --force to resume anyway")
 
 
-def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
-    """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a traceback."""
-    try:
-        target.load_state_dict(state_dict)
-    except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
-        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # names a tensor that does not fit
-        raise ArcVaeError(f"checkpoint does not fit this model ({detail}); was model.* changed?") from None
-
-
 def restore(run: Run, state: dict) -> None:
-    load_state(run.net, state["model"])
-    load_state(run.optimizer, state["optimizer"])
+    ckpt.load_state(run.net, state["model"])
+    ckpt.load_state(run.optimizer, state["optimizer"])
     if run.controller is not None and state["controller"] is not None:
         run.controller.load_state_dict(state["controller"])
     run.progress = Progress(**state["progress"])
