@@ -148,9 +148,10 @@ def traverse_main(argv: list[str]) -> int:
         rows, cols = reference.sizes[0].tolist()
         grid, name = reference.pixels[0, :rows, :cols].numpy(), f"the first {which} grid"
     dims = np.argsort(-kl, kind="stable")[:args.dims]
+    rows = traversal(run, run.encode([grid], [name])[0][0], dims)
     dead, floor = kl < run.config.monitor.kl_floor, run.config.monitor.kl_floor
     out = out_dir(args)
-    save_grid_table(out / "traverse.png", traversal(run, run.encode([grid], [name])[0][0], dims),
+    save_grid_table(out / "traverse.png", rows,
                     f"{name}: μ_d + offset, dimensions by KL over {len(reference)} {which} grids (step {run.step})",
                     [f"dim {d}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
                     [f"{o:+d}" for o in TRAVERSE_OFFSETS])
