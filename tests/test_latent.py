@@ -153,8 +153,8 @@ def test_reconstruct_a_folder_agrees_with_the_run_figures(symbol_run, tasks_dir,
     assert (tmp_path / "reconstructions.png").stat().st_size > 5000
 
 
-def test_reconstruct_black_mode_judges_own_pixels_only(black_run, tasks_dir, tmp_path):
-    assert cli("reconstruct", black_run, tasks_dir / f"{TASKS[0]}.json", "--out", tmp_path) == 0
+def test_reconstruct_black_mode_judges_own_pixels_only(black_run, tmp_path):
+    assert cli("reconstruct", black_run, f"arc1:{TASKS[0]}", "--out", tmp_path) == 0  # one task of the bundle
     figures = json.loads((tmp_path / "reconstruct.json").read_text())
     assert figures["samples"] == 12 and figures["shape_accuracy"] is None and not figures["shape_predicted"]
     assert 0 <= figures["pixel_accuracy"] <= 1
