@@ -41,9 +41,12 @@ def _blank_axes(n_rows: int, n_cols: int, size: tuple[float, float]):
 
 
 def _save(fig, path: Path, title: str) -> None:
+    """Write the figure, the title in a strip of fixed height (a share of the height would cut into a tall figure's first row)."""
+    top = 1.0
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        top = 1 - 0.35 / fig.get_figheight()
+        fig.suptitle(title, fontsize=9, y=1 - 0.08 / fig.get_figheight(), va="top")
+    fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
