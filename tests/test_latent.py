@@ -102,6 +102,16 @@ def test_api_round_trips_real_grids_with_their_shapes(symbol_run, tasks_dir):
     assert [r.shape for r in recons] == [tuple(s) for s in size_head.tolist()]
 
 
+def test_the_readme_example_runs(symbol_run, tmp_path, monkeypatch):
+    example = (ROOT / "README.md").read_text().split("## Using a trained run")[1].split("```python\n")[1].split("```")[0]
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "demo").symlink_to(symbol_run)
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(example, names)
+    assert names["mu"].shape == (1, LATENT_DIM) and len(names["grids"]) == len(names["same"]) == 1
+
+
 def test_black_mode_decodes_whole_canvases(black_run):
     run = arcvae.load_run(black_run)
     assert not run.predicts_shape
