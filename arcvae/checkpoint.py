@@ -24,6 +24,10 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"step_{step:09d}.pt"
+
+
 def rng_state() -> dict:
     """Every random stream a run draws from, as tensors and plain types (weights_only-safe)."""
     state = {
@@ -46,9 +50,9 @@ def set_rng_state(state: dict) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> Path:
     """Write checkpoints/step_<step>.pt atomically, then prune to the newest `keep`."""
-    folder = checkpoint_dir(run_dir)
+    path = checkpoint_path(run_dir, step)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step_{step:09d}.pt"
     tmp = folder / f".{path.name}.tmp"
     try:
         with open(tmp, "wb") as f:
@@ -91,11 +95,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict:
-    """The newest usable checkpoint of a run; an unusable newest one falls back to the one before."""
+def load_latest(run_dir: Path, map_location: str | torch.device = "cpu", purpose: str = "resume from") -> dict:
+    """The newest usable checkpoint of a run; an unusable newest one falls back to the one before.
+    `purpose` completes the message when there is none: 'no checkpoint to <purpose>'."""
     found = list_checkpoints(run_dir)
     if not found:
-        raise ArcVaeError(f"{run_dir}: no checkpoint to resume from (looked in {checkpoint_dir(run_dir)})")
+        raise ArcVaeError(f"{run_dir}: no checkpoint to {purpose} (looked in {checkpoint_dir(run_dir)})")
     problems = []
     for path in reversed(found):
         state, problem = _read(path, map_location)
@@ -118,6 +123,15 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
     if missing:
         return None, f"not an arcvae checkpoint (missing {', '.join(missing)})"
     return state, None
+
+
+def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
+    """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a traceback."""
+    try:
+        target.load_state_dict(state_dict)
+    except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
+        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # names a tensor that does not fit
+        raise ArcVaeError(f"checkpoint does not fit this model ({detail}); was model.* changed?") from None
 
 
 def rewind_metrics(run_dir: Path, step: int) -> int:

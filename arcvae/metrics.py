@@ -9,11 +9,12 @@ active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from .batches import inside
+from .batches import inside, mark_outside
 from .config import BetaConfig, MonitorConfig
-from .data import N_COLOURS
+from .data import N_COLOURS, pad_grids
 from .losses import LOSS_TERMS, LossBreakdown
 from .schedules import warmup_epochs
 
@@ -29,28 +30,35 @@ def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Te
     }
 
 
-def add_accuracy(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
-                 mu: torch.Tensor, size_logits: torch.Tensor | None = None) -> None:
-    """Add one batch's accuracy and posterior-mean sums, in place and without host syncs.
+def add_predictions(stats: dict[str, torch.Tensor], predicted: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
+                    predicted_sizes: torch.Tensor | None = None) -> None:
+    """Add one batch's pixel, grid and shape counts, in place and without host syncs.
 
-    logits (B, 10, C, C) decoded at z = μ; target (B, C, C) (anything, e.g. PAD, outside the grids);
-    sizes (B, 2) the grids' rows and cols, which say which pixels are the grid's own; mu (B, D);
-    size_logits (B, 2, 30) or None (a model that does not predict the shape).
+    predicted (B, C, C) colours (any other token, e.g. PAD, is never right); target (B, C, C) (anything,
+    e.g. PAD, outside the grids); sizes (B, 2) the grids' rows and cols, which say which pixels are the
+    grid's own; predicted_sizes (B, 2), or None where the shape is not judged (a model that does not predict it).
     """
     B = target.shape[0]
     own = inside(sizes, target.shape[-1]).flatten(1)                   # (B, C*C)
     target = target.long().flatten(1).masked_fill(~own, 0)             # (B, C*C), PAD -> a valid index
-    correct = (logits.argmax(1).flatten(1) == target) & own           # (B, C*C)
+    correct = (predicted.long().flatten(1) == target) & own           # (B, C*C)
     stats["class_total"].scatter_add_(0, target.flatten(), own.flatten().double())
     stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
     grid_right = (correct | ~own).all(1)
-    if size_logits is not None:
-        shape_right = ((size_logits.argmax(-1) + 1) == sizes).all(1)
+    if predicted_sizes is not None:
+        shape_right = (predicted_sizes == sizes).all(1)
         stats["shape_correct"] += shape_right.sum()
         stats["shape_total"] += B
         grid_right &= shape_right
     stats["grids_correct"] += grid_right.sum()
     stats["n"] += B
+
+
+def add_accuracy(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
+                 mu: torch.Tensor, size_logits: torch.Tensor | None = None) -> None:
+    """`add_predictions` of the argmax of the logits (B, 10, C, C) decoded at z = μ and of the size logits
+    (B, 2, 30) or None, plus the posterior-mean sums of mu (B, D)."""
+    add_predictions(stats, logits.argmax(1), target, sizes, None if size_logits is None else size_logits.argmax(-1) + 1)
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
 
@@ -90,6 +98,25 @@ def accuracy_figures(sums: dict[str, torch.Tensor], active_threshold: float = 0.
         "shape_accuracy": (sums["shape_correct"] / sums["shape_total"]).item() if sums["shape_total"] > 0 else None,
         "samples": int(n),
     }
+
+
+GRID_FIGURES = ("pixel_accuracy", "non_black_accuracy", "grid_accuracy", "shape_accuracy", "per_class_accuracy", "samples")
+
+
+def grid_figures(predicted: list[np.ndarray], targets: list[np.ndarray], judge_shape: bool) -> dict:
+    """The accuracy figures of grids already decoded against their targets (a list each, any shapes).
+
+    A prediction is a grid of its own shape or a whole canvas (black mode); as everywhere, only the
+    target's own pixels count, and a pixel the prediction does not cover is wrong. `judge_shape`: a
+    grid is exact only with the target's shape too (set it where the shape was predicted).
+    """
+    canvas = max(max(g.shape) for g in [*predicted, *targets])
+    truth, guess = pad_grids(targets, canvas), pad_grids(predicted, canvas)
+    stats = new_stats(1, "cpu")
+    add_predictions(stats, mark_outside(guess.pixels, guess.sizes), truth.pixels, truth.sizes,
+                    guess.sizes if judge_shape else None)
+    figures = accuracy_figures(stats)
+    return {key: figures[key] for key in GRID_FIGURES}
 
 
 def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:

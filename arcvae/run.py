@@ -182,12 +182,8 @@ def check_resume_config(cfg: Config, state: dict, force: bool) -> None:
 
 
 def restore(run: Run, state: dict) -> None:
-    try:
-        run.net.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
-        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # names a tensor that does not fit
-        raise ArcVaeError(f"checkpoint does not fit this model ({detail}); was model.* changed?") from None
+    ckpt.load_state(run.net, state["model"])
+    ckpt.load_state(run.optimizer, state["optimizer"])
     if run.controller is not None and state["controller"] is not None:
         run.controller.load_state_dict(state["controller"])
     run.progress = Progress(**state["progress"])

@@ -152,17 +152,30 @@ def predicted_grids(out: VAEOutput) -> list[np.ndarray]:
     return [grid[:h, :w] for grid, (h, w) in zip(pixels, sizes)]
 
 
-def reconstruct(net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device) -> list[np.ndarray]:
-    """Each grid encoded at z = μ on its own canvas and decoded free-running (`generate`): of its
-    predicted shape in symbol mode, the whole canvas in black mode; in the grids' order."""
-    out: list = [None] * len(grids)
+def encode_grids(net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ and log σ² (N, D) float32 on the CPU: each grid encoded on its own canvas, in the grids' order."""
+    mu, logvar = torch.empty(len(grids), cfg.model.latent_dim), torch.empty(len(grids), cfg.model.latent_dim)
     for idx, batch in grid_batches(grids, cfg, cfg.train.batch_size):
         with evaluating(net, cfg, device):
-            mu, _ = net.encode(batch.grids.to(device))
-            decoded = generate(net, mu, cfg.data.bucket_multiple, cfg.data.grid_size)
-        for i, grid in zip(idx.tolist(), decoded):
-            out[i] = grid
+            batch_mu, batch_logvar = net.encode(batch.grids.to(device))
+        idx = idx.cpu()
+        mu[idx], logvar[idx] = batch_mu.float().cpu(), batch_logvar.float().cpu()
+    return mu, logvar
+
+
+def decode_latents(net: torch.nn.Module, z: torch.Tensor, cfg: Config, device: torch.device) -> list[np.ndarray]:
+    """z (N, D) decoded free-running (`generate`), a batch at a time: grids of their predicted shape in
+    symbol mode, the whole canvas in black mode."""
+    out: list[np.ndarray] = []
+    for chunk in z.split(cfg.train.batch_size):
+        with evaluating(net, cfg, device):
+            out += generate(net, chunk.to(device), cfg.data.bucket_multiple, cfg.data.grid_size)
     return out
+
+
+def reconstruct(net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device) -> list[np.ndarray]:
+    """Each grid encoded at z = μ on its own canvas and decoded free-running, in the grids' order."""
+    return decode_latents(net, encode_grids(net, grids, cfg, device)[0], cfg, device)
 
 
 def new_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor]:

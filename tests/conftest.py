@@ -34,6 +34,14 @@ def tiny_config(tmp_path):
     return make
 
 
+def assert_one_line_error(code: int, err: str, *words: str) -> None:
+    """Bad input's contract: exit 2 and one line on stderr, `error: ...`, holding each of `words`."""
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    for word in words:
+        assert word in err, (word, err)
+
+
 def final_weights(run_dir: Path) -> dict:
     return ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir)[-1])["model"]
 

@@ -15,7 +15,7 @@ from arcvae.class_weights import class_weights, fingerprint
 from arcvae.cli import main
 from arcvae.config_io import load_config, to_yaml
 from arcvae.data import load_arc_grids, pad_grids
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, assert_one_line_error
 
 
 def task(grid) -> dict:
@@ -45,13 +45,6 @@ BAD_FILES = {
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
     code = main(args)
     return code, capsys.readouterr().err
-
-
-def assert_one_line_error(code: int, err: str, *words: str) -> None:
-    assert code == 2
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for word in words:
-        assert word in err, (word, err)
 
 
 def assert_nothing_written(tmp_path: Path) -> None:

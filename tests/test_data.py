@@ -3,6 +3,7 @@ property-based tests: random malformed grids and task files raise a clean ArcVae
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arcvae.config import ArcVaeError, DataConfig
-from arcvae.data import DataError, Grids, load_arc_grids, load_datasets, pad_grids, validate_grid
+from arcvae.data import (DataError, Grids, find_grid, load_arc_grids, load_datasets, load_task_grids, named_grids,
+                         pad_grids, validate_grid)
 
 ARC1_TRAINING_COUNTS = [259557, 33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
 
@@ -88,6 +90,36 @@ def test_hidden_test_outputs_may_be_absent(tmp_path):
     task = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3, 4]]}]}
     (tmp_path / "t.json").write_text(json.dumps(task))
     assert [g.tolist() for g in load_arc_grids(str(tmp_path / "t.json"))] == [[[1]], [[2]], [[3, 4]]]
+
+
+def test_each_grid_keeps_its_task_pair_and_role(tmp_path):
+    task = {"train": [{"input": [[1]], "output": [[2]]}, {"input": [[3]], "output": [[4]]}], "test": [{"input": [[5]]}]}
+    (tmp_path / "t.json").write_text(json.dumps(task))
+    grids = load_task_grids(str(tmp_path))
+    assert [(g.task_id, g.subset, g.pair_index, g.role, g.grid.tolist()) for g in grids] == [
+        ("t", "train", 0, "input", [[1]]), ("t", "train", 0, "output", [[2]]), ("t", "train", 1, "input", [[3]]),
+        ("t", "train", 1, "output", [[4]]), ("t", "test", 0, "input", [[5]])]
+    assert grids[3].label == f"{tmp_path / 't.json'}:t train[1].output"  # as error messages name it
+    assert [g.grid.tolist() for g in grids] == [g.tolist() for g in load_arc_grids(str(tmp_path))]
+
+
+def test_find_grid_names_one_grid_of_a_file_or_a_bundle(tmp_path, arc1_tasks):
+    task = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3, 4]], "output": [[5]]}]}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(task))
+    assert find_grid(str(path)).grid.tolist() == [[1]]                       # the first grid of the first task
+    assert find_grid(f"{path}@test[0].input").grid.tolist() == [[3, 4]]
+    assert find_grid(f"{path}:t@train[0].output").label == f"{path}:t train[0].output"
+    evaluation_only = "00576224"  # an ARC-AGI-1 evaluation task: both splits are searched
+    assert find_grid(f"arc1:{evaluation_only}@test[0].output").task_id == evaluation_only
+    chosen = find_grid("arc1:007bbfb7@train[1].output")
+    assert chosen.grid.tolist() == arc1_tasks["007bbfb7"]["train"][1]["output"]
+    assert len(named_grids("arc1:007bbfb7")) == _task_grid_count(arc1_tasks["007bbfb7"])  # one task's grids
+    assert len(named_grids(f"{path}:t")) == len(named_grids(str(path))) == 4
+    for ref, words in ((f"{path}:u", "no task 'u'"), (f"{path}@test[1].input", "has no grid test[1].input"),
+                       (f"{path}@first", "does not name a grid")):
+        with pytest.raises(DataError, match=re.escape(words)):
+            find_grid(ref)
 
 
 # ---------------------------------------------------------------- the loader's error contract

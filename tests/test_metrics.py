@@ -1,13 +1,14 @@
 """Metrics: figures against hand-computed values, and the collapse alarm's wording and floors."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from arcvae.config import MonitorConfig
 from arcvae.losses import LossBreakdown
-from arcvae.metrics import (add_batch, collapse_reasons, flagged_epochs, new_stats, reason_kinds, summarize,
-                            worst_colour)
+from arcvae.metrics import (add_batch, collapse_reasons, flagged_epochs, grid_figures, new_stats, reason_kinds,
+                            summarize, worst_colour)
 from conftest import hand_stats, logits_for
 
 
@@ -36,6 +37,21 @@ def test_summarize_weights_batches_by_size_and_has_no_non_black_figure_without_c
     assert f["non_black_accuracy"] is None
     assert f["per_class_accuracy"][1:] == [None] * 9
     assert f["active_units"] == 0
+
+
+def test_grid_figures_of_decoded_grids_by_hand():
+    targets = [np.array([[1, 0], [0, 2]]), np.array([[3, 3, 0]]), np.array([[4]])]
+    predicted = [np.array([[1, 0], [0, 2]]),     # exact
+                 np.array([[3]]),                # too small: 1 of 3 pixels covered and right
+                 np.array([[4, 0], [0, 0]])]     # a whole canvas: only the target's own pixel counts
+    with_shape = grid_figures(predicted, targets, judge_shape=True)
+    assert with_shape["pixel_accuracy"] == pytest.approx(6 / 8)
+    assert with_shape["non_black_accuracy"] == pytest.approx(4 / 5)   # 1, 2, 3 (of two), 4
+    assert with_shape["per_class_accuracy"][:5] == pytest.approx([2 / 3, 1.0, 1.0, 0.5, 1.0])  # the 0 that [[3]] left out
+    assert (with_shape["grid_accuracy"], with_shape["shape_accuracy"], with_shape["samples"]) == (pytest.approx(1 / 3),
+                                                                                                  pytest.approx(1 / 3), 3)
+    own_pixels = grid_figures(predicted, targets, judge_shape=False)  # black mode: the canvas is not a shape
+    assert own_pixels["grid_accuracy"] == pytest.approx(2 / 3) and own_pixels["shape_accuracy"] is None
 
 
 def test_worst_colour_skips_absent_colours():

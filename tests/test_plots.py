@@ -1,11 +1,13 @@
-"""Plots: save_curves draws every panel of CURVE_PANELS from a real metrics.jsonl, alarm or none."""
+"""Plots: save_curves draws every panel of CURVE_PANELS from a real metrics.jsonl, alarm or none; tables of grids."""
 from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 
 from arcvae import plots
+from arcvae.grid_plots import save_grid_table
 from arcvae.config import MonitorConfig
 from arcvae.tracking import RunLog
 
@@ -61,3 +63,13 @@ def test_save_curves_of_an_empty_run_writes_nothing(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("")
     plots.save_curves(tmp_path, MonitorConfig(), start=1.0)
     assert not (tmp_path / "plots").exists()
+
+
+def test_save_grid_table_grows_with_its_rows_and_columns(tmp_path):
+    grids = [np.full((h, w), h % 10, dtype=np.uint8) for h, w in ((1, 1), (3, 5), (10, 2))]
+    save_grid_table(tmp_path / "one.png", [grids], "a row", ["dim 0"], ["a", "b", "c"])
+    save_grid_table(tmp_path / "four.png", [grids, grids[:1], grids, grids[:2]], "rows of any length")
+    save_grid_table(tmp_path / "wide.png", [grids * 3])
+    one, four, wide = (_png_size(tmp_path / f"{name}.png") for name in ("one", "four", "wide"))
+    assert four[1] > 3 * one[1] and four[0] == one[0]
+    assert wide[0] > 2 * one[0] and wide[1] == one[1]
