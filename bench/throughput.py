@@ -165,7 +165,9 @@ def measure_quality(name: str, overrides: list[str], args) -> dict:
 
 
 def report_quality(results: dict[str, dict], args) -> None:
-    print(f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, every grid; "
+    limit = load_config(args.config, args.overrides).data.val_limit
+    grids = f"first {limit} grids" if limit else "every grid"
+    print(f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, {grids}; "
           f"β 0 → 0.5 over epochs 1-3 of 4, free bits 0.3):")
     print(f"{'path':<6} {'wall s':>7} {'non-black':>10} {'pixels':>7} {'exact':>6} {'active':>7} {'KL/dim':>7}")
     for name, r in results.items():
