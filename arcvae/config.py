@@ -29,17 +29,17 @@ class DataConfig:
     val_split: str = "evaluation"
     val_limit: int = 0
     grid_size: int = 30
-    padding: str = "black"
+    padding: str = "symbol"
     bucket_multiple: int = 4
-    samples_per_epoch: int = 80_000
+    samples_per_epoch: int = 200_000
     augment: bool = True
     cache_dir: Optional[str] = "~/.cache/arcvae"
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "conv"
-    latent_dim: int = 64
+    arch: str = "conv_any"
+    latent_dim: int = 256
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128, 256])
 
@@ -47,11 +47,12 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     recon: str = "focal"
+    reduction: str = "sum"
     focal_gamma: float = 2.0
-    class_weights: str = "inverse_sqrt"
+    class_weights: str = "inverse"
     effective_beta: float = 0.9999
     max_weight_ratio: float = 0.0
-    free_bits: float = 0.0
+    free_bits: float = 0.3
     free_bits_mode: str = "batch"
 
 
@@ -72,7 +73,7 @@ class BetaConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -128,7 +129,7 @@ class Config:
 # Per-schedule defaults for the β keys left null in the config (issue: ultra_conservative is 20/60/0.1).
 SCHEDULE_DEFAULTS = {
     "constant": dict(max_beta=0.1, warmup_epochs=0.0, ramp_epochs=0.0),
-    "linear_warmup": dict(max_beta=0.5, warmup_epochs=5.0, ramp_epochs=20.0),
+    "linear_warmup": dict(max_beta=0.5, warmup_epochs=1.0, ramp_epochs=2.0),
     "ultra_conservative": dict(max_beta=0.1, warmup_epochs=20.0, ramp_epochs=60.0),
     "cyclical": dict(max_beta=0.5, warmup_epochs=0.0, ramp_epochs=0.0),
     "adaptive": dict(max_beta=0.5, warmup_epochs=0.0, ramp_epochs=0.0),
@@ -138,8 +139,9 @@ CHOICES = {
     "data.split": ("training", "evaluation"),
     "data.val_split": ("training", "evaluation"),
     "data.padding": ("black", "symbol"),
-    "model.arch": ("conv", "conv_any"),
+    "model.arch": ("conv", "conv_any", "resnet"),
     "loss.recon": ("ce", "weighted_ce", "focal"),
+    "loss.reduction": ("sum", "mean"),
     "loss.class_weights": ("none", "inverse", "inverse_sqrt", "effective_number"),
     "loss.free_bits_mode": ("batch", "sample"),
     "beta.schedule": tuple(SCHEDULE_DEFAULTS),

@@ -1,6 +1,7 @@
 """The ELBO and its parts, at the scale fixed in DESIGN.md.
 
-Reconstruction: sum over a grid's pixels of the per-pixel loss; KL: sum over latent dimensions;
+Reconstruction: sum over a grid's pixels of the per-pixel loss (`loss.reduction: mean` divides it by
+the pixels counted, the scaling in which users met the collapse at β = 0.01); KL: sum over latent dimensions;
 both per sample, then averaged over the batch; loss = recon + β·KL'. KL' applies free bits
 (Kingma et al. 2016, https://arxiv.org/abs/1606.04934): Σ_d max(λ, KL_d).
 
@@ -45,6 +46,7 @@ def uses_class_weights(cfg: LossConfig) -> bool:
 class LossOptions:
     """Everything `elbo` needs besides the batch and β, typed (from the loss.* config)."""
     recon: str = "ce"                              # ce | weighted_ce | focal
+    reduction: str = "sum"                         # sum | mean: over the counted pixels of each grid
     gamma: float = 2.0                             # focal exponent
     free_bits: float = 0.0                         # λ, nats per latent dimension
     free_bits_mode: str = "batch"                  # batch | sample
@@ -55,7 +57,7 @@ class LossOptions:
     def from_config(cls, cfg: LossConfig, class_weights: Optional[torch.Tensor] = None,
                     padding: Literal["black", "symbol"] = "black") -> "LossOptions":
         """From loss.* and data.padding."""
-        return cls(cfg.recon, cfg.focal_gamma, cfg.free_bits, cfg.free_bits_mode,
+        return cls(cfg.recon, cfg.reduction, cfg.focal_gamma, cfg.free_bits, cfg.free_bits_mode,
                    class_weights if uses_class_weights(cfg) else None, padding)
 
 
@@ -126,11 +128,15 @@ def elbo(out: VAEOutput, grids: torch.Tensor, sizes: Optional[torch.Tensor], bet
         if sizes is None or out.size_logits is None:
             raise ValueError("symbol-mode elbo needs the grids' sizes and the model's size logits")
         mask = inside(sizes, grids.shape[-1])
-        pixels = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma, mask).mean()
+        pixels = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma, mask)
+        if options.reduction == "mean":
+            pixels = pixels / mask.flatten(1).sum(1)
         shape = shape_loss(out.size_logits, sizes).mean()
-        rec = pixels + shape
+        rec = pixels.mean() + shape
     else:
         rec = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma).mean()
+        if options.reduction == "mean":  # the seed's scaling: every pixel of the canvas, black padding included
+            rec = rec / grids[0].numel()
         shape = torch.zeros((), dtype=rec.dtype, device=rec.device)
     kl = kl_per_sample_dim(out.mu, out.logvar)                # (B, D)
     kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode).mean()

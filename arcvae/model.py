@@ -3,7 +3,7 @@
 The contract every architecture meets (what training, evaluation, checkpoints and pictures rely on):
 - `encode(grids) -> (mu, logvar)`: grids (B, C, C) integer tokens: colours 0-9, and in symbol mode
   (`data.padding: symbol`) PAD = 10 outside each grid (grids anchored top-left); any canvas C the
-  model accepts (`conv`: exactly `grid_size`; `conv_any`: 1..grid_size). mu and logvar (B, D), the
+  model accepts (`conv`: exactly `grid_size`; `conv_any`, `resnet`: 1..grid_size). mu and logvar (B, D), the
   diagonal Gaussian posterior q(z|x) with D = `latent_dim`.
 - `decode(z, canvas) -> (logits, size_logits)`: z (B, D) -> logits (B, 10, C, C) unnormalised colour
   scores per pixel on a (canvas, canvas) canvas, and size_logits (B, 2, 30) scores of the grid's rows
@@ -29,10 +29,13 @@ bottom map zero-padded to M×M). As grids are anchored top-left, bottom cell (i,
 region on every canvas. The decoder mirrors it: a positional map (c, M, M) from z cropped to m×m,
 then per level an ×2 nearest upsampling cropped top-left to that level's encoder size and a conv; a
 1×1 conv to 10 logits. In symbol mode a linear size head z -> (2, 30) predicts rows and cols.
+
+`resnet`: `conv_any`'s canvases, readout and widths, with a residual block (3×3 conv, GroupNorm, GELU,
+3×3 conv started at zero) after every stride-2 conv and at every decoder level, learned ×2 upsampling
+(a 2×2 stride-2 transposed conv, so the four cells a bottom cell becomes get their own weights instead
+of one copied value), and a two-layer size head. Why, with figures: docs/architectures.md.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from typing import Optional
 
@@ -44,45 +47,7 @@ from torch import nn
 from .batches import canvas_sizes
 from .config import Config, ModelConfig, check_arch_padding
 from .data import MAX_SIDE, N_COLOURS
-
-
-@dataclass
-class VAEOutput:
-    logits: torch.Tensor                         # (B, 10, C, C)
-    mu: torch.Tensor                             # (B, D)
-    logvar: torch.Tensor                         # (B, D)
-    size_logits: Optional[torch.Tensor] = None   # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
-
-
-class _Conv3x3(nn.Conv2d):
-    """A 3×3 convolution, padding 1. On a 1×1 map a stride-2 one runs at stride 1: the same output (one
-    cell: the kernel's centre on the input, the rest on padding), and it sidesteps a oneDNN bug: in bf16
-    on the CPU (torch 2.13) the weight gradient of a stride-2 convolution of a 1×1 map is wrong, often
-    inf (tests/test_model.py). Small canvases (4×4 and less) reach a 1×1 map before the last stride."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
-        super().__init__(c_in, c_out, 3, stride=stride, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] == (1, 1):
-            return F.conv2d(x, self.weight, self.bias, 1, 1)
-        return super().forward(x)
-
-
-def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(_Conv3x3(c_in, c_out, stride), nn.GELU())
-
-
-def _halvings(canvas: int, levels: int) -> list[int]:
-    """The encoder's map sizes: canvas, then ceil(/2) per stride-2 conv."""
-    sizes = [canvas]
-    for _ in range(levels):
-        sizes.append((sizes[-1] + 1) // 2)
-    return sizes
-
-
-def _sample(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:
-    return mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+from .layers import ResBlock, VAEOutput, conv_gelu, halvings, sample_latent
 
 
 class GridVAE(nn.Module):
@@ -100,15 +65,15 @@ class GridVAE(nn.Module):
         for _ in widths:
             self.sizes.append((self.sizes[-1] + 1) // 2)
         self.encoder = nn.Sequential(
-            _conv(cfg.embed_dim, widths[0]),
-            *[_conv(c_in, c_out, stride=2) for c_in, c_out in zip([widths[0]] + widths[:-1], widths)],
+            conv_gelu(cfg.embed_dim, widths[0]),
+            *[conv_gelu(c_in, c_out, stride=2) for c_in, c_out in zip([widths[0]] + widths[:-1], widths)],
         )
         bottom = widths[-1] * self.sizes[-1] ** 2
         self.to_stats = nn.Linear(bottom, 2 * cfg.latent_dim)
         # Decoder: the mirror image; upsample to each stored size then convolve.
         self.from_latent = nn.Linear(cfg.latent_dim, bottom)
         self.up_convs = nn.ModuleList(
-            _conv(c_in, c_out) for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
+            conv_gelu(c_in, c_out) for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
         )
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
         self.widths = widths
@@ -134,36 +99,49 @@ class GridVAE(nn.Module):
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
         """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode."""
         mu, logvar = self.encode(grids)
-        logits, _ = self.decode(_sample(mu, logvar, sample), grids.shape[-1])
+        logits, _ = self.decode(sample_latent(mu, logvar, sample), grids.shape[-1])
         return VAEOutput(logits, mu, logvar)
 
 
 class AnyCanvasVAE(nn.Module):
-    """`conv_any`: `conv`'s widths on any canvas 1..grid_size (see the module docstring)."""
+    """`conv_any` (blocks=0, nearest upsampling) and `resnet` (residual blocks, learned upsampling) on any
+    canvas 1..grid_size (see the module docstring)."""
 
-    def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black"):
+    def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black", blocks: int = 0,
+                 learned_upsampling: bool = False, norm: bool = True, size_hidden: int = 0):
         super().__init__()
         if padding not in ("black", "symbol"):
             raise ValueError(f"unknown padding mode '{padding}'")
         widths = list(cfg.channels)
         self.latent_dim, self.grid_size, self.padding, self.widths = cfg.latent_dim, grid_size, padding, widths
         self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)  # + PAD in symbol mode
-        self.encoder = nn.Sequential(
-            _conv(cfg.embed_dim, widths[0]),
-            *[_conv(c_in, c_out, stride=2) for c_in, c_out in zip([widths[0]] + widths[:-1], widths)],
-        )
-        M = _halvings(grid_size, len(widths))[-1]
+        layers = [conv_gelu(cfg.embed_dim, widths[0])]
+        for c_in, c_out in zip([widths[0]] + widths[:-1], widths):
+            layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out, norm) for _ in range(blocks)]]
+        self.encoder = nn.Sequential(*layers)
+        M = halvings(grid_size, len(widths))[-1]
         bottom = widths[-1] * M * M
         # The readout: nn.Linear(c*M*M, 2D)'s weight and init, viewed as (2D, c, M, M) to crop by position.
         stats = nn.Linear(bottom, 2 * cfg.latent_dim)
         self.stats_weight = nn.Parameter(stats.weight.detach().view(2 * cfg.latent_dim, widths[-1], M, M).clone())
         self.stats_bias = nn.Parameter(stats.bias.detach().clone())
         self.from_latent = nn.Linear(cfg.latent_dim, bottom)
-        self.up_convs = nn.ModuleList(
-            _conv(c_in, c_out) for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
-        )
+        pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))
+        self.learned_upsampling = learned_upsampling
+        if learned_upsampling:
+            self.up_convs = nn.ModuleList(nn.ConvTranspose2d(c_in, c_out, 2, stride=2) for c_in, c_out in pairs)
+        else:
+            self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
+        self.dec_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c, norm) for _ in range(blocks)])
+                                        for c in [widths[-1]] + [c_out for _, c_out in pairs])
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
-        self.to_sizes = nn.Linear(cfg.latent_dim, 2 * MAX_SIDE) if padding == "symbol" else None
+        if padding != "symbol":
+            self.to_sizes = None
+        elif size_hidden:
+            self.to_sizes = nn.Sequential(nn.Linear(cfg.latent_dim, size_hidden), nn.GELU(),
+                                          nn.Linear(size_hidden, 2 * MAX_SIDE))
+        else:
+            self.to_sizes = nn.Linear(cfg.latent_dim, 2 * MAX_SIDE)
 
     def _check(self, canvas: int) -> None:
         if not 1 <= canvas <= self.grid_size:
@@ -185,24 +163,30 @@ class AnyCanvasVAE(nn.Module):
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
         self._check(canvas)
-        sizes = _halvings(canvas, len(self.widths))
-        M, m = _halvings(self.grid_size, len(self.widths))[-1], sizes[-1]
+        sizes = halvings(canvas, len(self.widths))
+        M, m = halvings(self.grid_size, len(self.widths))[-1], sizes[-1]
         h = self.from_latent(z).view(-1, self.widths[-1], M, M)[:, :, :m, :m]
-        h = F.gelu(h)
-        for conv, size in zip(self.up_convs, sizes[-2::-1]):
-            h = conv(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
+        h = self.dec_blocks[0](F.gelu(h))
+        for up, blocks, size in zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1]):
+            if self.learned_upsampling:
+                h = F.gelu(up(h)[:, :, :size, :size])
+            else:
+                h = up(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
+            h = blocks(h)
         return self.to_logits(h), self.size_logits(z)
 
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
         """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode on the input's canvas."""
         mu, logvar = self.encode(grids)
-        logits, size_logits = self.decode(_sample(mu, logvar, sample), grids.shape[-1])
+        logits, size_logits = self.decode(sample_latent(mu, logvar, sample), grids.shape[-1])
         return VAEOutput(logits, mu, logvar, size_logits)
 
 
 ARCHITECTURES = {
     "conv": lambda cfg: GridVAE(cfg.model, cfg.data.grid_size),
     "conv_any": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding),
+    "resnet": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding, blocks=1,
+                                       learned_upsampling=True, size_hidden=256),
 }
 
 

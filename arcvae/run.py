@@ -142,6 +142,7 @@ class Run:
     log: RunLog | NullLog = field(default_factory=NullLog)
     progress: Progress = field(default_factory=Progress)
     stop_requested: bool = False    # set by SIGINT/SIGTERM; not saved
+    timed: bool = False             # the expected-time line has been printed
 
     @property
     def world(self) -> World:

@@ -149,6 +149,14 @@ def class_table(global_counts: list[float], batch_counts: list[float], weights: 
     return "\n".join(lines)
 
 
+def expected_time(samples_left: int, rate: float, measured_steps: int, evaluations: int) -> str:
+    """The line that tells, after the first steps, how long the rest of the run should take."""
+    seconds = samples_left / rate
+    left = f"{seconds:.0f} more seconds" if seconds < 120 else f"{seconds / 60:.0f} more minutes"
+    return (f"expected: about {left} of training ({rate:.0f} samples/s over the first {measured_steps} steps), "
+            f"plus {evaluations} evaluations")
+
+
 def say(text: str) -> None:
     """Console output that shares the terminal with a progress bar without breaking it."""
     tqdm.write(text, file=sys.stdout)

@@ -21,12 +21,12 @@ from .distributed import any_across, barrier, mean_across, shutdown, sum_across
 from .metrics import accuracy_figures, add_accuracy, alarm_start, collapse_reasons, loss_figures, new_stats
 from .grid_plots import save_reconstructions
 from .plots import save_curves
-from .run import (Progress, Run, check_resume_config, refuse_existing_run, save, set_up, start, warn_about_schedule,
+from .run import (Run, check_resume_config, refuse_existing_run, save, set_up, start, warn_about_schedule,
                   write_summary)
 from .schedules import AdaptiveBeta
 from .steps import (Batch, add_running, decode_at_mean, epoch_plan, evaluate, grid_batches, make_batch, make_optimizer,
                     new_running, reconstruct, train_step)
-from .tracking import console_line, say
+from .tracking import console_line, expected_time, say
 
 
 class NonFiniteError(Exception):
@@ -118,6 +118,10 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         if p.step % cfg.train.log_every == 0 or b + 1 == run.steps_per_epoch:
             rate = (p.step - last_step) * cfg.train.batch_size * run.world.size / (time.perf_counter() - last_time)
             log_train(run, batch, beta, grad_norm, rate, bar)
+            if not run.timed and run.world.main:
+                run.timed = True
+                left = (cfg.train.epochs * run.steps_per_epoch - p.step) * cfg.train.batch_size * run.world.size
+                say(expected_time(left, rate, p.step - last_step, cfg.train.epochs // cfg.train.eval_every))
             p.running, last_time, last_step = new_running(cfg.model.latent_dim, run.device), time.perf_counter(), p.step
         if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:  # epoch ends: end_of_epoch
             count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too

@@ -35,7 +35,9 @@ from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_op
 
 RECIPE = ["train.epochs=10", "beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2",
           "beta.max_beta=0.5", "loss.free_bits=0.3", "data.val_source=arc1", "data.val_split=evaluation"]
-BASELINE = ["model.arch=conv", "data.padding=black", "train.precision=fp32", "train.channels_last=false"]
+# Today's network: the defaults before issue 13 (and before bf16 on the CPU), everything else as the recipe.
+BASELINE = ["model.arch=conv", "data.padding=black", "model.latent_dim=64", "loss.class_weights=inverse_sqrt",
+            "train.precision=fp32", "train.channels_last=false"]
 TARGETS = {"non_black_50": ("non_black_accuracy", 0.50), "non_black_70": ("non_black_accuracy", 0.70),
            "non_black_85": ("non_black_accuracy", 0.85), "non_black_95": ("non_black_accuracy", 0.95),
            "exact_10": ("grid_accuracy", 0.10), "exact_25": ("grid_accuracy", 0.25), "exact_50": ("grid_accuracy", 0.50)}

@@ -23,6 +23,9 @@ TINY = [
     "data.grid_size=10", "data.samples_per_epoch=256", "data.val_limit=64",
     "model.latent_dim=8", "model.embed_dim=8", "model.channels=[16,32]",
     "train.epochs=2", "train.batch_size=32", "train.log_every=4", "train.progress=false",
+    # β stays 0 for the 2 epochs (the collapse alarm unarmed): a tiny model is not the default recipe, and a
+    # test that wants β, a schedule or the alarm sets them itself.
+    "beta.warmup_epochs=5", "beta.ramp_epochs=20",
 ]
 
 

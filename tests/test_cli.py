@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -82,6 +83,9 @@ def test_the_real_entry_points_train(tmp_path, entry):
     done = subprocess.run([sys.executable, *entry, *args], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "run" / "summary.json").exists()
+    # how long the run will take, told after its first logged steps
+    assert re.search(r"expected: about \d+ more (seconds|minutes) of training \(\d+ samples/s over the first \d+ steps\), "
+                     r"plus 1 evaluations", done.stdout), done.stdout[-2000:]
 
 
 def test_help_describes_the_command(capsys):

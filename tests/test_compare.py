@@ -23,7 +23,8 @@ def runs(tmp_path_factory):
     cut in half) and without its config.yaml."""
     root = tmp_path_factory.mktemp("runs")
     cache = f"data.cache_dir={root / 'cache'}"
-    train(load_config(None, TINY + [cache, "beta.schedule=constant", "beta.max_beta=0.1"]), root / "const")
+    train(load_config(None, TINY + [cache, "beta.schedule=constant", "beta.max_beta=0.1", "loss.free_bits=0"]),
+          root / "const")
     train(load_config(None, TINY + [cache, "beta.warmup_epochs=1", "beta.ramp_epochs=1", "loss.free_bits=0.5"]),
           root / "warmup_fb")
     shutil.copytree(root / "const", root / "killed")

@@ -59,7 +59,7 @@ def symbol_run(tmp_path_factory, tasks_dir) -> Path:
 @pytest.fixture(scope="module")
 def black_run(tmp_path_factory, tasks_dir) -> Path:
     """conv in black mode, 8 steps: decodes whole canvases."""
-    return train(tmp_path_factory.mktemp("black"), tasks_dir, "train.epochs=1")
+    return train(tmp_path_factory.mktemp("black"), tasks_dir, "model.arch=conv", "data.padding=black", "train.epochs=1")
 
 
 def summary(run_dir: Path) -> dict:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
+from arcvae.batches import inside
 from arcvae.config import LossConfig
 from arcvae.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
 from arcvae.model import VAEOutput
@@ -210,3 +211,26 @@ def test_floored_kl_is_never_below_the_true_kl(seed):
     kl = torch.rand(16, 8, generator=torch.Generator().manual_seed(seed)) * 2
     for mode in ("batch", "sample"):
         assert free_bits_kl(kl, 0.7, mode).mean() >= kl.sum(1).mean() - 1e-6
+
+
+def test_mean_reduction_divides_each_grids_recon_by_the_pixels_it_counts():
+    """The seed's scaling (loss.reduction=mean): black mode divides by the whole canvas, symbol mode by each
+    grid's own pixels (the shape term stays as it is); the KL is untouched, so β weighs ~pixels× more."""
+    logits, target, weights = random_case(3, batch=2, side=6)
+    mu, logvar = torch.randn(2, 4), torch.randn(2, 4)
+    out = VAEOutput(logits, mu, logvar, size_logits=torch.randn(2, 2, 30))
+    summed = elbo(out, target, None, 0.5, LossOptions("focal", "sum", class_weights=weights))
+    mean = elbo(out, target, None, 0.5, LossOptions("focal", "mean", class_weights=weights))
+    torch.testing.assert_close(mean.recon, summed.recon / 36)
+    torch.testing.assert_close(mean.kl, summed.kl)
+    sizes = torch.tensor([[2, 3], [6, 6]])
+    per_grid = recon_loss(logits, target, "ce", mask=inside(sizes, 6))
+    symbol = elbo(out, target, sizes, 0.5, LossOptions("ce", "mean", padding="symbol"))
+    torch.testing.assert_close(symbol.recon - symbol.shape, (per_grid / torch.tensor([6.0, 36.0])).mean())
+
+
+def test_an_unknown_reduction_is_one_config_error():
+    from arcvae.config import ConfigError
+    from arcvae.config_io import load_config
+    with pytest.raises(ConfigError, match="loss.reduction"):
+        load_config(None, ["loss.reduction=median"])

@@ -29,10 +29,12 @@ def beta_cfg(*overrides):
 
 def test_linear_warmup_defaults_and_points():
     lw = beta_cfg("beta.schedule=linear_warmup")
-    assert (lw.warmup_epochs, lw.ramp_epochs, lw.max_beta) == (5.0, 20.0, 0.5)
+    assert (lw.warmup_epochs, lw.ramp_epochs, lw.max_beta) == (1.0, 2.0, 0.5)
     # start, inside warm-up, end of warm-up, mid-ramp, a quarter in, end of ramp, after, end of run
-    points = [0, 4.99, 5, 15, 10, 25, 30, 40]
-    assert [scheduled_beta(lw, e, 40) for e in points] == pytest.approx([0, 0, 0, 0.25, 0.125, 0.5, 0.5, 0.5])
+    points = [0, 0.99, 1, 2, 1.5, 3, 5, 10]
+    assert [scheduled_beta(lw, e, 10) for e in points] == pytest.approx([0, 0, 0, 0.25, 0.125, 0.5, 0.5, 0.5])
+    custom = beta_cfg("beta.schedule=linear_warmup", "beta.warmup_epochs=5", "beta.ramp_epochs=20")
+    assert [scheduled_beta(custom, e, 40) for e in (4.99, 15, 25)] == pytest.approx([0, 0.25, 0.5])
 
 
 def test_ultra_conservative_defaults_and_points():

@@ -32,7 +32,8 @@ def test_only_evaluations_at_full_beta_with_every_unit_active_and_kl_above_the_f
 def test_a_tiny_speedrun_writes_its_figures_and_history(tmp_path):
     out = tmp_path / "sr"
     result = speedrun.main(["--minutes", "0.03", "--eval-every-minutes", "0.01", "--out", str(out), *TINY,
-                            "train.epochs=10", f"data.cache_dir={tmp_path / 'cache'}"])
+                            "train.epochs=10", "beta.warmup_epochs=1", "beta.ramp_epochs=2",  # the recipe's, after TINY's
+                            f"data.cache_dir={tmp_path / 'cache'}"])
     saved = json.loads((out / "speedrun.json").read_text())
     assert saved["time_to"] == result["time_to"] and set(saved["time_to"]) == set(speedrun.TARGETS)
     for key in ("minutes", "beta", "latent_dim", "active_units", "min_kl_per_dim", "val_non_black_accuracy",
