@@ -51,11 +51,11 @@ def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch
 class ResBlock(nn.Module):
     """x + conv(GELU(norm(conv(x)))): the second conv starts at zero, so a new block is the identity."""
 
-    def __init__(self, c: int, norm: bool = True):
+    def __init__(self, c: int):
         super().__init__()
         self.conv_a, self.conv_b = Conv3x3(c, c), Conv3x3(c, c)
         # 8 groups, but at least 2 channels a group: a group of one channel on a 1×1 map has nothing to normalise
-        self.norm = nn.GroupNorm(max(1, min(8, c // 2)), c) if norm else nn.Identity()
+        self.norm = nn.GroupNorm(max(1, min(8, c // 2)), c)
         nn.init.zeros_(self.conv_b.weight)
         nn.init.zeros_(self.conv_b.bias)
 

@@ -108,7 +108,7 @@ class AnyCanvasVAE(nn.Module):
     canvas 1..grid_size (see the module docstring)."""
 
     def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black", blocks: int = 0,
-                 learned_upsampling: bool = False, norm: bool = True, size_hidden: int = 0):
+                 learned_upsampling: bool = False, size_hidden: int = 0):
         super().__init__()
         if padding not in ("black", "symbol"):
             raise ValueError(f"unknown padding mode '{padding}'")
@@ -117,7 +117,7 @@ class AnyCanvasVAE(nn.Module):
         self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)  # + PAD in symbol mode
         layers = [conv_gelu(cfg.embed_dim, widths[0])]
         for c_in, c_out in zip([widths[0]] + widths[:-1], widths):
-            layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out, norm) for _ in range(blocks)]]
+            layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out) for _ in range(blocks)]]
         self.encoder = nn.Sequential(*layers)
         M = halvings(grid_size, len(widths))[-1]
         bottom = widths[-1] * M * M
@@ -132,7 +132,7 @@ class AnyCanvasVAE(nn.Module):
             self.up_convs = nn.ModuleList(nn.ConvTranspose2d(c_in, c_out, 2, stride=2) for c_in, c_out in pairs)
         else:
             self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
-        self.dec_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c, norm) for _ in range(blocks)])
+        self.dec_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(blocks)])
                                         for c in [widths[-1]] + [c_out for _, c_out in pairs])
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
         if padding != "symbol":
