@@ -41,12 +41,12 @@ class ModelConfig:
     arch: str = "conv_any"
     latent_dim: int = 256
     embed_dim: int = 16
-    channels: list[int] = field(default_factory=lambda: [64, 128, 256])
+    channels: list[int] = field(default_factory=lambda: [64, 128])
 
 
 @dataclass
 class LossConfig:
-    recon: str = "focal"
+    recon: str = "weighted_ce"
     reduction: str = "sum"
     focal_gamma: float = 2.0
     class_weights: str = "inverse"
@@ -76,6 +76,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    lr_floor: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
@@ -148,6 +150,7 @@ CHOICES = {
     "beta.shape": ("linear", "cosine", "sigmoid"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.precision": ("auto", "fp32", "bf16"),
+    "train.lr_schedule": ("constant", "cosine"),
 }
 
 # (key, lowest, highest, lowest allowed itself?) - checked after the merge.
@@ -163,6 +166,7 @@ RANGES = [
     ("beta.n_cycles", 1, None, True), ("beta.ratio", 0, 1, False),
     ("beta.target_kl_per_dim", 0, None, True), ("beta.kp", 0, None, True), ("beta.ki", 0, None, True),
     ("train.epochs", 1, None, True), ("train.batch_size", 1, None, True), ("train.lr", 0, None, False),
+    ("train.lr_floor", 0, 1, True),
     ("train.weight_decay", 0, None, True), ("train.grad_clip", 0, None, True),
     ("train.seed", 0, 2**32 - 1, True),  # numpy's seed range; outside it the run crashed at start
     ("train.log_every", 1, None, True), ("train.eval_every", 1, None, True),

@@ -8,7 +8,6 @@ padded grids, predicting black everywhere already scores ~95% pixel accuracy.
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -24,7 +23,9 @@ from .metrics import alarm_start
 from .grid_plots import save_reconstructions
 from .plots import save_curves
 from .run import prepare_run_dir, refuse_existing_run, set_up
-from .steps import Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, train_step
+from .schedules import cosine_share
+from .steps import (Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, set_lr,
+                    train_step)
 from .tracking import RunLog, class_table, say, write_json_atomic
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
@@ -51,8 +52,7 @@ def overfit_lr(it: int, cfg: OverfitConfig) -> float:
     span = cfg.decay_iterations - cfg.warmup_iterations
     if span <= 0:
         return cfg.lr
-    u = min(1.0, (it - cfg.warmup_iterations) / span)
-    return cfg.lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * u)))
+    return cfg.lr * cosine_share((it - cfg.warmup_iterations) / span, LR_FLOOR)
 
 
 def target_reached(figures: dict, cfg: Config) -> bool:
@@ -94,8 +94,7 @@ def train_on_batch(model, batch: Batch, cfg: Config, device, options: LossOption
     optimizer = make_optimizer(model, cfg, cfg.overfit.lr)
     reached_at, figures, it = None, {}, 0
     for it in range(1, cfg.overfit.iterations + 1):
-        for group in optimizer.param_groups:
-            group["lr"] = overfit_lr(it, cfg.overfit)
+        set_lr(optimizer, overfit_lr(it, cfg.overfit))
         train_step(model, optimizer, batch, cfg.overfit.beta, options, cfg, device)
         due = it % cfg.overfit.log_every == 0 or it == cfg.overfit.iterations
         if not (due or reached_at is None):

@@ -23,7 +23,7 @@ from .distributed import World, broadcast_from_main, device_for, init_world
 from .losses import LossOptions, uses_class_weights
 from .metrics import FIGURES
 from .model import build_model
-from .schedules import AdaptiveBeta, schedule_warnings, scheduled_beta
+from .schedules import AdaptiveBeta, learning_rate, schedule_warnings, scheduled_beta
 from .tracking import NullLog, RunLog, read_metrics, say, write_json_atomic
 
 # ---------------------------------------------------------------- the run folder
@@ -160,6 +160,9 @@ class Run:
         if self.controller is not None:
             return self.controller.beta
         return scheduled_beta(self.cfg.beta, self.progress.step / self.steps_per_epoch, self.cfg.train.epochs)
+
+    def lr(self) -> float:
+        return learning_rate(self.cfg.train, self.progress.step / (self.cfg.train.epochs * self.steps_per_epoch))
 
 
 def save(run: Run) -> None:

@@ -1,4 +1,4 @@
-"""β schedules: pure functions of training progress, and a feedback controller on KL.
+"""β and learning-rate schedules: pure functions of training progress, and a feedback controller on KL.
 
 Progress is measured in epochs as a float (step / steps_per_epoch), so β moves smoothly within
 an epoch. Schedules:
@@ -8,6 +8,7 @@ an epoch. Schedules:
   first `ratio` of each then held at max; shapes as in the paper's reference code.
 - adaptive: a PI controller holding the mean KL per dimension at a target, in the manner of
   ControlVAE (Shao et al. 2020, https://arxiv.org/abs/2004.05988).
+The learning rate (`train.lr_schedule`): constant, or a cosine decay over the run to lr_floor·lr.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import BetaConfig
+from .config import BetaConfig, TrainConfig
 
 RAMPED = ("linear_warmup", "ultra_conservative")
 _RAMP_PARAMS = ("max_beta", "warmup_epochs", "ramp_epochs")
@@ -71,6 +72,17 @@ def scheduled_beta(cfg: BetaConfig, epoch: float, total_epochs: float) -> float:
     if cfg.schedule == "cyclical":
         return top * cyclical_fraction(epoch / total_epochs, cfg.n_cycles, cfg.ratio, cfg.shape)
     raise ValueError(f"schedule '{cfg.schedule}' is not a function of progress")
+
+
+def cosine_share(progress: float, floor: float) -> float:
+    """Share of the peak learning rate at `progress` (0..1, clamped) of a cosine decay from 1 to `floor`."""
+    u = min(max(progress, 0.0), 1.0)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * u))
+
+
+def learning_rate(cfg: TrainConfig, progress: float) -> float:
+    """train.lr at `progress` of the run (0 = first step, 1 = the end) under train.lr_schedule."""
+    return cfg.lr if cfg.lr_schedule == "constant" else cfg.lr * cosine_share(progress, cfg.lr_floor)
 
 
 def warmup_epochs(cfg: BetaConfig) -> float:

@@ -90,6 +90,11 @@ def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.opti
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.train.weight_decay, fused=True)
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def train_step(model, optimizer, batch: Batch, beta, options, cfg: Config, device) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
     """One optimisation step; returns the loss breakdown, the gradient norm and whether both were finite.
 

@@ -11,10 +11,10 @@ first training time at which validation non-black accuracy reaches 50/70/85/95% 
 10/25/50%, counted only at evaluations where β is at its maximum, every latent dimension is active and
 the mean KL per dimension is at least `monitor.kl_floor` (0.05 nats): a collapsed model cannot set a time.
 
-β follows the config's schedule on a clock: the budget stands for `train.epochs` epochs, so with the
-speedrun's defaults (10 epochs, warm-up 1, ramp 2 to β = 0.5) β is 0 for the first 10% of the budget,
-rises until 30% and holds at 0.5 for the rest. Data epochs (plans of `data.samples_per_epoch` samples)
-run back to back, independent of that clock. `--out DIR` writes speedrun.json (figures, time_to, the
+β and the learning rate (train.lr_schedule) follow the config on a clock: the budget stands for
+`train.epochs` epochs, so with the speedrun's defaults (10 epochs, warm-up 1, ramp 2 to β = 0.5) β is
+0 for the first 10% of the budget, rises until 30% and holds at 0.5 for the rest. Data epochs (plans
+of `data.samples_per_epoch` samples) run back to back, independent of that clock. `--out DIR` writes speedrun.json (figures, time_to, the
 evaluation history, the config).
 """
 from __future__ import annotations
@@ -30,13 +30,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config_io import load_config, to_dict  # noqa: E402
 from arcvae.run import set_up  # noqa: E402
-from arcvae.schedules import scheduled_beta  # noqa: E402
-from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_optimizer, train_step  # noqa: E402
+from arcvae.schedules import learning_rate, scheduled_beta  # noqa: E402
+from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_optimizer, set_lr, train_step  # noqa: E402
 
 RECIPE = ["train.epochs=10", "beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2",
           "beta.max_beta=0.5", "loss.free_bits=0.3", "data.val_source=arc1", "data.val_split=evaluation"]
 # Today's network: the defaults before issue 13 (and before bf16 on the CPU), everything else as the recipe.
-BASELINE = ["model.arch=conv", "data.padding=black", "model.latent_dim=64", "loss.class_weights=inverse_sqrt",
+BASELINE = ["model.arch=conv", "data.padding=black", "model.latent_dim=64", "model.channels=[64,128,256]",
+            "loss.recon=focal", "loss.class_weights=inverse_sqrt", "train.lr_schedule=constant",
             "train.precision=fp32", "train.channels_last=false"]
 TARGETS = {"non_black_50": ("non_black_accuracy", 0.50), "non_black_70": ("non_black_accuracy", 0.70),
            "non_black_85": ("non_black_accuracy", 0.85), "non_black_95": ("non_black_accuracy", 0.95),
@@ -77,12 +78,14 @@ class Trainer:
         epochs = self.cfg.train.epochs
         return scheduled_beta(self.cfg.beta, min(fraction, 1.0) * epochs, epochs)
 
-    def step(self, beta: float) -> None:
+    def step(self, fraction: float) -> None:
+        """One training step at `fraction` of the budget (β and the learning rate follow the clock)."""
         if self.batch == self.n_batches:
             self.epoch, self.batch = self.epoch + 1, 0
             self.plan = epoch_plan(self.train, self.cfg, self.epoch, self.n_batches)
         batch = make_batch(self.train, self.plan, self.cfg, self.epoch, self.batch)
-        train_step(self.net, self.optimizer, batch, beta, self.setup.options, self.cfg, self.device)
+        set_lr(self.optimizer, learning_rate(self.cfg.train, fraction))
+        train_step(self.net, self.optimizer, batch, self.beta(fraction), self.setup.options, self.cfg, self.device)
         self.batch, self.samples = self.batch + 1, self.samples + len(batch.grids)
 
     def evaluate(self, beta: float) -> dict:
@@ -103,7 +106,7 @@ def speedrun(cfg, minutes: float, eval_every: float) -> dict:
     while trained < budget:
         start = time.perf_counter()
         while trained + (time.perf_counter() - start) < next_eval:
-            run.step(run.beta((trained + time.perf_counter() - start) / budget))
+            run.step((trained + time.perf_counter() - start) / budget)
         sync(run.device)
         trained += time.perf_counter() - start
         start = time.perf_counter()

@@ -67,8 +67,8 @@ def test_lr_without_warm_up_or_decay_is_flat_there(warmup, decay):
 
 
 def test_defaults_pass_and_write_the_run_folder(tmp_path):
-    """The configured loss and overfit schedule (focal, inverse-sqrt weights from the whole training set,
-    warm-up and decay) memorise the batch; only the model and grid are shrunk, for speed."""
+    """The configured loss and overfit schedule (weighted cross-entropy, inverse weights from the whole
+    training set, warm-up and decay) memorise the batch; only the model and grid are shrunk, for speed."""
     code, summary, records = overfit(tmp_path, *SMALL_BATCH)
     assert code == 0
     for key in ("status", "iterations", "iterations_to_target", "passed", "target_accuracy", "pixel_accuracy",
@@ -102,7 +102,7 @@ def test_plain_ce_without_weights_paints_black_and_pixel_accuracy_alone_would_pa
     climbs to the black share of the batch, ~80%, while every non-black colour's recall is 0. A
     check on pixel accuracy alone would call that a pass; `overfit.min_class_recall` (every colour
     present recalled) is what makes it fail. (Every loss passes through this phase for a few
-    iterations; the weighted focal default is what leaves it, see
+    iterations; the weighted default is what leaves it, see
     test_defaults_pass_and_write_the_run_folder and docs/overfit.md for full-size figures.)
     """
     ce = [*FULL_PADDING, "loss.recon=ce", "loss.class_weights=none", "overfit.iterations=15",

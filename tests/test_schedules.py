@@ -13,7 +13,7 @@ import torch
 from arcvae.cli import main
 from arcvae.config import ConfigError
 from arcvae.config_io import load_config
-from arcvae.schedules import AdaptiveBeta, ramp_shape, schedule_warnings, scheduled_beta
+from arcvae.schedules import AdaptiveBeta, learning_rate, ramp_shape, schedule_warnings, scheduled_beta
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train
 from conftest import ROOT
@@ -292,6 +292,26 @@ def test_cyclical_run_follows_the_schedule(tiny_config, tmp_path):
     assert len(by_step) == 16                                         # 2 epochs x 8 steps, every step logged
     assert by_step[1] == 0.0 and by_step[9] == 0.0                    # each cycle's first step starts at 0
     assert by_step[8] == by_step[16] == pytest.approx(0.5)            # and ends held at max
+
+
+def test_cosine_learning_rate_falls_from_lr_to_the_floor_and_stays():
+    train_cfg = load_config(None, ["train.lr_schedule=cosine", "train.lr=0.002", "train.lr_floor=0.1"]).train
+    rates = [learning_rate(train_cfg, k / 100) for k in range(101)]
+    assert rates[0] == pytest.approx(0.002) and rates[50] == pytest.approx(0.0011) and rates[100] == pytest.approx(0.0002)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert learning_rate(train_cfg, 1.3) == pytest.approx(0.0002)     # past the end (a speedrun's last step) held
+    constant = load_config(None, ["train.lr=0.002"]).train
+    assert {learning_rate(constant, k / 10) for k in range(11)} == {0.002}
+
+
+def test_a_cosine_run_logs_the_rate_of_each_step(tiny_config, tmp_path):
+    cfg = tiny_config("train.lr_schedule=cosine", "train.log_every=1")
+    train(cfg, tmp_path / "run")
+    records = [r for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
+    total = len(records)                                              # every step logged
+    assert [r["lr"] for r in records] == pytest.approx([learning_rate(cfg.train, (r["step"] - 1) / total)
+                                                        for r in records])
+    assert records[0]["lr"] == pytest.approx(cfg.train.lr) and records[-1]["lr"] < 0.2 * cfg.train.lr
 
 
 def test_every_schedule_says_which_parameters_it_reads():

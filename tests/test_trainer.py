@@ -129,7 +129,8 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize("schedule", [
     ["beta.schedule=adaptive", "beta.target_kl_per_dim=0.2"],          # the controller's state must carry over
-    ["beta.warmup_epochs=0.5", "beta.ramp_epochs=1", "loss.free_bits=0.1"],  # β moving within epochs
+    ["beta.warmup_epochs=0.5", "beta.ramp_epochs=1", "loss.free_bits=0.1",  # β and the rate moving within epochs
+     "train.lr_schedule=cosine"],
 ])
 @pytest.mark.usefixtures("no_pictures")
 def test_resume_mid_epoch_matches_uninterrupted_run(tiny_config, tmp_path, monkeypatch, schedule):
