@@ -126,8 +126,9 @@ def test_every_schema_key_is_in_default_yaml_with_a_comment_on_its_line():
     assert missing == [] and uncommented == []
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_config_file_loads(path):
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")),
+                         ids=lambda p: str(p.relative_to(ROOT / "configs")))
+def test_every_config_file_loads(path):  # the results/ studies' too: a sweep must not die on its last config
     assert isinstance(load_config(path), Config)
 
 

@@ -300,7 +300,7 @@ def test_cosine_learning_rate_falls_from_lr_to_the_floor_and_stays():
     assert rates[0] == pytest.approx(0.002) and rates[50] == pytest.approx(0.0011) and rates[100] == pytest.approx(0.0002)
     assert all(a > b for a, b in zip(rates, rates[1:]))
     assert learning_rate(train_cfg, 1.3) == pytest.approx(0.0002)     # past the end (a speedrun's last step) held
-    constant = load_config(None, ["train.lr=0.002"]).train
+    constant = load_config(None, ["train.lr=0.002", "train.lr_schedule=constant"]).train
     assert {learning_rate(constant, k / 10) for k in range(11)} == {0.002}
 
 
