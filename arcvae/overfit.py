@@ -24,8 +24,7 @@ from .grid_plots import save_reconstructions
 from .plots import save_curves
 from .run import prepare_run_dir, refuse_existing_run, set_up
 from .schedules import cosine_share
-from .steps import (Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, set_lr,
-                    train_step)
+from .steps import Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, train_step
 from .tracking import RunLog, class_table, say, write_json_atomic
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
@@ -94,8 +93,7 @@ def train_on_batch(model, batch: Batch, cfg: Config, device, options: LossOption
     optimizer = make_optimizer(model, cfg, cfg.overfit.lr)
     reached_at, figures, it = None, {}, 0
     for it in range(1, cfg.overfit.iterations + 1):
-        set_lr(optimizer, overfit_lr(it, cfg.overfit))
-        train_step(model, optimizer, batch, cfg.overfit.beta, options, cfg, device)
+        train_step(model, optimizer, batch, cfg.overfit.beta, options, cfg, device, overfit_lr(it, cfg.overfit))
         due = it % cfg.overfit.log_every == 0 or it == cfg.overfit.iterations
         if not (due or reached_at is None):
             continue

@@ -90,13 +90,10 @@ def make_optimizer(model: torch.nn.Module, cfg: Config, lr: float) -> torch.opti
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.train.weight_decay, fused=True)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
-def train_step(model, optimizer, batch: Batch, beta, options, cfg: Config, device) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
-    """One optimisation step; returns the loss breakdown, the gradient norm and whether both were finite.
+def train_step(model, optimizer, batch: Batch, beta, options, cfg: Config, device,
+               lr: float | None = None) -> tuple[LossBreakdown, torch.Tensor, torch.Tensor]:
+    """One optimisation step at learning rate `lr` (None: the optimizer's as it is); returns the loss
+    breakdown, the gradient norm and whether both were finite.
 
     A non-finite loss or gradient skips the update (on the device, no sync) instead of poisoning
     the weights; the caller counts skipped steps.
@@ -104,6 +101,9 @@ def train_step(model, optimizer, batch: Batch, beta, options, cfg: Config, devic
     with autocast(cfg, device):
         out = model(batch.grids)
     parts = elbo(out, batch.grids, batch.sizes, beta, options)
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
     parts.loss.backward()
     max_norm = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")

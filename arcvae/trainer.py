@@ -25,7 +25,7 @@ from .run import (Run, check_resume_config, refuse_existing_run, save, set_up, s
                   write_summary)
 from .schedules import AdaptiveBeta
 from .steps import (Batch, add_running, decode_at_mean, epoch_plan, evaluate, grid_batches, make_batch, make_optimizer,
-                    new_running, reconstruct, set_lr, train_step)
+                    new_running, reconstruct, train_step)
 from .tracking import console_line, expected_time, say
 
 
@@ -106,8 +106,8 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     for b in range(p.batch_in_epoch, run.steps_per_epoch):
         batch = make_batch(run.setup.train, plan, cfg, epoch, b, run.world)
         beta = run.beta()
-        set_lr(run.optimizer, run.lr())
-        parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.setup.options, cfg, run.device)
+        parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.setup.options, cfg, run.device,
+                                              run.lr())
         if run.controller is not None:
             run.controller.update(mean_across(parts.kl_per_dim.detach().mean(), run.world))
         add_running(p.running, parts, finite)

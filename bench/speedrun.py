@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config_io import load_config, to_dict  # noqa: E402
 from arcvae.run import set_up  # noqa: E402
 from arcvae.schedules import learning_rate, scheduled_beta  # noqa: E402
-from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_optimizer, set_lr, train_step  # noqa: E402
+from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_optimizer, train_step  # noqa: E402
 
 RECIPE = ["train.epochs=10", "beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2",
           "beta.max_beta=0.5", "loss.free_bits=0.3", "data.val_source=arc1", "data.val_split=evaluation"]
@@ -84,8 +84,8 @@ class Trainer:
             self.epoch, self.batch = self.epoch + 1, 0
             self.plan = epoch_plan(self.train, self.cfg, self.epoch, self.n_batches)
         batch = make_batch(self.train, self.plan, self.cfg, self.epoch, self.batch)
-        set_lr(self.optimizer, learning_rate(self.cfg.train, fraction))
-        train_step(self.net, self.optimizer, batch, self.beta(fraction), self.setup.options, self.cfg, self.device)
+        train_step(self.net, self.optimizer, batch, self.beta(fraction), self.setup.options, self.cfg, self.device,
+                   learning_rate(self.cfg.train, fraction))
         self.batch, self.samples = self.batch + 1, self.samples + len(batch.grids)
 
     def evaluate(self, beta: float) -> dict:
