@@ -42,6 +42,7 @@ class ModelConfig:
     latent_dim: int = 256
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128])
+    blocks: int = 1
 
 
 @dataclass
@@ -141,7 +142,7 @@ CHOICES = {
     "data.split": ("training", "evaluation"),
     "data.val_split": ("training", "evaluation"),
     "data.padding": ("black", "symbol"),
-    "model.arch": ("conv", "conv_any", "resnet"),
+    "model.arch": ("conv", "conv_any", "resnet", "patch"),
     "loss.recon": ("ce", "weighted_ce", "focal"),
     "loss.reduction": ("sum", "mean"),
     "loss.class_weights": ("none", "inverse", "inverse_sqrt", "effective_number"),
@@ -158,7 +159,7 @@ RANGES = [
     ("data.grid_size", 1, 30, True), ("data.bucket_multiple", 1, None, True),
     ("data.samples_per_epoch", 1, None, True),
     ("data.val_limit", 0, None, True),
-    ("model.latent_dim", 1, None, True), ("model.embed_dim", 1, None, True),
+    ("model.latent_dim", 1, None, True), ("model.embed_dim", 1, None, True), ("model.blocks", 0, None, True),
     ("loss.focal_gamma", 0, None, True), ("loss.effective_beta", 0, 1, False),
     ("loss.max_weight_ratio", 0, None, True), ("loss.free_bits", 0, None, True),
     ("beta.max_beta", 0, None, True), ("beta.min_beta", 0, None, True),

@@ -34,6 +34,13 @@ then per level an ×2 nearest upsampling cropped top-left to that level's encode
 3×3 conv started at zero) after every stride-2 conv and at every decoder level, learned ×2 upsampling
 (a 2×2 stride-2 transposed conv, so the four cells a bottom cell becomes get their own weights instead
 of one copied value), and a two-layer size head. Why, with figures: docs/architectures.md.
+
+`patch`: `conv_any`'s canvases, readout and widths with nothing at full resolution: each 2×2 patch of
+token embeddings becomes one cell (space-to-depth, `pixel_unshuffle`; an odd canvas is padded with zero
+vectors), which is the first halving, and the decoder's half-resolution map gives 40 logits per cell,
+10 for each of its 4 pixels (`pixel_shuffle`), cropped to the canvas. On `conv_any` the full-resolution
+convolutions were about half the work (the decoder's last 64→64 3×3 conv alone 43% at 30×30); here every
+conv runs at half resolution or less. `model.blocks` residual blocks per level, a two-layer size head.
 """
 from __future__ import annotations
 
@@ -108,15 +115,18 @@ class AnyCanvasVAE(nn.Module):
     canvas 1..grid_size (see the module docstring)."""
 
     def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black", blocks: int = 0,
-                 learned_upsampling: bool = False, size_hidden: int = 0):
+                 learned_upsampling: bool = False, size_hidden: int = 0, patches: bool = False):
         super().__init__()
         if padding not in ("black", "symbol"):
             raise ValueError(f"unknown padding mode '{padding}'")
         widths = list(cfg.channels)
         self.latent_dim, self.grid_size, self.padding, self.widths = cfg.latent_dim, grid_size, padding, widths
+        self.patches = patches
         self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)  # + PAD in symbol mode
-        layers = [conv_gelu(cfg.embed_dim, widths[0])]
-        for c_in, c_out in zip([widths[0]] + widths[:-1], widths):
+        # patches: 2×2 pixels become one cell (space-to-depth), which is the first halving; else a full-resolution conv.
+        layers = [conv_gelu(cfg.embed_dim * (4 if patches else 1), widths[0]),
+                  *[ResBlock(widths[0]) for _ in range(blocks if patches else 0)]]
+        for c_in, c_out in list(zip([widths[0]] + widths[:-1], widths))[int(patches):]:
             layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out) for _ in range(blocks)]]
         self.encoder = nn.Sequential(*layers)
         M = halvings(grid_size, len(widths))[-1]
@@ -126,7 +136,7 @@ class AnyCanvasVAE(nn.Module):
         self.stats_weight = nn.Parameter(stats.weight.detach().view(2 * cfg.latent_dim, widths[-1], M, M).clone())
         self.stats_bias = nn.Parameter(stats.bias.detach().clone())
         self.from_latent = nn.Linear(cfg.latent_dim, bottom)
-        pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))
+        pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))[:len(widths) - patches]
         self.learned_upsampling = learned_upsampling
         if learned_upsampling:
             self.up_convs = nn.ModuleList(nn.ConvTranspose2d(c_in, c_out, 2, stride=2) for c_in, c_out in pairs)
@@ -134,7 +144,8 @@ class AnyCanvasVAE(nn.Module):
             self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
         self.dec_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(blocks)])
                                         for c in [widths[-1]] + [c_out for _, c_out in pairs])
-        self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
+        # patches: each half-resolution cell gives the 10 logits of its 2×2 pixels (pixel shuffle).
+        self.to_logits = nn.Conv2d(widths[0], N_COLOURS * (4 if patches else 1), 1)
         if padding != "symbol":
             self.to_sizes = None
         elif size_hidden:
@@ -149,8 +160,12 @@ class AnyCanvasVAE(nn.Module):
 
     def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
-        self._check(grids.shape[-1])
-        h = self.encoder(self.embed(grids.long()).permute(0, 3, 1, 2))  # (B, c, m, m)
+        canvas = grids.shape[-1]
+        self._check(canvas)
+        h = self.embed(grids.long()).permute(0, 3, 1, 2)                 # (B, E, C, C)
+        if self.patches:  # an odd canvas gets a row and column of zero vectors: "nothing here", not a colour
+            h = F.pixel_unshuffle(F.pad(h, (0, canvas % 2, 0, canvas % 2)), 2)  # (B, 4E, ceil(C/2), ceil(C/2))
+        h = self.encoder(h)                                               # (B, c, m, m)
         m = h.shape[-1]
         weight = self.stats_weight[:, :, :m, :m].reshape(self.stats_weight.shape[0], -1)
         mu, logvar = F.linear(h.flatten(1), weight, self.stats_bias).chunk(2, dim=1)
@@ -173,7 +188,10 @@ class AnyCanvasVAE(nn.Module):
             else:
                 h = up(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
             h = blocks(h)
-        return self.to_logits(h), self.size_logits(z)
+        logits = self.to_logits(h)                                        # (B, 10 or 40, s, s)
+        if self.patches:
+            logits = F.pixel_shuffle(logits, 2)[:, :, :canvas, :canvas]   # (B, 10, C, C)
+        return logits, self.size_logits(z)
 
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
         """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode on the input's canvas."""
@@ -185,8 +203,10 @@ class AnyCanvasVAE(nn.Module):
 ARCHITECTURES = {
     "conv": lambda cfg: GridVAE(cfg.model, cfg.data.grid_size),
     "conv_any": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding),
-    "resnet": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding, blocks=1,
+    "resnet": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding, blocks=cfg.model.blocks,
                                        learned_upsampling=True, size_hidden=256),
+    "patch": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding, blocks=cfg.model.blocks,
+                                      size_hidden=256, patches=True),
 }
 
 

@@ -2,7 +2,9 @@
 gradients reach every weight. conv_any: any canvas 1..grid_size, the position-indexed readout, the
 shape head, and `generate` giving back a grid of its true shape after a short overfit on real ARC grids.
 resnet: the same canvases, residual blocks that start as the identity, learned upsampling, every weight
-trained, and a real batch memorised faster than conv_any at the same widths."""
+trained, and a real batch memorised faster than conv_any at the same widths. patch: the same canvases
+(odd ones included) through 2×2 patches in and out: each pixel of a patch gets its own logits, the
+encoder sees every pixel of a patch, and every weight trains."""
 from __future__ import annotations
 
 import numpy as np
@@ -91,10 +93,10 @@ def _tokens(batch: int, canvas: int, padding: str, seed: int = 0) -> torch.Tenso
     return torch.randint(0, 11 if padding == "symbol" else 10, (batch, canvas, canvas), generator=g).to(torch.uint8)
 
 
-@pytest.mark.parametrize("arch", ["conv_any", "resnet"])
+@pytest.mark.parametrize("arch", ["conv_any", "resnet", "patch"])
 @pytest.mark.parametrize("padding", ["symbol", "black"])
 def test_every_canvas_1_to_30_gives_logits_on_that_canvas(padding, arch):
-    model = _any_model(padding) if arch == "conv_any" else _resnet(padding)
+    model = {"conv_any": _any_model, "resnet": _resnet, "patch": _patch}[arch](padding)
     for canvas in range(1, 31):
         out = model(_tokens(2, canvas, padding, seed=canvas))
         assert out.logits.shape == (2, 10, canvas, canvas), canvas
@@ -298,3 +300,49 @@ def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widt
         own = batch[0] != PAD
         accuracy[name] = (logits == batch[0])[own].float().mean().item()
     assert accuracy["resnet"] > accuracy["conv_any"] + 0.05, accuracy
+
+
+# ---------------------------------------------------------------- patch
+
+def _patch(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0, blocks: int = 1) -> AnyCanvasVAE:
+    torch.manual_seed(seed)
+    return AnyCanvasVAE(cfg, 30, padding, blocks=blocks, size_hidden=16, patches=True)
+
+
+def test_build_model_makes_the_patch_model_with_its_blocks_and_no_full_resolution_conv():
+    for blocks in (0, 2):
+        model = build_model(load_config(None, ["model.arch=patch", f"model.blocks={blocks}"]))
+        assert isinstance(model, AnyCanvasVAE) and model.patches and model.padding == "symbol"
+        assert sum(isinstance(m, ResBlock) for m in model.modules()) == 2 * blocks * len(model.widths)
+        assert model.encoder[0][0].in_channels == 4 * model.embed.embedding_dim  # a 2×2 patch of embeddings
+        assert model.to_logits.out_channels == 40                               # 10 logits for each of its 4 pixels
+    with pytest.raises(ConfigError, match="model.blocks"):
+        load_config(None, ["model.blocks=-1"])
+
+
+@pytest.mark.parametrize("canvas", [2, 7, 30])
+def test_every_pixel_of_a_patch_reaches_the_encoder_and_gets_its_own_logits(canvas):
+    model = _patch("symbol")
+    grids = _tokens(1, canvas, "symbol", seed=canvas)
+    mu = model.encode(grids)[0]
+    for row, col in ((0, 0), (0, 1), (1, 0), (1, 1), (canvas - 1, canvas - 1)):
+        changed = grids.clone()
+        changed[0, row, col] = (int(grids[0, row, col]) + 1) % 11
+        assert not torch.allclose(model.encode(changed)[0], mu), (row, col)
+    logits, _ = model.decode(torch.randn(1, 6), canvas)
+    cells = logits[0, :, :2, :2].flatten(1).T  # the four pixels of the first patch: (4, 10)
+    assert all(not torch.allclose(cells[i], cells[j]) for i in range(4) for j in range(i + 1, 4))
+
+
+def test_every_patch_weight_trains_on_real_grids(arc1):
+    model = _patch()
+    grids = pad_grids(arc1[:16], 30)
+    tokens = mark_outside(grids.pixels, grids.sizes)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(2):  # each block's second conv starts at zero: the first conv's gradient appears at step 2
+        optimizer.zero_grad()
+        elbo(model(tokens), tokens, grids.sizes, 0.5, LossOptions(recon="weighted_ce", padding="symbol")).loss.backward()
+        optimizer.step()
+    for name, p in model.named_parameters():
+        assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
