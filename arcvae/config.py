@@ -31,18 +31,18 @@ class DataConfig:
     grid_size: int = 30
     padding: str = "symbol"
     bucket_multiple: int = 4
-    samples_per_epoch: int = 200_000
+    samples_per_epoch: int = 150_000
     augment: bool = True
     cache_dir: Optional[str] = "~/.cache/arcvae"
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "conv_any"
+    arch: str = "patch"
     latent_dim: int = 256
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128])
-    blocks: int = 1
+    blocks: int = 0
 
 
 @dataclass

@@ -49,7 +49,7 @@ def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively(ti
     assert not uses_bf16(tiny_config("train.precision=fp32"), cpu)
 
 
-@pytest.mark.parametrize("arch", ["conv_any", "conv", "resnet"])
+@pytest.mark.parametrize("arch", ["conv_any", "conv", "resnet", "patch"])
 def test_bf16_gradients_match_fp32_on_small_canvases(arch):
     """Canvases up to 4×4 reach a 1×1 map before the last stride-2 convolution, where oneDNN's bf16
     weight gradient is wrong (often inf) in torch 2.13; the model's convolution must steer around it."""
@@ -66,7 +66,8 @@ def test_bf16_gradients_match_fp32_on_small_canvases(arch):
             # 64 channels, as the defaults' narrowest: GroupNorm over 2 channels of a 1×1 map is ill-conditioned in bf16
             if arch == "resnet":
                 cfg = ModelConfig(latent_dim=8, embed_dim=8, channels=[64, 64, 64])
-            model = AnyCanvasVAE(cfg, 30, "black", blocks=int(arch == "resnet"), learned_upsampling=arch == "resnet")
+            model = AnyCanvasVAE(cfg, 30, "black", blocks=int(arch == "resnet"), learned_upsampling=arch == "resnet",
+                                 patches=arch == "patch")
             for block in (m for m in model.modules() if isinstance(m, ResBlock)):
                 torch.nn.init.normal_(block.conv_b.weight, std=0.05)
         grids = torch.randint(0, 10, (16, canvas, canvas))
