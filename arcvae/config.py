@@ -50,7 +50,7 @@ class LossConfig:
     recon: str = "weighted_ce"
     reduction: str = "sum"
     focal_gamma: float = 2.0
-    class_weights: str = "inverse"
+    class_weights: str = "inverse_sqrt"
     effective_beta: float = 0.9999
     max_weight_ratio: float = 0.0
     free_bits: float = 0.3
