@@ -53,7 +53,7 @@ def train(tmp: Path, tasks_dir: Path, *overrides: str) -> Path:
 def symbol_run(tmp_path_factory, tasks_dir) -> Path:
     """conv_any in symbol mode, 64 steps on the two tasks (validated on them too): enough to learn most shapes."""
     return train(tmp_path_factory.mktemp("symbol"), tasks_dir, "model.arch=conv_any", "data.padding=symbol",
-                 "data.samples_per_epoch=512", "train.batch_size=16", "train.lr=0.01", "train.log_every=16")
+                 "loss.class_weights=inverse", "data.samples_per_epoch=512", "train.batch_size=16", "train.lr=0.01", "train.log_every=16")
 
 
 @pytest.fixture(scope="module")
