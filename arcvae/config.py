@@ -31,7 +31,7 @@ class DataConfig:
     grid_size: int = 30
     padding: str = "symbol"
     bucket_multiple: int = 4
-    samples_per_epoch: int = 110_000
+    samples_per_epoch: int = 140_000
     augment: bool = True
     cache_dir: Optional[str] = "~/.cache/arcvae"
 
