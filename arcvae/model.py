@@ -125,7 +125,8 @@ class AnyCanvasVAE(nn.Module):
         self.patches = patches
         self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)  # + PAD in symbol mode
         # patches: 2×2 pixels become one cell (space-to-depth), which is the first halving; else a full-resolution conv.
-        layers = [conv_gelu(cfg.embed_dim * (4 if patches else 1), widths[0]),
+        pixels_per_cell = 4 if patches else 1
+        layers = [conv_gelu(cfg.embed_dim * pixels_per_cell, widths[0]),
                   *[ResBlock(widths[0]) for _ in range(blocks if patches else 0)]]
         for c_in, c_out in list(zip([widths[0]] + widths[:-1], widths))[int(patches):]:
             layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out) for _ in range(blocks)]]
@@ -146,7 +147,7 @@ class AnyCanvasVAE(nn.Module):
         self.dec_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(blocks)])
                                         for c in [widths[-1]] + [c_out for _, c_out in pairs])
         # patches: each half-resolution cell gives the 10 logits of its 2×2 pixels (pixel shuffle).
-        self.to_logits = nn.Conv2d(widths[0], N_COLOURS * (4 if patches else 1), 1)
+        self.to_logits = nn.Conv2d(widths[0], N_COLOURS * pixels_per_cell, 1)
         if padding != "symbol":
             self.to_sizes = None
         elif size_hidden:

@@ -67,8 +67,7 @@ def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Ru
     warn_about_schedule(cfg, setup.world)
     setup.train = setup.train.to(setup.device)
     torch.manual_seed(cfg.train.seed + setup.world.rank)  # each process its own reparameterisation noise
-    # One graph per canvas (dynamic=False): a few size buckets, and inductor (torch 2.13, CPU) fails on
-    # channels_last strides with symbolic sizes ("cannot determine truth value of Relational").
+    # One graph per size bucket: inductor (torch 2.13, CPU) fails on channels_last strides with symbolic sizes.
     model = torch.compile(setup.net, dynamic=False) if cfg.train.compile else setup.net
     if setup.world.active:
         model = torch.nn.parallel.DistributedDataParallel(
