@@ -84,7 +84,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    channels_last: bool = True
+    channels_last: Optional[bool] = None
     compile: bool = False
     log_every: int = 50
     eval_every: int = 1

@@ -182,7 +182,11 @@ class AnyCanvasVAE(nn.Module):
         self._check(canvas)
         sizes = halvings(canvas, len(self.widths))
         M, m = halvings(self.grid_size, len(self.widths))[-1], sizes[-1]
-        h = self.from_latent(z).view(-1, self.widths[-1], M, M)[:, :, :m, :m]
+        c = self.widths[-1]
+        # Only the m×m positions this canvas uses: computing all M×M and cropping was most of a small canvas's step.
+        weight = self.from_latent.weight.view(c, M, M, -1)[:, :m, :m].reshape(c * m * m, -1)
+        bias = self.from_latent.bias.view(c, M, M)[:, :m, :m].reshape(-1)
+        h = F.linear(z, weight, bias).view(-1, c, m, m)
         h = self.dec_blocks[0](F.gelu(h))
         for up, blocks, size in zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1]):
             if self.learned_upsampling:

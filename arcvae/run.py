@@ -24,6 +24,7 @@ from .losses import LossOptions, uses_class_weights
 from .metrics import FIGURES
 from .model import build_model
 from .schedules import AdaptiveBeta, learning_rate, schedule_warnings, scheduled_beta
+from .steps import uses_bf16
 from .tracking import NullLog, RunLog, read_metrics, say, write_json_atomic
 
 # ---------------------------------------------------------------- the run folder
@@ -109,7 +110,8 @@ def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
             + (f"; {world.size} processes" if world.active else ""))
     weights = load_weights(cfg, train, device, world, recompute_weights)
     options = LossOptions.from_config(cfg.loss, weights, cfg.data.padding)
-    layout = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    channels_last = cfg.train.channels_last if cfg.train.channels_last is not None else uses_bf16(cfg, device)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     return Setup(world, device, train, val, options, build_model(cfg).to(device, memory_format=layout))
 
 
