@@ -31,7 +31,7 @@ class DataConfig:
     grid_size: int = 30
     padding: str = "symbol"
     bucket_multiple: int = 4
-    samples_per_epoch: int = 140_000
+    samples_per_epoch: int = 800_000
     augment: bool = True
     cache_dir: Optional[str] = "~/.cache/arcvae"
 
@@ -75,8 +75,8 @@ class BetaConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 256
+    lr: float = 1.5e-3
     lr_schedule: str = "cosine"
     lr_floor: float = 0.1
     weight_decay: float = 0.0
