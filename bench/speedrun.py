@@ -38,7 +38,7 @@ RECIPE = ["train.epochs=10", "beta.schedule=linear_warmup", "beta.warmup_epochs=
 # Today's network: the defaults before issue 13 (and before bf16 on the CPU), everything else as the recipe.
 BASELINE = ["model.arch=conv", "data.padding=black", "model.latent_dim=64", "model.channels=[64,128,256]",
             "loss.recon=focal", "loss.class_weights=inverse_sqrt", "train.lr_schedule=constant",
-            "train.precision=fp32", "train.channels_last=false"]
+            "train.precision=fp32", "train.channels_last=false", "train.batch_size=128", "train.lr=0.001"]
 TARGETS = {"non_black_50": ("non_black_accuracy", 0.50), "non_black_70": ("non_black_accuracy", 0.70),
            "non_black_85": ("non_black_accuracy", 0.85), "non_black_95": ("non_black_accuracy", 0.95),
            "exact_10": ("grid_accuracy", 0.10), "exact_25": ("grid_accuracy", 0.25), "exact_50": ("grid_accuracy", 0.50)}

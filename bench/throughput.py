@@ -5,10 +5,11 @@
     python bench/throughput.py --device cuda
 
 Both paths are the trainer's own code (`run.set_up`, `steps.epoch_plan`, `make_batch`, `train_step`,
-the running sums) on all of ARC-AGI-1 training (3,434 grids up to 30×30) at the same batch size:
-- today: `conv`, every grid padded black to 30×30, fp32, contiguous layout;
-- new: `conv_any`, padding as its own symbol, each batch on its size bucket's canvas, bf16 autocast
-  where the device has it natively (`train.precision: auto`), channels_last.
+the running sums) on all of ARC-AGI-1 training (3,434 grids up to 30×30), each as a user runs it:
+- today: `conv`, every grid padded black to 30×30, fp32, contiguous layout, batch 128 (`--baseline` of
+  bench/speedrun.py);
+- new: the default recipe: `patch`, padding as its own symbol, each batch on its size bucket's canvas,
+  bf16 autocast where the device has it natively (`train.precision: auto`), channels_last there, batch 256.
 
 Speed: samples/s over windows of consecutive batches of each path's epoch plan (so the new path's mix
 of canvases is the real one), the paths taking turns so drift hits both alike; the median window.
@@ -45,7 +46,7 @@ from speedrun import BASELINE  # noqa: E402  (bench/ is the script's folder, so 
 
 PATHS = {
     "today": BASELINE,  # the network before the size-aware work and issue 13's recipe (bench/speedrun.py)
-    "new": ["model.arch=conv_any", "data.padding=symbol", "train.precision=auto", "train.channels_last=true"],
+    "new": [],  # the default recipe: patch, symbol padding and size buckets, bf16 where native, batch 256
 }
 # The quality runs: a short schedule that reaches β = 0.5 within the few epochs they get.
 QUALITY = ["beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2", "beta.max_beta=0.5",
@@ -195,10 +196,11 @@ def main() -> None:
         paths[name] = TrainerPath(name, cfg, n_batches)
     device = paths["today"].device
     print(f"\ndevice {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
-          f"torch {torch.__version__}, batch {paths['today'].cfg.train.batch_size}, {len(paths['today'].train)} grids; "
+          f"torch {torch.__version__}, batch {' / '.join(str(p.cfg.train.batch_size) for p in paths.values())}, "
+          f"{len(paths['today'].train)} grids; "
           f"{args.repeats} windows of {args.window_samples} samples per path, median")
     for path in paths.values():
-        print(f"  {path.name:<6} {' '.join(PATHS[path.name])}  ({path.precision})")
+        print(f"  {path.name:<6} {' '.join(PATHS[path.name]) or 'the default recipe'}  ({path.precision})")
     measure_speed(paths, args)
     report_speed(paths, args)
     if args.quality_samples:
