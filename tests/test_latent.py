@@ -159,7 +159,12 @@ def test_reconstruct_a_folder_agrees_with_the_run_figures(symbol_run, tasks_dir,
     trained = summary(symbol_run)  # validated on the same grids: the same shapes and exact grids
     assert figures["shape_accuracy"] == trained["shape_accuracy"]
     assert figures["grid_accuracy"] == trained["grid_accuracy"]
-    assert f"shape {figures['shape_accuracy']:.1%}" in capsys.readouterr().out
+    bands = figures["by_longest_side"]  # the same grids split by their longest side, one line each
+    assert sum(band["samples"] for band in bands.values()) == 20
+    assert sum(band["grid_accuracy"] * band["samples"] for band in bands.values()) == pytest.approx(figures["grid_accuracy"] * 20)
+    printed = capsys.readouterr().out
+    assert f"shape {figures['shape_accuracy']:.1%}" in printed
+    assert all(f"longest side {band:>5}: " in printed for band in bands)
     assert (tmp_path / "reconstructions.png").stat().st_size > 5000
 
 

@@ -7,7 +7,8 @@ import torch
 
 from arcvae.config import MonitorConfig
 from arcvae.losses import LossBreakdown
-from arcvae.metrics import (add_batch, collapse_reasons, flagged_epochs, grid_figures, new_stats, reason_kinds,
+from arcvae.metrics import (add_batch, collapse_reasons, figures_by_side, flagged_epochs, grid_figures, new_stats,
+                            reason_kinds,
                             summarize, worst_colour)
 from conftest import hand_stats, logits_for
 
@@ -52,6 +53,18 @@ def test_grid_figures_of_decoded_grids_by_hand():
                                                                                                   pytest.approx(1 / 3), 3)
     own_pixels = grid_figures(predicted, targets, judge_shape=False)  # black mode: the canvas is not a shape
     assert own_pixels["grid_accuracy"] == pytest.approx(2 / 3) and own_pixels["shape_accuracy"] is None
+
+
+def test_figures_by_side_split_the_grids_by_their_longest_side():
+    small, wide, big = np.ones((2, 3), dtype=np.int64), np.zeros((1, 12), dtype=np.int64), np.full((30, 30), 5)
+    wrong_big = big.copy()
+    wrong_big[0, 0] = 0
+    bands = figures_by_side([small, wide, wrong_big], [small, wide, big], judge_shape=True)
+    assert list(bands) == ["1-5", "11-15", "26-30"]  # bands without a grid are left out
+    assert (bands["1-5"]["samples"], bands["1-5"]["grid_accuracy"], bands["1-5"]["non_black_accuracy"]) == (1, 1.0, 1.0)
+    assert bands["11-15"]["non_black_accuracy"] is None and bands["11-15"]["grid_accuracy"] == 1.0
+    assert bands["26-30"]["grid_accuracy"] == 0.0 and bands["26-30"]["pixel_accuracy"] == pytest.approx(899 / 900)
+    assert sum(band["samples"] for band in bands.values()) == 3
 
 
 def test_worst_colour_skips_absent_colours():
