@@ -4,9 +4,9 @@
     python bench/step_times.py train.batch_size=128 vs train.batch_size=256
     python bench/step_times.py --steps 320 model.blocks=1
 
-Each configuration (overrides; `vs` separates configurations) runs the trainer's own pieces (`run.set_up`,
-`steps.epoch_plan`, `make_batch`, `train_step`) over the first `--steps` batches of epoch 0's plan, so the
-mix of canvases is the real one. Reported: samples/s over those batches (batch building included, the
+Each configuration (overrides; `vs` separates configurations) runs the speedrun's `Trainer` (the trainer's
+own `run.set_up`, `steps.epoch_plan`, `make_batch`, `train_step`) over the first `--steps` batches of
+epoch 0's plan, so the mix of canvases is the real one. Reported: samples/s over those batches (batch building included, the
 first batch of each canvas excluded: it builds that shape's kernels) and the median step time per canvas.
 Why the batch size matters on a CPU: a step has a fixed cost (the optimizer over every weight, kernel
 launches) that a small canvas does not amortise, and most of ARC's grids sit on small canvases.
@@ -22,27 +22,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config_io import load_config  # noqa: E402
-from arcvae.run import set_up  # noqa: E402
-from arcvae.steps import epoch_plan, make_batch, make_optimizer, train_step  # noqa: E402
+from speedrun import Trainer  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
 
 def measure(overrides: list[str], steps: int) -> tuple[float, dict[int, float]]:
     """(samples/s over the plan, {canvas: median step ms}) for one configuration."""
-    cfg = load_config(None, ["train.progress=false", *overrides])
-    setup = set_up(cfg)
-    train = setup.train.to(setup.device)
-    optimizer = make_optimizer(setup.net, cfg, cfg.train.lr)
-    plan = epoch_plan(train, cfg, 0, max(1, cfg.data.samples_per_epoch // cfg.train.batch_size))
+    run = Trainer(load_config(None, ["train.progress=false", *overrides]))
     times, seen, samples, seconds = defaultdict(list), set(), 0, 0.0
-    for b in range(min(steps, len(plan))):
+    for _ in range(min(steps, len(run.plan))):
+        canvas, before = run.plan[run.batch][0], run.samples
         start = time.perf_counter()
-        batch = make_batch(train, plan, cfg, 0, b)
-        train_step(setup.net, optimizer, batch, 0.5, setup.options, cfg, setup.device, cfg.train.lr)
+        run.step(0.5)  # half-way through a budget: β at its maximum, as for most of a run's steps
         elapsed = time.perf_counter() - start
-        canvas = batch.grids.shape[-1]
         if canvas in seen:  # the first batch of a canvas pays for building its kernels
             times[canvas].append(elapsed)
-            samples, seconds = samples + len(batch.grids), seconds + elapsed
+            samples, seconds = samples + run.samples - before, seconds + elapsed
         seen.add(canvas)
     return samples / seconds, {c: 1000 * statistics.median(t) for c, t in sorted(times.items())}
 
