@@ -8,8 +8,7 @@ import torch
 from arcvae.config import MonitorConfig
 from arcvae.losses import LossBreakdown
 from arcvae.metrics import (add_batch, collapse_reasons, figures_by_side, flagged_epochs, grid_figures, new_stats,
-                            reason_kinds,
-                            summarize, worst_colour)
+                            reason_kinds, summarize, worst_colour)
 from conftest import hand_stats, logits_for
 
 
