@@ -138,8 +138,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
 
 
 def stop_agreed(run: Run) -> bool:
-    """Under torchrun all processes must stop at the same step (else collectives hang); agreeing
-    costs a sync, so they do it at log steps only."""
+    """Under torchrun all processes stop at the same step (else collectives hang), agreed at log steps only."""
     if run.world.active and run.progress.step % run.cfg.train.log_every:
         return False
     run.stop_requested = any_across(run.stop_requested, run.world, run.device)
@@ -230,8 +229,7 @@ def draw(run: Run, grids: Grids) -> None:
 
 
 class interruptible:
-    """SIGINT/SIGTERM ask the loop to stop after the current step (then checkpoint and summary);
-    a second signal exits at once."""
+    """SIGINT/SIGTERM stop the loop after this step (then checkpoint and summary); a second one exits at once."""
 
     def __init__(self, run: Run):
         self.run = run
