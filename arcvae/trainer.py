@@ -138,7 +138,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
 
 
 def stop_agreed(run: Run) -> bool:
-    """Under torchrun all processes stop at the same step (else collectives hang), agreed at log steps only."""
+    """Under torchrun all processes stop at one step (else collectives hang); agreeing is a sync: log steps only."""
     if run.world.active and run.progress.step % run.cfg.train.log_every:
         return False
     run.stop_requested = any_across(run.stop_requested, run.world, run.device)
