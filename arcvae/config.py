@@ -39,10 +39,11 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     arch: str = "patch"
-    latent_dim: int = 256
+    latent_dim: int = 1832
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128])
     blocks: int = 0
+    spatial_dims: int = 1800
 
 
 @dataclass
@@ -160,6 +161,7 @@ RANGES = [
     ("data.samples_per_epoch", 1, None, True),
     ("data.val_limit", 0, None, True),
     ("model.latent_dim", 1, None, True), ("model.embed_dim", 1, None, True), ("model.blocks", 0, None, True),
+    ("model.spatial_dims", 0, None, True),
     ("loss.focal_gamma", 0, None, True), ("loss.effective_beta", 0, 1, False),
     ("loss.max_weight_ratio", 0, None, True), ("loss.free_bits", 0, None, True),
     ("beta.max_beta", 0, None, True), ("beta.min_beta", 0, None, True),
@@ -218,6 +220,7 @@ def validate(cfg: Config) -> None:
     check_arch_padding(cfg.model.arch, cfg.data.padding)
     if not cfg.model.channels or any(c < 1 for c in cfg.model.channels):
         raise ConfigError(f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints")
+    check_spatial_dims(cfg)
     if 0 < cfg.loss.max_weight_ratio < 1:
         raise ConfigError(f"loss.max_weight_ratio: {cfg.loss.max_weight_ratio} must be 0 (no cap) or >= 1")
     if cfg.beta.min_beta > cfg.beta.max_beta:
@@ -229,3 +232,22 @@ def check_arch_padding(arch: str, padding: str) -> None:
     if arch == "conv" and padding == "symbol":
         raise ConfigError("model.arch=conv cannot be used with data.padding=symbol (its linear bottleneck is tied "
                           "to one canvas, and symbol mode uses size buckets); use model.arch=conv_any")
+
+
+def check_spatial_dims(cfg: Config) -> None:
+    """spatial_dims of the latent_dim are spread evenly over the cells (2×2 pixels each) of patch's half-resolution
+    map of the largest canvas; the rest is the global vector."""
+    spatial, dims = cfg.model.spatial_dims, cfg.model.latent_dim
+    if not spatial:
+        return
+    if cfg.model.arch != "patch" or len(cfg.model.channels) < 2:
+        raise ConfigError(f"model.spatial_dims: {spatial} needs model.arch=patch with two or more model.channels "
+                          "(its cells live on the half-resolution map, above the bottom one); "
+                          "model.spatial_dims=0 gives one global vector")
+    cells = (cfg.data.grid_size + 1) // 2
+    if spatial % (cells * cells):
+        raise ConfigError(f"model.spatial_dims: {spatial} must be a multiple of {cells * cells} ({cells}x{cells} "
+                          f"cells of 2x2 pixels at data.grid_size {cfg.data.grid_size})")
+    if spatial >= dims:
+        raise ConfigError(f"model.spatial_dims: {spatial} must be below model.latent_dim {dims}: the rest is the "
+                          f"global vector, which the shape head reads (model.spatial_dims=0: one global vector of {dims})")

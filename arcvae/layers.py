@@ -61,3 +61,62 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_b(F.gelu(self.norm(self.conv_a(x))))
+
+
+class GlobalReadout(nn.Module):
+    """One latent vector for the whole grid. The bottom map (c, m, m) is read by a linear layer whose weights
+    are indexed by absolute position: a weight (2D, c, M, M), M the bottom size of grid_size, cropped to
+    [:, :, :m, :m] (a Linear over the bottom map zero-padded to M×M); grids are anchored top-left, so bottom
+    cell (i, j) covers the same region on every canvas. The decoder's mirror writes only the m×m cells."""
+
+    def __init__(self, c: int, M: int, latent_dim: int):
+        super().__init__()
+        self.c, self.M = c, M
+        # nn.Linear(c*M*M, 2D)'s weight and init, viewed as (2D, c, M, M) to crop by position.
+        stats = nn.Linear(c * M * M, 2 * latent_dim)
+        self.stats_weight = nn.Parameter(stats.weight.detach().view(2 * latent_dim, c, M, M).clone())
+        self.stats_bias = nn.Parameter(stats.bias.detach().clone())
+        self.from_latent = nn.Linear(latent_dim, c * M * M)
+
+    def encode(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bottom map (B, c, m, m) -> μ, log σ² each (B, D)."""
+        m = h.shape[-1]
+        weight = self.stats_weight[:, :, :m, :m].reshape(self.stats_weight.shape[0], -1)
+        mu, logvar = F.linear(h.flatten(1), weight, self.stats_bias).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, m: int) -> torch.Tensor:
+        """z (B, D) -> the bottom map (B, c, m, m), before its activation."""
+        c, M = self.c, self.M
+        # Only the m×m positions this canvas uses: computing all M×M and cropping was most of a small canvas's step.
+        weight = self.from_latent.weight.view(c, M, M, -1)[:, :m, :m].reshape(c * m * m, -1)
+        bias = self.from_latent.bias.view(c, M, M)[:, :m, :m].reshape(-1)
+        return F.linear(z, weight, bias).view(-1, c, m, m)
+
+
+class SpatialReadout(nn.Module):
+    """D / M² latent dimensions per cell of an M×M map: a grid's latent grows with its area. One shared 1×1
+    conv reads every cell's μ, log σ² from the encoder's map (c_in channels), so a large grid's far cells use
+    what small grids taught the near ones; the cells a canvas does not reach are the prior (μ = 0,
+    log σ² = 0: no KL). z (B, D) is the (D/M², M, M) map flattened; the decoder reads its m×m corner through
+    a 3×3 conv to c_out channels, so a cell sees its neighbours."""
+
+    def __init__(self, c_in: int, c_out: int, M: int, dims: int):
+        super().__init__()
+        if dims % (M * M):
+            raise ValueError(f"{dims} spatial dims do not split over {M}x{M} cells")
+        self.M, self.per_cell = M, dims // (M * M)
+        self.to_stats = nn.Conv2d(c_in, 2 * self.per_cell, 1)
+        self.from_latent = nn.Conv2d(self.per_cell, c_out, 3, padding=1)
+
+    def encode(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's map (B, c_in, m, m) -> μ, log σ² each (B, D), the prior beyond the m×m cells."""
+        m = h.shape[-1]
+        stats = h.new_zeros(h.shape[0], 2 * self.per_cell, self.M, self.M)
+        stats[:, :, :m, :m] = self.to_stats(h)
+        mu, logvar = stats.chunk(2, dim=1)
+        return mu.flatten(1), logvar.flatten(1)
+
+    def decode(self, z: torch.Tensor, m: int) -> torch.Tensor:
+        """z (B, D) -> a map (B, c_out, m, m) from the m×m cells."""
+        return self.from_latent(z.view(-1, self.per_cell, self.M, self.M)[:, :, :m, :m])

@@ -23,12 +23,14 @@ Its linear layers are tied to one canvas (`grid_size`), so it works in black mod
 
 `conv_any`: the same widths on any canvas C <= grid_size. Tokens (10 colours, + PAD in symbol mode)
 are embedded; a 3×3 conv at full resolution, then one stride-2 conv per width (C -> ceil(C/2) -> ...).
-The bottom map (c, m, m) is read by a linear layer whose weights are indexed by absolute position: a
-weight (2D, c, M, M), M the bottom size of grid_size, cropped to [:, :, :m, :m] (a Linear over the
-bottom map zero-padded to M×M). As grids are anchored top-left, bottom cell (i, j) covers the same
-region on every canvas. The decoder mirrors it: a positional map (c, M, M) from z cropped to m×m,
-then per level an ×2 nearest upsampling cropped top-left to that level's encoder size and a conv; a
-1×1 conv to 10 logits. In symbol mode a linear size head z -> (2, 30) predicts rows and cols.
+The bottom map (c, m, m) is read into z in two parts (layers.py): the global vector (latent_dim -
+`model.spatial_dims` dims) by a linear layer whose weights are indexed by absolute position (grids are
+anchored top-left, so bottom cell (i, j) covers the same region on every canvas), and, where
+`model.spatial_dims` > 0, that many dims spread over the M×M bottom cells of the largest canvas, read per
+cell by one shared 1×1 conv (cells the canvas does not reach are the prior). The decoder sums both parts'
+maps on the m×m cells, then per level an ×2 nearest upsampling cropped top-left to that level's encoder
+size and a conv; a 1×1 conv to 10 logits. In symbol mode a linear size head reads the global vector and
+predicts rows and cols (2, 30).
 
 `resnet`: `conv_any`'s canvases, readout and widths, with a residual block (3×3 conv, GroupNorm, GELU,
 3×3 conv started at zero) after every stride-2 conv and at every decoder level, learned ×2 upsampling
@@ -55,7 +57,7 @@ from torch import nn
 from .batches import canvas_sizes
 from .config import Config, ModelConfig, check_arch_padding
 from .data import MAX_SIDE, N_COLOURS
-from .layers import ResBlock, VAEOutput, conv_gelu, halvings, sample_latent
+from .layers import GlobalReadout, ResBlock, SpatialReadout, VAEOutput, conv_gelu, halvings, sample_latent
 
 
 class GridVAE(nn.Module):
@@ -132,12 +134,9 @@ class AnyCanvasVAE(nn.Module):
             layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out) for _ in range(blocks)]]
         self.encoder = nn.Sequential(*layers)
         M = halvings(grid_size, len(widths))[-1]
-        bottom = widths[-1] * M * M
-        # The readout: nn.Linear(c*M*M, 2D)'s weight and init, viewed as (2D, c, M, M) to crop by position.
-        stats = nn.Linear(bottom, 2 * cfg.latent_dim)
-        self.stats_weight = nn.Parameter(stats.weight.detach().view(2 * cfg.latent_dim, widths[-1], M, M).clone())
-        self.stats_bias = nn.Parameter(stats.bias.detach().clone())
-        self.from_latent = nn.Linear(cfg.latent_dim, bottom)
+        # z = [the global vector (latent_dim - spatial_dims dims), the cells (spatial_dims dims)].
+        self.splits = [cfg.latent_dim - cfg.spatial_dims, cfg.spatial_dims]
+        self.readout = GlobalReadout(widths[-1], M, self.splits[0])
         pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))[:len(widths) - patches]
         self.learned_upsampling = learned_upsampling
         if learned_upsampling:
@@ -146,15 +145,20 @@ class AnyCanvasVAE(nn.Module):
             self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
         self.dec_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(blocks)])
                                         for c in [widths[-1]] + [c_out for _, c_out in pairs])
+        # patch: cells of 2×2 pixels, read from the half-resolution map (the first level's layers) and added to
+        # the decoder's upsampled map before its last conv, which works at half resolution.
+        self.level0 = 1 + blocks if patches else 0
+        self.cells = (SpatialReadout(widths[0], pairs[-1][0], halvings(grid_size, 1)[1], cfg.spatial_dims)
+                      if cfg.spatial_dims else None)
         # patches: each half-resolution cell gives the 10 logits of its 2×2 pixels (pixel shuffle).
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS * pixels_per_cell, 1)
         if padding != "symbol":
             self.to_sizes = None
         elif size_hidden:
-            self.to_sizes = nn.Sequential(nn.Linear(cfg.latent_dim, size_hidden), nn.GELU(),
+            self.to_sizes = nn.Sequential(nn.Linear(self.splits[0], size_hidden), nn.GELU(),
                                           nn.Linear(size_hidden, 2 * MAX_SIDE))
         else:
-            self.to_sizes = nn.Linear(cfg.latent_dim, 2 * MAX_SIDE)
+            self.to_sizes = nn.Linear(self.splits[0], 2 * MAX_SIDE)
 
     def _check(self, canvas: int) -> None:
         if not 1 <= canvas <= self.grid_size:
@@ -167,32 +171,31 @@ class AnyCanvasVAE(nn.Module):
         h = self.embed(grids.long()).permute(0, 3, 1, 2)                 # (B, E, C, C)
         if self.patches:  # an odd canvas gets a row and column of zero vectors: "nothing here", not a colour
             h = F.pixel_unshuffle(F.pad(h, (0, canvas % 2, 0, canvas % 2)), 2)  # (B, 4E, ceil(C/2), ceil(C/2))
-        h = self.encoder(h)                                               # (B, c, m, m)
-        m = h.shape[-1]
-        weight = self.stats_weight[:, :, :m, :m].reshape(self.stats_weight.shape[0], -1)
-        mu, logvar = F.linear(h.flatten(1), weight, self.stats_bias).chunk(2, dim=1)
-        return mu, logvar
+        h = self.encoder[:self.level0](h)                                 # patch: (B, c0, ceil(C/2), ceil(C/2))
+        cells = self.cells.encode(h) if self.cells is not None else None
+        mu, logvar = self.readout.encode(self.encoder[self.level0:](h))  # from the bottom map (B, c, m, m)
+        if cells is None:
+            return mu, logvar
+        return torch.cat([mu, cells[0]], 1), torch.cat([logvar, cells[1]], 1)
 
     def size_logits(self, z: torch.Tensor) -> Optional[torch.Tensor]:
         """(B, D) -> (B, 2, 30) scores of rows and cols (k -> k+1 cells), or None in black mode."""
-        return None if self.to_sizes is None else self.to_sizes(z).view(-1, 2, MAX_SIDE)
+        return None if self.to_sizes is None else self.to_sizes(z[:, :self.splits[0]]).view(-1, 2, MAX_SIDE)
 
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
         self._check(canvas)
         sizes = halvings(canvas, len(self.widths))
-        M, m = halvings(self.grid_size, len(self.widths))[-1], sizes[-1]
-        c = self.widths[-1]
-        # Only the m×m positions this canvas uses: computing all M×M and cropping was most of a small canvas's step.
-        weight = self.from_latent.weight.view(c, M, M, -1)[:, :m, :m].reshape(c * m * m, -1)
-        bias = self.from_latent.bias.view(c, M, M)[:, :m, :m].reshape(-1)
-        h = F.linear(z, weight, bias).view(-1, c, m, m)
-        h = self.dec_blocks[0](F.gelu(h))
-        for up, blocks, size in zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1]):
+        z_global, z_cells = z.split(self.splits, 1)
+        h = self.dec_blocks[0](F.gelu(self.readout.decode(z_global, sizes[-1])))
+        for level, (up, blocks, size) in enumerate(zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1])):
             if self.learned_upsampling:
                 h = F.gelu(up(h)[:, :, :size, :size])
             else:
-                h = up(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
+                h = F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size]
+                if self.cells is not None and level == len(self.up_convs) - 1:
+                    h = h + self.cells.decode(z_cells, size)
+                h = up(h)
             h = blocks(h)
         logits = self.to_logits(h)                                        # (B, 10 or 40, s, s)
         if self.patches:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Grids up to 10x10, a narrow model, tiny epochs: a training run takes a few seconds on CPU.
 TINY = [
     "data.grid_size=10", "data.samples_per_epoch=256", "data.val_limit=64",
-    "model.latent_dim=8", "model.embed_dim=8", "model.channels=[16,32]",
+    "model.latent_dim=8", "model.spatial_dims=0", "model.embed_dim=8", "model.channels=[16,32]",
     "train.epochs=2", "train.batch_size=32", "train.log_every=4", "train.progress=false",
     # β stays 0 for the 2 epochs (the collapse alarm unarmed): a tiny model is not the default recipe, and a
     # test that wants β, a schedule or the alarm sets them itself.

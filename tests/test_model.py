@@ -27,7 +27,7 @@ def _grids(batch: int, size: int, seed: int = 0) -> torch.Tensor:
 
 def _model(size: int, channels=(8, 16), latent: int = 6, seed: int = 0) -> GridVAE:
     torch.manual_seed(seed)
-    return GridVAE(ModelConfig(latent_dim=latent, embed_dim=4, channels=list(channels)), size)
+    return GridVAE(ModelConfig(latent_dim=latent, spatial_dims=0, embed_dim=4, channels=list(channels)), size)
 
 
 # ---------------------------------------------------------------- conv
@@ -41,10 +41,14 @@ def test_output_shapes(size, channels):
     assert torch.isfinite(out.logits).all()
 
 
-def test_the_default_model_at_30x30():
-    model = GridVAE(ModelConfig(), 30)
+# The default widths with one global vector (conv, conv_any and resnet have no cells).
+WIDE = ModelConfig(latent_dim=256, spatial_dims=0)
+
+
+def test_the_default_widths_at_30x30():
+    model = GridVAE(WIDE, 30)
     out = model(_grids(2, 30))
-    assert out.logits.shape == (2, 10, 30, 30) and out.mu.shape == (2, ModelConfig().latent_dim)
+    assert out.logits.shape == (2, 10, 30, 30) and out.mu.shape == (2, 256)
 
 
 def test_without_sampling_z_is_mu_so_the_output_is_deterministic():
@@ -80,7 +84,7 @@ def test_gradients_reach_every_parameter_and_one_step_changes_every_weight():
 
 # ---------------------------------------------------------------- conv_any
 
-SMALL = ModelConfig(latent_dim=6, embed_dim=4, channels=[8, 16, 32])
+SMALL = ModelConfig(latent_dim=6, spatial_dims=0, embed_dim=4, channels=[8, 16, 32])
 
 
 def _any_model(padding: str = "symbol", grid_size: int = 30, cfg: ModelConfig = SMALL, seed: int = 0) -> AnyCanvasVAE:
@@ -109,14 +113,14 @@ def test_every_canvas_1_to_30_gives_logits_on_that_canvas(padding, arch):
 
 
 def test_the_default_widths_at_small_and_full_canvases():
-    model = AnyCanvasVAE(ModelConfig(), 30, "symbol")
+    model = AnyCanvasVAE(WIDE, 30, "symbol")
     for canvas in (4, 30):
         out = model(_tokens(2, canvas, "symbol"))
-        assert out.logits.shape == (2, 10, canvas, canvas) and out.mu.shape == (2, ModelConfig().latent_dim)
+        assert out.logits.shape == (2, 10, canvas, canvas) and out.mu.shape == (2, 256)
     # conv's parameters, plus the PAD embedding row and the size head (D -> 2x30).
-    conv = sum(p.numel() for p in GridVAE(ModelConfig(), 30).parameters())
-    assert sum(p.numel() for p in model.parameters()) == conv + 16 + ModelConfig().latent_dim * 60 + 60
-    assert sum(p.numel() for p in AnyCanvasVAE(ModelConfig(), 30, "black").parameters()) == conv
+    conv = sum(p.numel() for p in GridVAE(WIDE, 30).parameters())
+    assert sum(p.numel() for p in model.parameters()) == conv + 16 + 256 * 60 + 60
+    assert sum(p.numel() for p in AnyCanvasVAE(WIDE, 30, "black").parameters()) == conv
 
 
 def test_the_readout_is_a_linear_layer_over_the_bottom_map_zero_padded_to_the_full_canvas():
@@ -127,7 +131,7 @@ def test_the_readout_is_a_linear_layer_over_the_bottom_map_zero_padded_to_the_fu
         h = model.encoder(model.embed(grids.long()).permute(0, 3, 1, 2))
         m = h.shape[-1]
         padded = F.pad(h, (0, M - m, 0, M - m)).flatten(1)
-        stats = F.linear(padded, model.stats_weight.flatten(1), model.stats_bias)
+        stats = F.linear(padded, model.readout.stats_weight.flatten(1), model.readout.stats_bias)
         mu, logvar = model.encode(grids)
         torch.testing.assert_close(torch.cat([mu, logvar], 1), stats)
 
@@ -144,11 +148,11 @@ def test_canvases_beyond_grid_size_and_conv_on_another_canvas_are_refused():
 
 
 def test_build_model_passes_the_padding_mode_and_refuses_conv_with_symbol():
-    symbol = build_model(load_config(None, ["model.arch=conv_any", "data.padding=symbol"]))
+    symbol = build_model(load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=symbol"]))
     assert isinstance(symbol, AnyCanvasVAE) and symbol.padding == "symbol" and symbol.embed.num_embeddings == 11
-    black = build_model(load_config(None, ["model.arch=conv_any", "data.padding=black"]))
+    black = build_model(load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=black"]))
     assert black.padding == "black" and black.embed.num_embeddings == 10 and black.to_sizes is None
-    cfg = load_config(None, ["model.arch=conv", "data.padding=black"])
+    cfg = load_config(None, ["model.arch=conv", "model.spatial_dims=0", "data.padding=black"])
     cfg.data.padding = "symbol"  # bypassing the validation of load_config
     with pytest.raises(ConfigError, match="model.arch=conv cannot be used with data.padding=symbol"):
         build_model(cfg)
@@ -217,7 +221,7 @@ def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
     grids = pad_grids(crops, 30)
     batch = (mark_outside(grids.pixels, grids.sizes), grids.sizes)  # one batch, carried up to the full canvas
     # 500 steps: the size head only learns once μ has grown (seeds 0-5 all pass; 150-300 steps fail some)
-    model = _any_model(cfg=ModelConfig(latent_dim=16, embed_dim=4, channels=[8, 16]))
+    model = _any_model(cfg=ModelConfig(latent_dim=16, spatial_dims=0, embed_dim=4, channels=[8, 16]))
     _overfit(model, [batch], steps=500, lr=1e-2)
     with torch.no_grad():
         mu, _ = model.encode(batch[0])
@@ -233,7 +237,7 @@ def test_a_3x7_grid_goes_in_and_the_same_3x7_grid_comes_out(arc1):
     assert canvas == 8
     tokens = mark_outside(grids.pixels[:, :canvas, :canvas], grids.sizes)
     assert (tokens[0, 3:] == PAD).all()
-    model = _any_model(cfg=ModelConfig(latent_dim=8, embed_dim=8, channels=[16, 32]))
+    model = _any_model(cfg=ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[16, 32]))
     _overfit(model, [(tokens, grids.sizes)], steps=120)
     with torch.no_grad():
         mu, _ = model.encode(tokens)
@@ -251,7 +255,7 @@ def _resnet(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0) ->
 
 def test_build_model_makes_the_resnet_in_both_padding_modes():
     for padding, tokens in (("symbol", 11), ("black", 10)):
-        model = build_model(load_config(None, ["model.arch=resnet", f"data.padding={padding}"]))
+        model = build_model(load_config(None, ["model.arch=resnet", "model.spatial_dims=0", f"data.padding={padding}"]))
         assert isinstance(model, AnyCanvasVAE) and model.padding == padding and model.embed.num_embeddings == tokens
         assert any(isinstance(m, ResBlock) for m in model.modules())
         assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
@@ -291,7 +295,7 @@ def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widt
     """What the blocks and the learned upsampling are for: the same 200 steps on 32 real ARC grids."""
     grids = pad_grids(arc1[:32], 30)
     batch = (mark_outside(grids.pixels, grids.sizes), grids.sizes)
-    cfg = ModelConfig(latent_dim=32, embed_dim=8, channels=[16, 32, 64])
+    cfg = ModelConfig(latent_dim=32, spatial_dims=0, embed_dim=8, channels=[16, 32, 64])
     accuracy = {}
     for name, model in (("conv_any", _any_model(cfg=cfg)), ("resnet", _resnet(cfg=cfg))):
         _overfit(model, [batch], steps=200, lr=3e-3)

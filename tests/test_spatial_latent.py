@@ -1,0 +1,107 @@
+"""model.spatial_dims: that many of the latent dimensions spread evenly over patch's cells of 2×2 pixels, so a
+grid's latent grows with its area; the rest is the global vector (which the shape head reads). The cells a canvas does
+not reach are the prior (no KL); the cells are local both ways (a pixel moves only the cells near it, a cell
+only the pixels near it); every weight trains; the default model passes the overfit check as a user runs it; and
+sizes that do not split over the cells are refused by name."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from arcvae.batches import mark_outside
+from arcvae.config import ConfigError
+from arcvae.config_io import load_config
+from arcvae.data import load_arc_grids, pad_grids
+from arcvae.losses import LossOptions, elbo, kl_per_sample_dim
+from arcvae.cli import main
+from arcvae.model import build_model
+
+# 32 global dims, then 15x15 cells (2x2 pixels each at 30x30) of 2 dims each
+SPATIAL = ["model.latent_dim=482", "model.spatial_dims=450", "model.channels=[16,32]", "model.embed_dim=8"]
+SYMBOL = LossOptions(recon="weighted_ce", padding="symbol")
+
+
+@pytest.fixture(scope="module")
+def arc1():
+    return load_arc_grids("arc1", "training")
+
+
+def _model(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(load_config(None, SPATIAL))
+
+
+def _cells(z: torch.Tensor) -> torch.Tensor:
+    """(B, 482) -> the cells' part as (B, 2, 15, 15)."""
+    return z[:, 32:].reshape(-1, 2, 15, 15)
+
+
+def _real(grids, canvas: int) -> tuple[torch.Tensor, torch.Tensor]:
+    padded = pad_grids(grids, canvas)
+    return mark_outside(padded.pixels, padded.sizes), padded.sizes
+
+
+def test_cells_a_canvas_does_not_reach_are_the_prior_and_carry_no_kl(arc1):
+    model = _model()
+    for canvas, used in ((4, 2), (12, 6), (20, 10), (30, 15)):
+        tokens, _ = _real([g for g in arc1 if max(g.shape) <= canvas][:6], canvas)
+        mu, logvar = model.encode(tokens)
+        mu_map, logvar_map = _cells(mu), _cells(logvar)
+        outside = torch.ones(15, 15, dtype=torch.bool)
+        outside[:used, :used] = False
+        assert (mu_map[:, :, outside] == 0).all() and (logvar_map[:, :, outside] == 0).all(), canvas
+        assert (mu_map[:, :, ~outside] != 0).all(), canvas
+        kl = _cells(kl_per_sample_dim(mu, logvar)).mean(0)
+        assert (kl[:, outside] == 0).all() and (kl[:, ~outside] > 0).all(), canvas
+
+
+def test_the_latent_is_local_a_pixel_moves_the_cells_near_it_and_a_cell_the_pixels_near_it():
+    model = _model().eval()
+    grids = torch.randint(0, 10, (1, 30, 30), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+    changed = grids.clone()
+    changed[0, 29, 29] = (int(grids[0, 29, 29]) + 1) % 10
+    moved = (_cells(model.encode(changed)[0]) != _cells(model.encode(grids)[0]))[0].any(0)
+    assert moved[14, 14] and not moved[:13, :].any() and not moved[:, :13].any()
+    z = torch.randn(1, 482)
+    nudged = z.clone()
+    nudged[0, 32 + torch.tensor([0, 225])] += 3.0  # both dims of cell (0, 0): pixels (0..1, 0..1)
+    logits, _ = model.decode(z, 30)
+    moved = (model.decode(nudged, 30)[0] != logits).any(1)[0]
+    assert moved[:2, :2].all() and not moved[6:, :].any() and not moved[:, 6:].any()
+
+
+def test_every_weight_of_a_spatial_model_trains_on_real_grids(arc1):
+    model = _model()
+    tokens, sizes = _real(arc1[:16], 30)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(2):
+        optimizer.zero_grad()
+        elbo(model(tokens), tokens, sizes, 0.5, SYMBOL).loss.backward()
+        optimizer.step()
+    for name, p in model.named_parameters():
+        assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
+
+
+def test_the_default_model_with_its_cells_passes_the_overfit_check_as_a_user_runs_it(tmp_path):
+    """`python train_vae.py --overfit-batch` with nothing shrunk: 32 real grids at 30×30, the default cells."""
+    code = main(["--overfit-batch", "--out", str(tmp_path / "run"), f"data.cache_dir={tmp_path / 'cache'}"])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert code == 0 and summary["passed"] is True and summary["iterations_to_target"] <= 500
+    assert load_config(tmp_path / "run" / "config.yaml").model.spatial_dims == 1800
+
+
+def test_latent_sizes_that_do_not_split_over_the_cells_and_other_archs_are_refused_by_name():
+    with pytest.raises(ConfigError, match=r"model.spatial_dims: 100 must be a multiple of 225 \(15x15 cells"):
+        load_config(None, ["model.latent_dim=356", "model.spatial_dims=100"])
+    with pytest.raises(ConfigError, match=r"multiple of 25 \(5x5 cells of 2x2 pixels at data.grid_size 10"):
+        load_config(None, ["model.spatial_dims=64", "data.grid_size=10"])
+    with pytest.raises(ConfigError, match="model.spatial_dims: 450 must be below model.latent_dim 450"):
+        load_config(None, ["model.spatial_dims=450", "model.latent_dim=450"])
+    for arch in ("conv_any", "resnet"):
+        with pytest.raises(ConfigError, match="model.spatial_dims: 225 needs model.arch=patch"):
+            load_config(None, ["model.spatial_dims=225", "model.latent_dim=257", f"model.arch={arch}"])
+    with pytest.raises(ConfigError, match="model.spatial_dims: -225 is out of range"):
+        load_config(None, ["model.spatial_dims=-225"])
