@@ -28,6 +28,7 @@ SOURCE_HELP = ("SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON
 GRID_HELP = ("a grid: SOURCE[:TASK_ID][@train[0].input], SOURCE a task JSON file or folder, or arc1/arc2 "
              "(both splits); without TASK_ID the first task, without @... its first grid")
 TRAVERSE_OFFSETS = np.arange(-3, 4)  # in prior standard deviations, added to one dimension of the grid's μ
+TRAVERSE_DIMS = 32  # rows of the picture by default: the default latent has 1,832 dims
 
 
 def run_parser(command: str, description: str) -> Parser:
@@ -156,7 +157,8 @@ def traversal(run: TrainedRun, mu: np.ndarray, dims: np.ndarray) -> list[list[np
 def traverse_main(argv: list[str]) -> int:
     p = run_parser("traverse", "Sweep each latent dimension from -3 to +3 around a grid's encoding: a picture.")
     p.add_argument("--grid", help=GRID_HELP + " (default: the first grid of the run's validation set)")
-    p.add_argument("--dims", type=positive, help="show only this many dimensions, those of highest KL (default: all)")
+    p.add_argument("--dims", type=positive, default=TRAVERSE_DIMS,
+                   help=f"show this many dimensions, those of highest KL (default: {TRAVERSE_DIMS})")
     args, run = parse_and_load(p, argv)
     reference, which = reference_grids(run)
     kl = kl_per_dim(run, reference)

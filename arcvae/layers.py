@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import MAX_SIDE
+
 
 @dataclass
 class VAEOutput:
@@ -42,6 +44,13 @@ def halvings(canvas: int, levels: int) -> list[int]:
     for _ in range(levels):
         sizes.append((sizes[-1] + 1) // 2)
     return sizes
+
+
+def size_head(dims: int, hidden: int = 0) -> nn.Module:
+    """z's global vector (B, dims) -> (B, 60) scores of rows and cols: linear, or two layers with `hidden` units."""
+    if not hidden:
+        return nn.Linear(dims, 2 * MAX_SIDE)
+    return nn.Sequential(nn.Linear(dims, hidden), nn.GELU(), nn.Linear(hidden, 2 * MAX_SIDE))
 
 
 def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:

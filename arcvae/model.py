@@ -23,14 +23,11 @@ Its linear layers are tied to one canvas (`grid_size`), so it works in black mod
 
 `conv_any`: the same widths on any canvas C <= grid_size. Tokens (10 colours, + PAD in symbol mode)
 are embedded; a 3×3 conv at full resolution, then one stride-2 conv per width (C -> ceil(C/2) -> ...).
-The bottom map (c, m, m) is read into z in two parts (layers.py): the global vector (latent_dim -
-`model.spatial_dims` dims) by a linear layer whose weights are indexed by absolute position (grids are
-anchored top-left, so bottom cell (i, j) covers the same region on every canvas), and, where
-`model.spatial_dims` > 0, that many dims spread over the M×M bottom cells of the largest canvas, read per
-cell by one shared 1×1 conv (cells the canvas does not reach are the prior). The decoder sums both parts'
-maps on the m×m cells, then per level an ×2 nearest upsampling cropped top-left to that level's encoder
-size and a conv; a 1×1 conv to 10 logits. In symbol mode a linear size head reads the global vector and
-predicts rows and cols (2, 30).
+The bottom map (c, m, m) is read by `GlobalReadout` (layers.py): a linear layer whose weights are indexed by
+absolute position (grids are anchored top-left, so bottom cell (i, j) covers the same region on every
+canvas). The decoder mirrors it: the map from z on the m×m cells, then per level an ×2 nearest upsampling
+cropped top-left to that level's encoder size and a conv; a 1×1 conv to 10 logits. In symbol mode a
+linear size head predicts rows and cols (2, 30) from the global vector.
 
 `resnet`: `conv_any`'s canvases, readout and widths, with a residual block (3×3 conv, GroupNorm, GELU,
 3×3 conv started at zero) after every stride-2 conv and at every decoder level, learned ×2 upsampling
@@ -43,7 +40,11 @@ vectors), which is the first halving, and the decoder's half-resolution map give
 10 for each of its 4 pixels (`pixel_shuffle`), cropped to the canvas. On `conv_any` the full-resolution
 convolutions were about half the work (the decoder's last 64→64 3×3 conv alone 43% at 30×30); here every
 conv runs at half resolution or less. `model.blocks` residual blocks per level (default 0: measured
-faster to quality on the CPU), a two-layer size head.
+faster to quality on the CPU), a two-layer size head. And cells (`model.spatial_dims` > 0, `SpatialReadout`):
+z = [the global vector (latent_dim - spatial_dims), the cells (spatial_dims)], the cells being so many dims
+for each 2×2-pixel cell of the half-resolution map, read from the first level's output by a shared 1×1
+conv, the prior where the canvas does not reach, and added (through a 3×3 conv) to the decoder's upsampled
+map before its last conv: a latent that grows with the grid (docs/architectures.md).
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ from torch import nn
 from .batches import canvas_sizes
 from .config import Config, ModelConfig, check_arch_padding
 from .data import MAX_SIDE, N_COLOURS
-from .layers import GlobalReadout, ResBlock, SpatialReadout, VAEOutput, conv_gelu, halvings, sample_latent
+from .layers import GlobalReadout, ResBlock, SpatialReadout, VAEOutput, conv_gelu, halvings, sample_latent, size_head
 
 
 class GridVAE(nn.Module):
@@ -147,18 +148,14 @@ class AnyCanvasVAE(nn.Module):
                                         for c in [widths[-1]] + [c_out for _, c_out in pairs])
         # patch: cells of 2×2 pixels, read from the half-resolution map (the first level's layers) and added to
         # the decoder's upsampled map before its last conv, which works at half resolution.
+        if cfg.spatial_dims and not (patches and pairs):
+            raise ValueError("cells (model.spatial_dims) need model.arch=patch with two or more widths")
         self.level0 = 1 + blocks if patches else 0
         self.cells = (SpatialReadout(widths[0], pairs[-1][0], halvings(grid_size, 1)[1], cfg.spatial_dims)
                       if cfg.spatial_dims else None)
         # patches: each half-resolution cell gives the 10 logits of its 2×2 pixels (pixel shuffle).
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS * pixels_per_cell, 1)
-        if padding != "symbol":
-            self.to_sizes = None
-        elif size_hidden:
-            self.to_sizes = nn.Sequential(nn.Linear(self.splits[0], size_hidden), nn.GELU(),
-                                          nn.Linear(size_hidden, 2 * MAX_SIDE))
-        else:
-            self.to_sizes = nn.Linear(self.splits[0], 2 * MAX_SIDE)
+        self.to_sizes = size_head(self.splits[0], size_hidden) if padding == "symbol" else None
 
     def _check(self, canvas: int) -> None:
         if not 1 <= canvas <= self.grid_size:
