@@ -127,6 +127,10 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
 
 def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
     """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a traceback."""
+    if isinstance(target, torch.nn.Module):  # weights saved before the readout moved into `readout` (issue 13)
+        names = target.state_dict().keys()
+        state_dict = {f"readout.{k}" if k not in names and f"readout.{k}" in names else k: v
+                      for k, v in state_dict.items()}
     try:
         target.load_state_dict(state_dict)
     except (RuntimeError, ValueError) as exc:  # --force past a changed model shape

@@ -99,10 +99,23 @@ def load_config_text(text: str, where: str = "saved config") -> Config:
     return _merge([(where, yaml.safe_load(text) or {})])
 
 
+# Every model key but the cells': a config with them all and no model.spatial_dims was written (config.yaml,
+# a checkpoint, a copy of default.yaml) before the cells, when the latent was one global vector.
+MODEL_KEYS_BEFORE_CELLS = {"arch", "latent_dim", "embed_dim", "channels", "blocks"}
+
+
+def _before_cells(tree: dict) -> dict:
+    model = tree.get("model")
+    if isinstance(model, dict) and "spatial_dims" not in model and MODEL_KEYS_BEFORE_CELLS <= model.keys():
+        return {**tree, "model": {**model, "spatial_dims": 0}}
+    return tree
+
+
 def _merge(layers: list[tuple[str, dict]]) -> Config:
     merged = OmegaConf.structured(Config)
     for where, tree in layers:
         _check_unknown(tree, Config(), where)
+        tree = _before_cells(tree)
         try:
             merged = OmegaConf.merge(merged, tree)
         except OmegaConfBaseException as exc:

@@ -1,8 +1,9 @@
 """model.spatial_dims: that many of the latent dimensions spread evenly over patch's cells of 2×2 pixels, so a
 grid's latent grows with its area; the rest is the global vector (which the shape head reads). The cells a canvas does
 not reach are the prior (no KL); the cells are local both ways (a pixel moves only the cells near it, a cell
-only the pixels near it); every weight trains; the default model passes the overfit check as a user runs it; and
-sizes that do not split over the cells are refused by name."""
+only the pixels near it); every weight trains; the default model passes the overfit check as a user runs it; a run saved before the
+cells (one global vector, the readout's old names) still loads and resumes; and sizes that do not split over
+the cells are refused by name."""
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ from arcvae.batches import mark_outside
 from arcvae.config import ConfigError
 from arcvae.config_io import load_config
 from arcvae.data import load_arc_grids, pad_grids
+from conftest import TINY
 from arcvae.losses import LossOptions, elbo, kl_per_sample_dim
+from arcvae.checkpoint import list_checkpoints
 from arcvae.cli import main
+from arcvae.latent import load_run
 from arcvae.model import build_model
 
 # 32 global dims, then 15x15 cells (2x2 pixels each at 30x30) of 2 dims each
@@ -91,6 +95,27 @@ def test_the_default_model_with_its_cells_passes_the_overfit_check_as_a_user_run
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert code == 0 and summary["passed"] is True and summary["iterations_to_target"] <= 500
     assert load_config(tmp_path / "run" / "config.yaml").model.spatial_dims == 1800
+
+
+def _as_before_the_cells(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if "spatial_dims" not in line)
+
+
+def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    assert main(["--out", str(run), *TINY, f"data.cache_dir={tmp_path / 'cache'}"]) == 0
+    expected = load_run(run).reconstruct([[[0, 3, 0], [3, 3, 3]]])
+    # What the version before the cells wrote: no model.spatial_dims, the readout's weights at the top level.
+    (run / "config.yaml").write_text(_as_before_the_cells((run / "config.yaml").read_text()))
+    for path in list_checkpoints(run):
+        state = torch.load(path, weights_only=True)
+        state["model"] = {k.removeprefix("readout."): v for k, v in state["model"].items()}
+        state["config_yaml"] = _as_before_the_cells(state["config_yaml"])
+        torch.save(state, path)
+    old = load_run(run)
+    assert old.config.model.spatial_dims == 0 and old.net.cells is None
+    assert [g.tolist() for g in old.reconstruct([[[0, 3, 0], [3, 3, 3]]])] == [g.tolist() for g in expected]
+    assert main(["--resume", str(run), "train.epochs=3", "--force"]) == 0
 
 
 def test_latent_sizes_that_do_not_split_over_the_cells_and_other_archs_are_refused_by_name():
