@@ -235,16 +235,13 @@ def check_arch_padding(arch: str, padding: str) -> None:
 
 
 def check_spatial_dims(cfg: Config) -> None:
-    """spatial_dims of the latent_dim are spread evenly over the cells (2×2 pixels each) of patch's half-resolution
-    map of the largest canvas; the rest is the global vector."""
-    spatial, dims = cfg.model.spatial_dims, cfg.model.latent_dim
+    """model.spatial_dims: so many dims per 2×2-pixel cell of patch's half-resolution map; the rest is global."""
+    spatial, dims, cells = cfg.model.spatial_dims, cfg.model.latent_dim, (cfg.data.grid_size + 1) // 2
     if not spatial:
         return
     if cfg.model.arch != "patch" or len(cfg.model.channels) < 2:
-        raise ConfigError(f"model.spatial_dims: {spatial} needs model.arch=patch with two or more model.channels "
-                          "(its cells live on the half-resolution map, above the bottom one); "
-                          "model.spatial_dims=0 gives one global vector")
-    cells = (cfg.data.grid_size + 1) // 2
+        raise ConfigError(f"model.spatial_dims: {spatial} needs model.arch=patch with two or more model.channels (its "
+                          "cells live on the half-resolution map); model.spatial_dims=0 gives one global vector")
     if spatial % (cells * cells):
         raise ConfigError(f"model.spatial_dims: {spatial} must be a multiple of {cells * cells} ({cells}x{cells} "
                           f"cells of 2x2 pixels at data.grid_size {cfg.data.grid_size})")

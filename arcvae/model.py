@@ -169,11 +169,11 @@ class AnyCanvasVAE(nn.Module):
         if self.patches:  # an odd canvas gets a row and column of zero vectors: "nothing here", not a colour
             h = F.pixel_unshuffle(F.pad(h, (0, canvas % 2, 0, canvas % 2)), 2)  # (B, 4E, ceil(C/2), ceil(C/2))
         h = self.encoder[:self.level0](h)                                 # patch: (B, c0, ceil(C/2), ceil(C/2))
-        cells = self.cells.encode(h) if self.cells is not None else None
         mu, logvar = self.readout.encode(self.encoder[self.level0:](h))  # from the bottom map (B, c, m, m)
-        if cells is None:
+        if self.cells is None:
             return mu, logvar
-        return torch.cat([mu, cells[0]], 1), torch.cat([logvar, cells[1]], 1)
+        cell_mu, cell_logvar = self.cells.encode(h)
+        return torch.cat([mu, cell_mu], 1), torch.cat([logvar, cell_logvar], 1)
 
     def size_logits(self, z: torch.Tensor) -> Optional[torch.Tensor]:
         """(B, D) -> (B, 2, 30) scores of rows and cols (k -> k+1 cells), or None in black mode."""

@@ -36,9 +36,10 @@ from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_op
 RECIPE = ["train.epochs=10", "beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2",
           "beta.max_beta=0.5", "loss.free_bits=0.3", "data.val_source=arc1", "data.val_split=evaluation"]
 # Today's network: the defaults before issue 13 (and before bf16 on the CPU), everything else as the recipe.
-BASELINE = ["model.arch=conv", "data.padding=black", "model.latent_dim=64", "model.spatial_dims=0", "model.channels=[64,128,256]",
-            "loss.recon=focal", "loss.class_weights=inverse_sqrt", "train.lr_schedule=constant",
-            "train.precision=fp32", "train.channels_last=false", "train.batch_size=128", "train.lr=0.001"]
+BASELINE = ["model.arch=conv", "data.padding=black", "model.latent_dim=64", "model.spatial_dims=0",
+            "model.channels=[64,128,256]", "loss.recon=focal", "loss.class_weights=inverse_sqrt",
+            "train.lr_schedule=constant", "train.precision=fp32", "train.channels_last=false",
+            "train.batch_size=128", "train.lr=0.001"]
 TARGETS = {"non_black_50": ("non_black_accuracy", 0.50), "non_black_70": ("non_black_accuracy", 0.70),
            "non_black_85": ("non_black_accuracy", 0.85), "non_black_95": ("non_black_accuracy", 0.95),
            "exact_10": ("grid_accuracy", 0.10), "exact_25": ("grid_accuracy", 0.25), "exact_50": ("grid_accuracy", 0.50)}
@@ -124,7 +125,8 @@ def report(cfg, minutes: float, history: list[dict], eval_seconds: float) -> dic
     last = history[-1]
     max_beta = cfg.beta.max_beta
     return {"minutes": minutes, "beta": last["beta"], "latent_dim": cfg.model.latent_dim,
-            "active_units": last["active_units"], "min_kl_per_dim": last["kl_dim_min"], "kl_per_dim": last["kl_per_dim"],
+            "active_units": last["active_units"], "min_kl_per_dim": last["kl_dim_min"],
+            "kl_per_dim": last["kl_per_dim"],
             "val_non_black_accuracy": last["non_black_accuracy"], "val_grid_accuracy": last["grid_accuracy"],
             "val_pixel_accuracy": last["pixel_accuracy"], "per_class_accuracy": last["per_class_accuracy"],
             "time_to": times_to(history, max_beta, cfg.model.latent_dim, cfg.monitor.kl_floor),

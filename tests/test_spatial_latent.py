@@ -1,9 +1,9 @@
 """model.spatial_dims: that many of the latent dimensions spread evenly over patch's cells of 2×2 pixels, so a
 grid's latent grows with its area; the rest is the global vector (which the shape head reads). The cells a canvas does
 not reach are the prior (no KL); the cells are local both ways (a pixel moves only the cells near it, a cell
-only the pixels near it); every weight trains; the default model passes the overfit check as a user runs it; a run saved before the
-cells (one global vector, the readout's old names) still loads and resumes; and sizes that do not split over
-the cells are refused by name."""
+only the pixels near it); every weight trains; the default model passes the overfit check as a user runs it;
+a run saved before the cells (one global vector, the readout's old names) still loads and resumes; and sizes
+that do not split over the cells are refused by name."""
 from __future__ import annotations
 
 import json
