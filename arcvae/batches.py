@@ -9,6 +9,7 @@ largest canvas among its grids (`bucket_batches`, `eval_batches`, `take`), and t
 has the token PAD outside each grid (`mark_outside`). Grids stay anchored top-left, so a crop of
 the stored (S, S) pixels is the grid on the smaller canvas.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,17 +21,23 @@ from .data import N_COLOURS, PAD, DataError, Grids
 
 # ---------------------------------------------------------------- augmentation (batched, on device)
 
-def apply_symmetry(pixels: torch.Tensor, sizes: torch.Tensor, sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+
+def apply_symmetry(
+    pixels: torch.Tensor, sizes: torch.Tensor, sym: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply one of the 8 symmetries of the square per grid, keeping grids anchored top-left.
 
-    sym bits: 4 = transpose, 2 = flip rows, 1 = flip columns. pixels (B, S, S), sizes (B, 2), sym (B,).
+    sym bits: 4 = transpose, 2 = flip rows, 1 = flip columns. pixels (B, S, S), sizes (B, 2), sym
+    (B,).
     """
     B, S, _ = pixels.shape
     transpose = (sym & 4).bool().view(B, 1, 1)
     flip_rows = (sym & 2).bool().view(B, 1, 1)
     flip_cols = (sym & 1).bool().view(B, 1, 1)
-    h, w = sizes[:, 0].view(B, 1, 1), sizes[:, 1].view(B, 1, 1)
-    new_h, new_w = torch.where(transpose, w, h), torch.where(transpose, h, w)
+    h = sizes[:, 0].view(B, 1, 1)
+    w = sizes[:, 1].view(B, 1, 1)
+    new_h = torch.where(transpose, w, h)
+    new_w = torch.where(transpose, h, w)
     i = torch.arange(S, device=pixels.device).view(1, S, 1)
     j = torch.arange(S, device=pixels.device).view(1, 1, S)
     i0 = torch.where(flip_rows, new_h - 1 - i, i)  # undo the flips, in the output's frame
@@ -49,11 +56,15 @@ def random_colour_perms(n: int, generator: torch.Generator, device: torch.device
     return torch.cat([torch.zeros(n, 1, dtype=perms.dtype, device=device), perms], dim=1)
 
 
-def augment(pixels: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    pixels: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A random symmetry and colour permutation per grid: pixels (B, S, S) uint8 (black outside the
-    grids), sizes (B, 2) -> the new pixels (B, S, S) uint8 and sizes (B, 2) (a transpose swaps them).
+    grids), sizes (B, 2) -> the new pixels (B, S, S) uint8 and sizes (B, 2) (a transpose swaps
+    them).
 
-    The canvas S may be any size holding every grid (a bucket's crop): the draws do not depend on it.
+    The canvas S may be any size holding every grid (a bucket's crop): the draws do not depend on
+    it.
     """
     B = pixels.shape[0]
     sym = torch.randint(0, 8, (B,), generator=generator, device=pixels.device)
@@ -62,7 +73,9 @@ def augment(pixels: torch.Tensor, sizes: torch.Tensor, generator: torch.Generato
     return perms.gather(1, out.view(B, -1).long()).view_as(out), new_sizes
 
 
-def epoch_indices(n_grids: int, n_samples: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def epoch_indices(
+    n_grids: int, n_samples: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """`n_samples` indices into the grids: whole shuffled passes, so every grid is seen evenly."""
     passes = math.ceil(n_samples / n_grids)
     order = [torch.randperm(n_grids, generator=generator, device=device) for _ in range(passes)]
@@ -79,8 +92,10 @@ def batch_generator(seed: int, epoch: int, batch: int, device: torch.device) -> 
 
 # ---------------------------------------------------------------- canvases (size buckets)
 
+
 def canvas_sizes(sizes: torch.Tensor, multiple: int, grid_size: int) -> torch.Tensor:
-    """(N,) int64: each grid's bucket canvas, min(grid_size, ceil(L/multiple)*multiple), L its longest side.
+    """(N,) int64: each grid's bucket canvas, min(grid_size, ceil(L/multiple)*multiple), L its
+    longest side.
 
     L is invariant under the 8 symmetries, so augmentation never moves a grid to another bucket.
     """
@@ -88,46 +103,57 @@ def canvas_sizes(sizes: torch.Tensor, multiple: int, grid_size: int) -> torch.Te
         raise DataError(f"data.bucket_multiple={multiple} must be >= 1")
     longest = sizes.max(dim=1).values if len(sizes) else sizes.new_zeros(0)
     if len(sizes) and (sizes.min() < 1 or longest.max() > grid_size):
-        raise DataError(f"a grid of {int(longest.max())} cells on its longest side does not fit "
-                        f"data.grid_size={grid_size} (sides must be 1..grid_size)")
+        raise DataError(
+            f"a grid of {int(longest.max())} cells on its longest side does not fit "
+            f"data.grid_size={grid_size} (sides must be 1..grid_size)"
+        )
     return ((longest + multiple - 1) // multiple * multiple).clamp(max=grid_size).long()
 
 
 def canvases_of(sizes: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
-    """(N,) int64 canvases for `data.padding`: the bucket in symbol mode, grid_size for every grid in black mode."""
+    """(N,) int64 canvases for `data.padding`: the bucket in symbol mode, grid_size for every grid
+    in black mode."""
     if cfg.padding == "symbol":
         return canvas_sizes(sizes, cfg.bucket_multiple, cfg.grid_size)
     return torch.full((len(sizes),), cfg.grid_size, dtype=torch.long, device=sizes.device)
 
 
 def inside(sizes: torch.Tensor, canvas: int) -> torch.Tensor:
-    """(B, C, C) bool: True on each grid's own pixels (rows < height and cols < width), anchored top-left."""
+    """(B, C, C) bool: True on each grid's own pixels (rows < height and cols < width), anchored
+    top-left."""
     r = torch.arange(canvas, device=sizes.device)
-    return (r.view(1, canvas, 1) < sizes[:, 0].view(-1, 1, 1)) & (r.view(1, 1, canvas) < sizes[:, 1].view(-1, 1, 1))
+    return (r.view(1, canvas, 1) < sizes[:, 0].view(-1, 1, 1)) & (
+        r.view(1, 1, canvas) < sizes[:, 1].view(-1, 1, 1)
+    )
 
 
 def mark_outside(pixels: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
-    """pixels (B, C, C) with PAD outside each grid: the model's input in symbol mode (same dtype)."""
+    """pixels (B, C, C) with PAD outside each grid: the model's input in symbol mode (same
+    dtype)."""
     return pixels.masked_fill(~inside(sizes, pixels.shape[-1]), PAD)
 
 
 def take(grids: Grids, indices: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The grids at `indices` on a (canvas, canvas) crop: pixels (B, canvas, canvas) uint8 and sizes (B, 2).
+    """The grids at `indices` on a (canvas, canvas) crop: pixels (B, canvas, canvas) uint8 and sizes
+    (B, 2).
 
     Copies only the crop. Every grid must fit the canvas (the bucket plans guarantee it).
     """
     return grids.pixels[:, :canvas, :canvas][indices], grids.sizes[indices]
 
 
-def bucket_batches(order: torch.Tensor, canvases: torch.Tensor, batch_size: int,
-                   generator: torch.Generator) -> list[tuple[int, torch.Tensor]]:
-    """An epoch's batches as (canvas, indices), every batch full, in a random order drawn from `generator`.
+def bucket_batches(
+    order: torch.Tensor, canvases: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> list[tuple[int, torch.Tensor]]:
+    """An epoch's batches as (canvas, indices), every batch full, in a random order drawn from
+    `generator`.
 
-    order: the epoch's grid indices (`epoch_indices`), length a multiple of batch_size; canvases (N,)
-    each grid's bucket. The indices are grouped by canvas, smallest first, keeping their order within
-    a canvas; a bucket's leftover (< batch_size) is carried up into the next larger canvas (a grid fits
-    any canvas >= its own), so a batch's canvas is the largest bucket among its grids. The indices
-    drawn are exactly `order` (as a multiset), so every grid is as likely as without buckets.
+    order: the epoch's grid indices (`epoch_indices`), length a multiple of batch_size; canvases
+    (N,) each grid's bucket. The indices are grouped by canvas, smallest first, keeping their order
+    within a canvas; a bucket's leftover (< batch_size) is carried up into the next larger canvas (a
+    grid fits any canvas >= its own), so a batch's canvas is the largest bucket among its grids. The
+    indices drawn are exactly `order` (as a multiset), so every grid is as likely as without
+    buckets.
     """
     n = order.numel()
     if batch_size < 1 or n == 0 or n % batch_size:
@@ -135,21 +161,26 @@ def bucket_batches(order: torch.Tensor, canvases: torch.Tensor, batch_size: int,
     by_canvas, rank = canvases[order].sort(stable=True)
     grouped = order[rank].view(n // batch_size, batch_size)
     last = by_canvas.view(n // batch_size, batch_size)[:, -1]  # the largest canvas of each batch
-    shuffle = torch.randperm(n // batch_size, generator=generator, device=generator.device).to(order.device)
-    grouped, last = grouped[shuffle], last[shuffle].tolist()   # the one host sync of the plan
+    shuffle = torch.randperm(n // batch_size, generator=generator, device=generator.device).to(
+        order.device
+    )
+    grouped, last = grouped[shuffle], last[shuffle].tolist()  # the one host sync of the plan
     return list(zip(last, grouped.unbind(0)))
 
 
-def eval_batches(grids: Grids, batch_size: int, canvases: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
-    """Every grid exactly once, as (canvas, indices) batches of at most batch_size, grouped by canvas
-    (smallest first, the grids' order kept within a canvas), no shuffling."""
+def eval_batches(
+    grids: Grids, batch_size: int, canvases: torch.Tensor
+) -> list[tuple[int, torch.Tensor]]:
+    """Every grid exactly once, as (canvas, indices) batches of at most batch_size, grouped by
+    canvas (smallest first, the grids' order kept within a canvas), no shuffling."""
     if batch_size < 1:
         raise ValueError(f"eval_batches: batch_size {batch_size} must be >= 1")
     by_canvas, order = canvases.sort(stable=True)
     values, counts = torch.unique_consecutive(by_canvas, return_counts=True)
-    batches, start = [], 0
+    batches = []
+    start = 0
     for canvas, count in zip(values.tolist(), counts.tolist()):
         for first in range(start, start + count, batch_size):
-            batches.append((canvas, order[first:min(first + batch_size, start + count)]))
+            batches.append((canvas, order[first : min(first + batch_size, start + count)]))
         start += count
     return batches

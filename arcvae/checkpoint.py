@@ -3,6 +3,7 @@
 A kill at any moment leaves either the old file set or the new one, never a half-written
 checkpoint under a real name. The last `keep` checkpoints are kept.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,9 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> P
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a failed write (disk full, second Ctrl-C) leaves no temp file; re-raised
+    except (
+        BaseException
+    ):  # a failed write (disk full, second Ctrl-C) leaves no temp file; re-raised
         tmp.unlink(missing_ok=True)
         raise
     dir_fd = os.open(folder, os.O_RDONLY)  # make the rename itself durable
@@ -80,8 +83,10 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     folder = checkpoint_dir(run_dir)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if NAME.search(p.name) and not p.name.startswith(".")),
-                  key=lambda p: int(NAME.search(p.name).group(1)))
+    return sorted(
+        (p for p in folder.iterdir() if NAME.search(p.name) and not p.name.startswith(".")),
+        key=lambda p: int(NAME.search(p.name).group(1)),
+    )
 
 
 REQUIRED_KEYS = ("model", "optimizer", "controller", "progress", "rng", "config_yaml")
@@ -95,12 +100,16 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def load_latest(run_dir: Path, map_location: str | torch.device = "cpu", purpose: str = "resume from") -> dict:
+def load_latest(
+    run_dir: Path, map_location: str | torch.device = "cpu", purpose: str = "resume from"
+) -> dict:
     """The newest usable checkpoint of a run; an unusable newest one falls back to the one before.
     `purpose` completes the message when there is none: 'no checkpoint to <purpose>'."""
     found = list_checkpoints(run_dir)
     if not found:
-        raise ArcVaeError(f"{run_dir}: no checkpoint to {purpose} (looked in {checkpoint_dir(run_dir)})")
+        raise ArcVaeError(
+            f"{run_dir}: no checkpoint to {purpose} (looked in {checkpoint_dir(run_dir)})"
+        )
     problems = []
     for path in reversed(found):
         state, problem = _read(path, map_location)
@@ -117,25 +126,40 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         return None, "checkpoint not found"
-    except Exception as exc:  # torch raises many types for a corrupt file; all mean the same to the user
+    except (
+        Exception
+    ) as exc:  # torch raises many types for a corrupt file; all mean the same to the user
         return None, f"corrupt or unreadable checkpoint ({type(exc).__name__})"
-    missing = [k for k in REQUIRED_KEYS if k not in state] if isinstance(state, dict) else list(REQUIRED_KEYS)
+    missing = (
+        [k for k in REQUIRED_KEYS if k not in state]
+        if isinstance(state, dict)
+        else list(REQUIRED_KEYS)
+    )
     if missing:
         return None, f"not an arcvae checkpoint (missing {', '.join(missing)})"
     return state, None
 
 
 def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
-    """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a traceback."""
-    if isinstance(target, torch.nn.Module):  # weights saved before the readout moved into `readout` (issue 13)
+    """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a
+    traceback."""
+    if isinstance(
+        target, torch.nn.Module
+    ):  # weights saved before the readout moved into `readout` (issue 13)
         names = target.state_dict().keys()
-        state_dict = {f"readout.{k}" if k not in names and f"readout.{k}" in names else k: v
-                      for k, v in state_dict.items()}
+        state_dict = {
+            f"readout.{k}" if k not in names and f"readout.{k}" in names else k: v
+            for k, v in state_dict.items()
+        }
     try:
         target.load_state_dict(state_dict)
     except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
-        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][-1]  # names a tensor that does not fit
-        raise ArcVaeError(f"checkpoint does not fit this model ({detail}); was model.* changed?") from None
+        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][
+            -1
+        ]  # names a tensor that does not fit
+        raise ArcVaeError(
+            f"checkpoint does not fit this model ({detail}); was model.* changed?"
+        ) from None
 
 
 def rewind_metrics(run_dir: Path, step: int) -> int:
@@ -160,7 +184,8 @@ def _record_step(line: str) -> int | None:
         return None
 
 
-# weights_only loading accepts tensors, dicts, lists and numbers, not tuples of numpy arrays: convert.
+# weights_only loading accepts tensors, dicts, lists and numbers, not tuples of numpy arrays:
+# convert.
 def _python_state_to_list(state: tuple) -> list:
     version, internal, gauss = state
     return [version, list(internal), gauss]
@@ -172,10 +197,20 @@ def _list_to_python_state(state: list) -> tuple:
 
 def _numpy_state_to_dict(state: tuple) -> dict:
     name, keys, pos, has_gauss, cached = state
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached": float(cached)}
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
 
 
 def _dict_to_numpy_state(state: dict) -> tuple:
-    return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
-            state["cached"])
+    return (
+        state["name"],
+        state["keys"].numpy().astype(np.uint32),
+        state["pos"],
+        state["has_gauss"],
+        state["cached"],
+    )

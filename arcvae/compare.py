@@ -1,9 +1,11 @@
 """`python -m arcvae compare RUN_DIR [RUN_DIR ...] [--out DIR]`: several runs side by side.
 
-Reads each run's config.yaml, metrics.jsonl and summary.json. A run killed before writing its summary,
-one whose metrics.jsonl was cut short, or one without a config is still shown, with what is missing
-named; figures then come from metrics.jsonl. Exit 0 when at least one run was read, 2 when none.
+Reads each run's config.yaml, metrics.jsonl and summary.json. A run killed before writing its
+summary, one whose metrics.jsonl was cut short, or one without a config is still shown, with what is
+missing named; figures then come from metrics.jsonl. Exit 0 when at least one run was read, 2 when
+none.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,13 +21,26 @@ from .plots import EVAL_SPLITS, save_comparison
 from .tracking import scan_metrics
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
-COLUMNS = ["run", "schedule", "epochs", "β", "KL/dim", "worst KL/dim", "AU", "non-black", "worst colour",
-           "grid", "collapsed", "status"]
+COLUMNS = [
+    "run",
+    "schedule",
+    "epochs",
+    "β",
+    "KL/dim",
+    "worst KL/dim",
+    "AU",
+    "non-black",
+    "worst colour",
+    "grid",
+    "collapsed",
+    "status",
+]
 
 
 @dataclass
 class RunView:
     """What could be read of one run folder, and notes on what could not."""
+
     path: str
     config: Config | None = None
     summary: dict | None = None
@@ -69,7 +84,9 @@ def _read_config(folder: Path, notes: list[str]) -> Config | None:
         return None
     try:
         return load_config_text(path.read_text(), str(path))
-    except ArcVaeError as exc:  # a run from another version of the schema: still compare its figures
+    except (
+        ArcVaeError
+    ) as exc:  # a run from another version of the schema: still compare its figures
         notes.append(f"config.yaml not usable: {exc}")
         return None
 
@@ -82,7 +99,9 @@ def _read_summary(folder: Path, notes: list[str]) -> dict | None:
     try:
         summary = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        notes.append(f"summary.json unreadable ({exc.msg} at line {exc.lineno}): figures from metrics.jsonl")
+        notes.append(
+            f"summary.json unreadable ({exc.msg} at line {exc.lineno}): figures from metrics.jsonl"
+        )
         return None
     if not isinstance(summary, dict):
         notes.append("summary.json is not an object: figures from metrics.jsonl")
@@ -95,7 +114,11 @@ def _fmt(value, spec: str) -> str:
 
 
 def _alarm(view: RunView) -> tuple[MonitorConfig, float]:
-    return (view.config.monitor, alarm_start(view.config.beta)) if view.config else (MonitorConfig(), 1.0)
+    return (
+        (view.config.monitor, alarm_start(view.config.beta))
+        if view.config
+        else (MonitorConfig(), 1.0)
+    )
 
 
 def _collapsed(view: RunView) -> str:
@@ -107,10 +130,14 @@ def _collapsed(view: RunView) -> str:
         events = [(e["epoch"], e["reasons"]) for e in view.summary["collapse_events"]]
     else:
         monitor, start = _alarm(view)
-        judged = [r for r in view.evaluations if r["epoch"] >= start and r.get("kl_dim_mean") is not None]
+        judged = [
+            r for r in view.evaluations if r["epoch"] >= start and r.get("kl_dim_mean") is not None
+        ]
         if not judged:
             return "-"
-        events = [(r["epoch"], reasons) for r in judged if (reasons := collapse_reasons(r, monitor))]
+        events = [
+            (r["epoch"], reasons) for r in judged if (reasons := collapse_reasons(r, monitor))
+        ]
     if not events:
         return "no"
     kinds = reason_kinds([reason for _, reasons in events for reason in reasons])
@@ -121,7 +148,11 @@ def _worst_kl(view: RunView):
     if view.summary is not None and "worst_kl_dim_mean_after_warmup" in view.summary:
         return view.summary["worst_kl_dim_mean_after_warmup"]
     start = _alarm(view)[1]
-    values = [r["kl_dim_mean"] for r in view.evaluations if r["epoch"] >= start and r.get("kl_dim_mean") is not None]
+    values = [
+        r["kl_dim_mean"]
+        for r in view.evaluations
+        if r["epoch"] >= start and r.get("kl_dim_mean") is not None
+    ]
     return min(values, default=None)
 
 
@@ -137,28 +168,41 @@ def row_of(view: RunView) -> list[str]:
     worst = worst_colour(final.get("per_class_accuracy") or [])
     kl_dims = final.get("kl_per_dim") or []
     return [
-        view.path, schedule,
+        view.path,
+        schedule,
         _fmt(epochs, "g") + (f"/{cfg.train.epochs}" if cfg else ""),
         _fmt(s.get("beta", final.get("beta")), ".3g"),
-        _fmt(final.get("kl_dim_mean"), ".3f"), _fmt(_worst_kl(view), ".3f"),
+        _fmt(final.get("kl_dim_mean"), ".3f"),
+        _fmt(_worst_kl(view), ".3f"),
         f"{final['active_units']}/{len(kl_dims)}" if final.get("active_units") is not None else "-",
         _fmt(final.get("non_black_accuracy"), ".1%"),
         f"{colour_label(worst[0])} {worst[1]:.0%}" if worst else "-",
         _fmt(final.get("grid_accuracy"), ".1%"),
-        _collapsed(view), s.get("status", "no summary"),
+        _collapsed(view),
+        s.get("status", "no summary"),
     ]
 
 
 def table(rows: list[list[str]], columns: list[str] = COLUMNS) -> str:
     """Rows under a header, each column as wide as its widest cell."""
     widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [columns, *rows])
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [columns, *rows]
+    )
 
 
 def compare_parser() -> Parser:
     p = Parser(prog="python -m arcvae compare", description="Compare training runs side by side.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by train_vae.py")
-    p.add_argument("--out", help="folder for compare.txt (the table) and compare.png (β, KL/dim, non-black accuracy overlaid)")
+    p.add_argument(
+        "--out",
+        help="folder for compare.txt (the table) and compare.png (β, KL/dim, non-black accuracy "
+        ""
+        ""
+        ""
+        ""
+        "overlaid)",
+    )
     return p
 
 
@@ -168,7 +212,8 @@ def compare_main(argv: list[str]) -> int:
 
 
 def compare_runs(paths: list[str], out: Path | None = None) -> int:
-    """Print the table of these runs (and write compare.txt and compare.png into `out`); an exit status."""
+    """Print the table of these runs (and write compare.txt and compare.png into `out`); an exit
+    status."""
     if out is not None and out.exists() and not out.is_dir():
         raise ArcVaeError(f"--out {out}: exists and is not a folder")
     views = [read_run(str(path)) for path in paths]
@@ -184,7 +229,9 @@ def compare_runs(paths: list[str], out: Path | None = None) -> int:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         monitor = _alarm(readable[0])[0]
-        save_comparison(out / "compare.png", [(v.path, v.records) for v in readable if v.records], monitor)
+        save_comparison(
+            out / "compare.png", [(v.path, v.records) for v in readable if v.records], monitor
+        )
         (out / "compare.txt").write_text(report.strip("\n") + "\n")
         print(f"\nwrote {out / 'compare.txt'} and {out / 'compare.png'}")
     return EXIT_OK

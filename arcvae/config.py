@@ -1,19 +1,23 @@
-"""Typed configuration: the dataclass schema, its choices and ranges, and the checks run after a merge.
+"""Typed configuration: the dataclass schema, its choices and ranges, and the checks run after a
+merge.
 
 Loading (YAML file, dotted overrides, unknown-key errors) lives in `config_io`.
 """
+
 from __future__ import annotations
 
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 class ArcVaeError(Exception):
     """Bad input from the user (data, config, arguments): printed as one line, exit status 2."""
 
-    def __str__(self) -> str:  # quoted user text (a key, a value) may hold line breaks: keep one line
+    def __str__(
+        self,
+    ) -> str:  # quoted user text (a key, a value) may hold line breaks: keep one line
         return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
@@ -25,7 +29,7 @@ class ConfigError(ArcVaeError):
 class DataConfig:
     source: str = "arc1"
     split: str = "training"
-    val_source: Optional[str] = None
+    val_source: str | None = None
     val_split: str = "evaluation"
     val_limit: int = 0
     grid_size: int = 30
@@ -33,7 +37,7 @@ class DataConfig:
     bucket_multiple: int = 4
     samples_per_epoch: int = 800_000
     augment: bool = True
-    cache_dir: Optional[str] = "~/.cache/arcvae"
+    cache_dir: str | None = "~/.cache/arcvae"
 
 
 @dataclass
@@ -61,10 +65,10 @@ class LossConfig:
 @dataclass
 class BetaConfig:
     schedule: str = "linear_warmup"
-    max_beta: Optional[float] = None
+    max_beta: float | None = None
     min_beta: float = 0.0
-    warmup_epochs: Optional[float] = None
-    ramp_epochs: Optional[float] = None
+    warmup_epochs: float | None = None
+    ramp_epochs: float | None = None
     n_cycles: int = 4
     ratio: float = 0.5
     shape: str = "linear"
@@ -85,7 +89,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    channels_last: Optional[bool] = None
+    channels_last: bool | None = None
     compile: bool = False
     log_every: int = 50
     eval_every: int = 1
@@ -130,7 +134,8 @@ class Config:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
-# Per-schedule defaults for the β keys left null in the config (issue: ultra_conservative is 20/60/0.1).
+# Per-schedule defaults for the β keys left null in the config (issue: ultra_conservative is
+# 20/60/0.1).
 SCHEDULE_DEFAULTS = {
     "constant": dict(max_beta=0.1, warmup_epochs=0.0, ramp_epochs=0.0),
     "linear_warmup": dict(max_beta=0.5, warmup_epochs=1.0, ramp_epochs=2.0),
@@ -157,35 +162,59 @@ CHOICES = {
 
 # (key, lowest, highest, lowest allowed itself?) - checked after the merge.
 RANGES = [
-    ("data.grid_size", 1, 30, True), ("data.bucket_multiple", 1, None, True),
+    ("data.grid_size", 1, 30, True),
+    ("data.bucket_multiple", 1, None, True),
     ("data.samples_per_epoch", 1, None, True),
     ("data.val_limit", 0, None, True),
-    ("model.latent_dim", 1, None, True), ("model.embed_dim", 1, None, True), ("model.blocks", 0, None, True),
+    ("model.latent_dim", 1, None, True),
+    ("model.embed_dim", 1, None, True),
+    ("model.blocks", 0, None, True),
     ("model.spatial_dims", 0, None, True),
-    ("loss.focal_gamma", 0, None, True), ("loss.effective_beta", 0, 1, False),
-    ("loss.max_weight_ratio", 0, None, True), ("loss.free_bits", 0, None, True),
-    ("beta.max_beta", 0, None, True), ("beta.min_beta", 0, None, True),
-    ("beta.warmup_epochs", 0, None, True), ("beta.ramp_epochs", 0, None, True),
-    ("beta.n_cycles", 1, None, True), ("beta.ratio", 0, 1, False),
-    ("beta.target_kl_per_dim", 0, None, True), ("beta.kp", 0, None, True), ("beta.ki", 0, None, True),
-    ("train.epochs", 1, None, True), ("train.batch_size", 1, None, True), ("train.lr", 0, None, False),
+    ("loss.focal_gamma", 0, None, True),
+    ("loss.effective_beta", 0, 1, False),
+    ("loss.max_weight_ratio", 0, None, True),
+    ("loss.free_bits", 0, None, True),
+    ("beta.max_beta", 0, None, True),
+    ("beta.min_beta", 0, None, True),
+    ("beta.warmup_epochs", 0, None, True),
+    ("beta.ramp_epochs", 0, None, True),
+    ("beta.n_cycles", 1, None, True),
+    ("beta.ratio", 0, 1, False),
+    ("beta.target_kl_per_dim", 0, None, True),
+    ("beta.kp", 0, None, True),
+    ("beta.ki", 0, None, True),
+    ("train.epochs", 1, None, True),
+    ("train.batch_size", 1, None, True),
+    ("train.lr", 0, None, False),
     ("train.lr_floor", 0, 1, True),
-    ("train.weight_decay", 0, None, True), ("train.grad_clip", 0, None, True),
+    ("train.weight_decay", 0, None, True),
+    ("train.grad_clip", 0, None, True),
     ("train.seed", 0, 2**32 - 1, True),  # numpy's seed range; outside it the run crashed at start
-    ("train.log_every", 1, None, True), ("train.eval_every", 1, None, True),
-    ("train.checkpoint_every", 1, None, True), ("train.checkpoint_every_steps", 0, None, True),
+    ("train.log_every", 1, None, True),
+    ("train.eval_every", 1, None, True),
+    ("train.checkpoint_every", 1, None, True),
+    ("train.checkpoint_every_steps", 0, None, True),
     ("train.keep_checkpoints", 1, None, True),
     ("train.max_bad_steps", 1, None, True),
-    ("overfit.batch_size", 1, None, True), ("overfit.iterations", 1, None, True),
-    ("overfit.target_accuracy", 0, 1, True), ("overfit.min_class_recall", 0, 1, True), ("overfit.lr", 0, None, False),
-    ("overfit.warmup_iterations", 0, None, True), ("overfit.decay_iterations", 0, None, True),
-    ("overfit.beta", 0, None, True), ("overfit.log_every", 1, None, True),
-    ("monitor.kl_floor", 0, None, True), ("monitor.non_black_floor", 0, 1, True),
-    ("monitor.active_threshold", 0, None, True), ("monitor.n_recon_grids", 0, None, True),
+    ("overfit.batch_size", 1, None, True),
+    ("overfit.iterations", 1, None, True),
+    ("overfit.target_accuracy", 0, 1, True),
+    ("overfit.min_class_recall", 0, 1, True),
+    ("overfit.lr", 0, None, False),
+    ("overfit.warmup_iterations", 0, None, True),
+    ("overfit.decay_iterations", 0, None, True),
+    ("overfit.beta", 0, None, True),
+    ("overfit.log_every", 1, None, True),
+    ("monitor.kl_floor", 0, None, True),
+    ("monitor.non_black_floor", 0, 1, True),
+    ("monitor.active_threshold", 0, None, True),
+    ("monitor.n_recon_grids", 0, None, True),
 ]
 
+
 def resolve_schedule_defaults(cfg: Config) -> None:
-    """Fill β keys left null with the chosen schedule's defaults, so config.yaml shows real values."""
+    """Fill β keys left null with the chosen schedule's defaults, so config.yaml shows real
+    values."""
     defaults = SCHEDULE_DEFAULTS.get(cfg.beta.schedule, {})
     for key, value in defaults.items():
         if getattr(cfg.beta, key) is None:
@@ -205,12 +234,16 @@ def validate(cfg: Config) -> None:
         if value not in choices:
             close = difflib.get_close_matches(str(value), choices, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{key}: unknown value '{value}'{hint}; choose one of {', '.join(choices)}")
+            raise ConfigError(
+                f"{key}: unknown value '{value}'{hint}; choose one of {', '.join(choices)}"
+            )
     for key, low, high, low_ok in RANGES:
         value = get_key(cfg, key)
         if value is None:
             continue
-        if not math.isfinite(value):  # YAML reads .nan and .inf as floats, which compare as in range
+        if not math.isfinite(
+            value
+        ):  # YAML reads .nan and .inf as floats, which compare as in range
             raise ConfigError(f"{key}: {value} is not a finite number")
         if value < low or (value == low and not low_ok) or (high is not None and value > high):
             bound = f">= {low}" if low_ok else f"> {low}"
@@ -219,32 +252,65 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key}: {value} is out of range (must be {bound})")
     check_arch_padding(cfg.model.arch, cfg.data.padding)
     if not cfg.model.channels or any(c < 1 for c in cfg.model.channels):
-        raise ConfigError(f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints")
+        raise ConfigError(
+            f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints"
+        )
     check_spatial_dims(cfg)
     if 0 < cfg.loss.max_weight_ratio < 1:
-        raise ConfigError(f"loss.max_weight_ratio: {cfg.loss.max_weight_ratio} must be 0 (no cap) or >= 1")
+        raise ConfigError(
+            f"loss.max_weight_ratio: {cfg.loss.max_weight_ratio} must be 0 (no cap) or >= 1"
+        )
     if cfg.beta.min_beta > cfg.beta.max_beta:
-        raise ConfigError(f"beta.min_beta: {cfg.beta.min_beta} is above beta.max_beta {cfg.beta.max_beta}")
+        raise ConfigError(
+            f"beta.min_beta: {cfg.beta.min_beta} is above beta.max_beta {cfg.beta.max_beta}"
+        )
 
 
 def check_arch_padding(arch: str, padding: str) -> None:
-    """`conv` reads its bottleneck through a linear layer tied to one canvas: it cannot take size buckets."""
+    """`conv` reads its bottleneck through a linear layer tied to one canvas: it cannot take size
+    buckets."""
     if arch == "conv" and padding == "symbol":
-        raise ConfigError("model.arch=conv cannot be used with data.padding=symbol (its linear bottleneck is tied "
-                          "to one canvas, and symbol mode uses size buckets); use model.arch=conv_any")
+        raise ConfigError(
+            "model.arch=conv cannot be used with data.padding=symbol (its linear bottleneck is "
+            ""
+            ""
+            ""
+            ""
+            "tied "
+            "to one canvas, and symbol mode uses size buckets); use model.arch=conv_any"
+        )
 
 
 def check_spatial_dims(cfg: Config) -> None:
-    """model.spatial_dims: so many dims per 2×2-pixel cell of patch's half-resolution map; the rest is global."""
-    spatial, dims, cells = cfg.model.spatial_dims, cfg.model.latent_dim, (cfg.data.grid_size + 1) // 2
+    """model.spatial_dims: so many dims per 2×2-pixel cell of patch's half-resolution map; the rest
+    is global."""
+    spatial = cfg.model.spatial_dims
+    dims = cfg.model.latent_dim
+    cells = (cfg.data.grid_size + 1) // 2
     if not spatial:
         return
     if cfg.model.arch != "patch" or len(cfg.model.channels) < 2:
-        raise ConfigError(f"model.spatial_dims: {spatial} needs model.arch=patch with two or more model.channels (its "
-                          "cells live on the half-resolution map); model.spatial_dims=0 gives one global vector")
+        raise ConfigError(
+            f"model.spatial_dims: {spatial} needs model.arch=patch with two or more model.channels "
+            ""
+            ""
+            ""
+            ""
+            "(its "
+            "cells live on the half-resolution map); model.spatial_dims=0 gives one global vector"
+        )
     if spatial % (cells * cells):
-        raise ConfigError(f"model.spatial_dims: {spatial} must be a multiple of {cells * cells} ({cells}x{cells} "
-                          f"cells of 2x2 pixels at data.grid_size {cfg.data.grid_size})")
+        raise ConfigError(
+            f"model.spatial_dims: {spatial} must be a multiple of {cells * cells} ({cells}x{cells} "
+            f"cells of 2x2 pixels at data.grid_size {cfg.data.grid_size})"
+        )
     if spatial >= dims:
-        raise ConfigError(f"model.spatial_dims: {spatial} must be below model.latent_dim {dims}: the rest is the "
-                          f"global vector, which the shape head reads (model.spatial_dims=0: one global vector of {dims})")
+        raise ConfigError(
+            f"model.spatial_dims: {spatial} must be below model.latent_dim {dims}: the rest is the "
+            "global vector, which the shape head reads (model.spatial_dims=0: one global vector "
+            ""
+            ""
+            ""
+            ""
+            f"of {dims})"
+        )

@@ -4,6 +4,7 @@ back out as a plain dict, YAML text, a hash and a list of changed keys.
 OmegaConf does the merging and type checking; we add what it lacks for users: an unknown key is
 named with the closest valid key, and ranges are checked after the merge (`config.validate`).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -11,7 +12,7 @@ import hashlib
 import json
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
@@ -71,7 +72,7 @@ def _parse_value(item: str, text: str) -> Any:
         raise ConfigError(f"override '{item}': the value '{text}' is not valid YAML") from None
 
 
-def load_config(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> Config:
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Schema defaults <- YAML file <- dotted overrides, then ranges; raises ConfigError."""
     layers = []
     if path is not None:
@@ -99,14 +100,19 @@ def load_config_text(text: str, where: str = "saved config") -> Config:
     return _merge([(where, yaml.safe_load(text) or {})])
 
 
-# Every model key but the cells': a config with them all and no model.spatial_dims was written (config.yaml,
+# Every model key but the cells': a config with them all and no model.spatial_dims was written
+# (config.yaml,
 # a checkpoint, a copy of default.yaml) before the cells, when the latent was one global vector.
 MODEL_KEYS_BEFORE_CELLS = {"arch", "latent_dim", "embed_dim", "channels", "blocks"}
 
 
 def _before_cells(tree: dict) -> dict:
     model = tree.get("model")
-    if isinstance(model, dict) and "spatial_dims" not in model and MODEL_KEYS_BEFORE_CELLS <= model.keys():
+    if (
+        isinstance(model, dict)
+        and "spatial_dims" not in model
+        and MODEL_KEYS_BEFORE_CELLS <= model.keys()
+    ):
         return {**tree, "model": {**model, "spatial_dims": 0}}
     return tree
 
@@ -120,7 +126,9 @@ def _merge(layers: list[tuple[str, dict]]) -> Config:
             merged = OmegaConf.merge(merged, tree)
         except OmegaConfBaseException as exc:
             key = getattr(exc, "full_key", None) or "?"
-            raise ConfigError(f"{where}: bad value for '{key}': {exc.msg.splitlines()[0]}") from None
+            raise ConfigError(
+                f"{where}: bad value for '{key}': {exc.msg.splitlines()[0]}"
+            ) from None
     cfg: Config = OmegaConf.to_object(merged)
     resolve_schedule_defaults(cfg)
     validate(cfg)
@@ -141,7 +149,8 @@ def config_hash(cfg: Config) -> str:
 
 def diff_keys(a: Config, b: Config) -> list[str]:
     """Dotted keys whose values differ between two configs."""
-    flat_a, flat_b = _flatten(to_dict(a)), _flatten(to_dict(b))
+    flat_a = _flatten(to_dict(a))
+    flat_b = _flatten(to_dict(b))
     return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
 
 

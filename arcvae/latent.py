@@ -1,23 +1,25 @@
 """Use what was trained: a finished run's encoder and decoder, on grids (docs/latent.md).
 
     import arcvae
-    run = arcvae.load_run("runs/demo")                 # its newest checkpoint, on the device training would pick
-    mu, logvar = run.encode([[[0, 3], [3, 0]]])        # (N, D) each: the posterior q(z|x) of every grid
-    grids = run.decode(mu + 0.5)                       # a list of N uint8 arrays
-    same = run.reconstruct([[[0, 3], [3, 0]]])         # decode(encode(grids)) at z = μ
+    run = arcvae.load_run("runs/demo")                 # its newest checkpoint, on the device
+    training would pick mu, logvar = run.encode([[[0, 3], [3, 0]]])        # (N, D) each: the
+    posterior q(z|x) of every grid grids = run.decode(mu + 0.5)                       # a list of N
+    uint8 arrays same = run.reconstruct([[[0, 3], [3, 0]]])         # decode(encode(grids)) at z = μ
 
 Grids go in as lists of rows or numpy arrays, any size the model accepts (1..data.grid_size a side),
-checked as data files are (`data.validate_grid`); a bad one is an `ArcVaeError` naming it. Grids come
-out as uint8 arrays: of the shape the model predicts for `conv_any` with `data.padding: symbol`, the
-whole (grid_size, grid_size) canvas otherwise (black padding: the model does not know where a grid ends).
-Everything runs through the code that training uses (`build_model`, `steps.encode_grids` /
-`decode_latents`, the run's precision), so the figures agree with the run's own.
+checked as data files are (`data.validate_grid`); a bad one is an `ArcVaeError` naming it. Grids
+come out as uint8 arrays: of the shape the model predicts for `conv_any` with `data.padding:
+symbol`, the whole (grid_size, grid_size) canvas otherwise (black padding: the model does not know
+where a grid ends). Everything runs through the code that training uses (`build_model`,
+`steps.encode_grids` / `decode_latents`, the run's precision), so the figures agree with the run's
+own.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -34,11 +36,12 @@ from .run import resolve_device
 @dataclass
 class TrainedRun:
     """A run's model as one checkpoint left it, in eval mode on `device`, with the run's config."""
+
     path: Path
     config: Config
     net: torch.nn.Module
     device: torch.device
-    step: int                # the training step the checkpoint was written at
+    step: int  # the training step the checkpoint was written at
 
     @property
     def canvas(self) -> int:
@@ -47,31 +50,40 @@ class TrainedRun:
 
     @property
     def predicts_shape(self) -> bool:
-        """Does decoding give each grid its own shape (symbol mode), or the whole canvas (black mode)?"""
+        """Does decoding give each grid its own shape (symbol mode), or the whole canvas (black
+        mode)?"""
         return self.config.data.padding == "symbol"
 
     def fits(self, grid: np.ndarray) -> bool:
         return max(grid.shape) <= self.canvas
 
     def grids(self, grids: Sequence, names: Sequence[str] | None = None) -> Grids:
-        """The grids checked and padded to the model's canvas; `names` (default 'grid <i>') name a bad one."""
+        """The grids checked and padded to the model's canvas; `names` (default 'grid <i>') name a
+        bad one."""
         checked = []
         for i, grid in enumerate(grids):
             name = names[i] if names is not None else f"grid {i}"
             array = validate_grid(grid.tolist() if isinstance(grid, np.ndarray) else grid, name)
             if not self.fits(array):
-                raise DataError(f"{name}: grid is {array.shape[0]}x{array.shape[1]}, larger than this model's "
-                                f"{self.canvas}x{self.canvas} canvas (data.grid_size={self.canvas})")
+                raise DataError(
+                    f"{name}: grid is {array.shape[0]}x{array.shape[1]}, larger than this model's "
+                    f"{self.canvas}x{self.canvas} canvas (data.grid_size={self.canvas})"
+                )
             checked.append(array)
         return pad_grids(checked, self.canvas)
 
-    def encode(self, grids: Sequence, names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self, grids: Sequence, names: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """μ and log σ² (N, D) float32 of the posterior of each grid."""
-        mu, logvar = steps.encode_grids(self.net, self.grids(grids, names), self.config, self.device)
+        mu, logvar = steps.encode_grids(
+            self.net, self.grids(grids, names), self.config, self.device
+        )
         return mu.numpy(), logvar.numpy()
 
     def decode(self, z) -> list[np.ndarray]:
-        """Latents z (N, D) (an array, a tensor or nested lists) -> N grids, decoded free-running."""
+        """Latents z (N, D) (an array, a tensor or nested lists) -> N grids, decoded
+        free-running."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != self.config.model.latent_dim:
             raise ValueError(f"z must be (N, {self.config.model.latent_dim}), not {tuple(z.shape)}")
@@ -82,11 +94,15 @@ class TrainedRun:
         return steps.reconstruct(self.net, self.grids(grids, names), self.config, self.device)
 
 
-def load_run(path: str | Path, checkpoint: str | int = "last", device: str | None = None) -> TrainedRun:
-    """The model of the run in `path` from its newest usable checkpoint ('last') or that of a step number.
+def load_run(
+    path: str | Path, checkpoint: str | int = "last", device: str | None = None
+) -> TrainedRun:
+    """The model of the run in `path` from its newest usable checkpoint ('last') or that of a step
+    number.
 
-    The checkpoint is read with `weights_only=True` and holds the config the weights were trained with;
-    `device` defaults to the run's `train.device`, resolved as training resolves it ('auto': CUDA if any).
+    The checkpoint is read with `weights_only=True` and holds the config the weights were trained
+    with; `device` defaults to the run's `train.device`, resolved as training resolves it ('auto':
+    CUDA if any).
     """
     path = Path(path)
     if not path.is_dir():

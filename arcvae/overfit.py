@@ -6,6 +6,7 @@ class weights of the *whole* training set; β is `overfit.beta` (0 by default: t
 Passing takes the target pixel accuracy AND every colour in the batch recalled: on ~95% black
 padded grids, predicting black everywhere already scores ~95% pixel accuracy.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,13 +19,21 @@ from .class_weights import pixel_counts
 from .config import Config, OverfitConfig
 from .config_io import to_yaml
 from .data import N_COLOURS, Grids
+from .grid_plots import save_reconstructions
 from .losses import LossOptions
 from .metrics import alarm_start
-from .grid_plots import save_reconstructions
 from .plots import save_curves
 from .run import prepare_run_dir, refuse_existing_run, set_up
 from .schedules import cosine_share
-from .steps import Batch, decode_at_mean, evaluate, make_optimizer, model_input, predicted_grids, train_step
+from .steps import (
+    Batch,
+    decode_at_mean,
+    evaluate,
+    make_optimizer,
+    model_input,
+    predicted_grids,
+    train_step,
+)
 from .tracking import RunLog, class_table, say, write_json_atomic
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
@@ -32,7 +41,9 @@ LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
 
 def pick_batch(grids: Grids, size: int, seed: int) -> torch.Tensor:
     """`size` grid indices, drawn with the seed from the grids that hold at least 3 colours."""
-    colours = torch.stack([(grids.pixels == c).flatten(1).any(1) for c in range(N_COLOURS)], 1).sum(1)  # (N,)
+    colours = torch.stack([(grids.pixels == c).flatten(1).any(1) for c in range(N_COLOURS)], 1).sum(
+        1
+    )  # (N,)
     pool = torch.nonzero(colours >= 3).flatten()
     if len(pool) < size:
         pool = torch.arange(len(grids))
@@ -55,28 +66,48 @@ def overfit_lr(it: int, cfg: OverfitConfig) -> float:
 
 
 def target_reached(figures: dict, cfg: Config) -> bool:
-    """Pixel accuracy at target AND every colour in the batch recalled: black-painting fails the second."""
+    """Pixel accuracy at target AND every colour in the batch recalled: black-painting fails the
+    second."""
     recalls = [a for a in figures["per_class_accuracy"] if a is not None]
-    return figures["pixel_accuracy"] >= cfg.overfit.target_accuracy and min(recalls) >= cfg.overfit.min_class_recall
+    return (
+        figures["pixel_accuracy"] >= cfg.overfit.target_accuracy
+        and min(recalls) >= cfg.overfit.min_class_recall
+    )
 
 
 def progress_line(it: int, figures: dict) -> str:
-    return (f"it {it:4d} loss {figures['loss']:8.2f} px {figures['pixel_accuracy']:6.1%} "
-            f"non-black {figures['non_black_accuracy']:6.1%}  per colour: "
-            + " ".join("  - " if a is None else f"{a:4.0%}" for a in figures["per_class_accuracy"]))
+    return (
+        f"it {it:4d} loss {figures['loss']:8.2f} px {figures['pixel_accuracy']:6.1%} "
+        f"non-black {figures['non_black_accuracy']:6.1%}  per colour: "
+        + " ".join("  - " if a is None else f"{a:4.0%}" for a in figures["per_class_accuracy"])
+    )
 
 
 def announce(cfg: Config, train: Grids, picked: Grids, weights: torch.Tensor | None) -> None:
-    """The check's setup, and the whole set's colours beside the batch's with the weights they get."""
-    say(f"overfit: {len(picked)} grids from {len(train)} training grids (seed {cfg.train.seed}), "
-        f"{cfg.overfit.iterations} iterations at most, target {cfg.overfit.target_accuracy:.0%} pixel accuracy "
-        f"with every colour present >= {cfg.overfit.min_class_recall:.0%} recall")
-    say(class_table(pixel_counts(train, cfg.data.padding).tolist(), pixel_counts(picked, cfg.data.padding).tolist(),
-                    weights.tolist() if weights is not None else [1.0] * N_COLOURS))
+    """The check's setup, and the whole set's colours beside the batch's with the weights they
+    get."""
+    say(
+        f"overfit: {len(picked)} grids from {len(train)} training grids (seed {cfg.train.seed}), "
+        f"{cfg.overfit.iterations} iterations at most, target {cfg.overfit.target_accuracy:.0%} "
+        ""
+        ""
+        ""
+        ""
+        "pixel accuracy "
+        f"with every colour present >= {cfg.overfit.min_class_recall:.0%} recall"
+    )
+    say(
+        class_table(
+            pixel_counts(train, cfg.data.padding).tolist(),
+            pixel_counts(picked, cfg.data.padding).tolist(),
+            weights.tolist() if weights is not None else [1.0] * N_COLOURS,
+        )
+    )
 
 
 def the_batch(train: Grids, cfg: Config, device: torch.device) -> tuple[Grids, Batch]:
-    """The grids picked (as stored) and the batch trained on: all on the canvas of the largest among them."""
+    """The grids picked (as stored) and the batch trained on: all on the canvas of the largest among
+    them."""
     chosen = pick_batch(train, cfg.overfit.batch_size, cfg.train.seed)
     picked = Grids(train.pixels[chosen], train.sizes[chosen])
     canvas = int(canvases_of(picked.sizes, cfg.data).max())
@@ -84,16 +115,30 @@ def the_batch(train: Grids, cfg: Config, device: torch.device) -> tuple[Grids, B
     return picked, model_input(grids.to(device), sizes.to(device), cfg)
 
 
-def train_on_batch(model, batch: Batch, cfg: Config, device, options: LossOptions, log: RunLog) -> tuple[int, int | None, dict]:
-    """Up to `overfit.iterations` steps; (iterations run, first iteration at target or None, last figures).
+def train_on_batch(
+    model, batch: Batch, cfg: Config, device, options: LossOptions, log: RunLog
+) -> tuple[int, int | None, dict]:
+    """Up to `overfit.iterations` steps; (iterations run, first iteration at target or None, last
+    figures).
 
     The figures are measured after every step until the target is first reached, so
     `iterations_to_target` is exact; after that (stop_at_target false) only every `log_every`.
     """
     optimizer = make_optimizer(model, cfg, cfg.overfit.lr)
-    reached_at, figures, it = None, {}, 0
+    reached_at = None
+    figures = {}
+    it = 0
     for it in range(1, cfg.overfit.iterations + 1):
-        train_step(model, optimizer, batch, cfg.overfit.beta, options, cfg, device, overfit_lr(it, cfg.overfit))
+        train_step(
+            model,
+            optimizer,
+            batch,
+            cfg.overfit.beta,
+            options,
+            cfg,
+            device,
+            overfit_lr(it, cfg.overfit),
+        )
         due = it % cfg.overfit.log_every == 0 or it == cfg.overfit.iterations
         if not (due or reached_at is None):
             continue
@@ -101,20 +146,32 @@ def train_on_batch(model, batch: Batch, cfg: Config, device, options: LossOption
         if reached_at is None and target_reached(figures, cfg):
             reached_at = it
         if due or reached_at == it:
-            log.log({"split": "train", "step": it, "epoch": it, "beta": cfg.overfit.beta,
-                     "lr": optimizer.param_groups[0]["lr"], **figures})
+            log.log(
+                {
+                    "split": "train",
+                    "step": it,
+                    "epoch": it,
+                    "beta": cfg.overfit.beta,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    **figures,
+                }
+            )
             say(progress_line(it, figures))
         if reached_at is not None and cfg.overfit.stop_at_target:
             break
     return it, reached_at, figures
 
 
-def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute_weights: bool = False) -> dict:
-    """Run the check into `run_dir`; returns summary.json's contents (`passed` decides the exit status)."""
+def overfit_batch(
+    cfg: Config, run_dir: Path, overwrite: bool = False, recompute_weights: bool = False
+) -> dict:
+    """Run the check into `run_dir`; returns summary.json's contents (`passed` decides the exit
+    status)."""
     started = time.perf_counter()
     refuse_existing_run(Path(run_dir), overwrite)  # bad data must not leave a half-made run folder
     setup = set_up(cfg, recompute_weights)
-    model, device = setup.net, setup.device
+    model = setup.net
+    device = setup.device
     run_dir = prepare_run_dir(Path(run_dir), overwrite)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     picked, batch = the_batch(setup.train, cfg, device)
@@ -125,16 +182,46 @@ def overfit_batch(cfg: Config, run_dir: Path, overwrite: bool = False, recompute
     finally:
         log.close()
     picture = run_dir / "plots" / "overfit_reconstructions.png"
-    save_reconstructions(picture, picked.pixels.numpy(), predicted_grids(decode_at_mean(model, batch.grids, cfg, device)),
-                         f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above reconstructions",
-                         sizes=picked.sizes.numpy())
+    save_reconstructions(
+        picture,
+        picked.pixels.numpy(),
+        predicted_grids(decode_at_mean(model, batch.grids, cfg, device)),
+        f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above "
+        ""
+        ""
+        ""
+        ""
+        "reconstructions",
+        sizes=picked.sizes.numpy(),
+    )
     save_curves(run_dir, cfg.monitor, alarm_start(cfg.beta))
     passed = reached_at is not None
-    summary = {**figures, "status": "completed", "iterations": it, "iterations_to_target": reached_at,
-               "target_accuracy": cfg.overfit.target_accuracy, "min_class_recall": cfg.overfit.min_class_recall,
-               "passed": passed, "wall_time_s": round(time.perf_counter() - started, 2), "device": str(device)}
+    summary = {
+        **figures,
+        "status": "completed",
+        "iterations": it,
+        "iterations_to_target": reached_at,
+        "target_accuracy": cfg.overfit.target_accuracy,
+        "min_class_recall": cfg.overfit.min_class_recall,
+        "passed": passed,
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "device": str(device),
+    }
     write_json_atomic(run_dir / "summary.json", summary)
-    say(f"overfit {'PASSED' if passed else 'FAILED'}: pixel accuracy {figures['pixel_accuracy']:.1%}, lowest colour "
-        f"recall {min(a for a in figures['per_class_accuracy'] if a is not None):.1%} after {it} iterations ("
-        + (f"target reached at {reached_at}" if passed else "target not reached") + f"); picture: {picture}")
+    say(
+        f"overfit {'PASSED' if passed else 'FAILED'}: pixel accuracy "
+        ""
+        ""
+        ""
+        ""
+        f"{figures['pixel_accuracy']:.1%}, lowest colour "
+        f"recall {min(a for a in figures['per_class_accuracy'] if a is not None):.1%} after {it} "
+        ""
+        ""
+        ""
+        ""
+        "iterations ("
+        + (f"target reached at {reached_at}" if passed else "target not reached")
+        + f"); picture: {picture}"
+    )
     return summary

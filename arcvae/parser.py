@@ -3,11 +3,15 @@
 Exit status: 0 success, 1 the check failed (overfit target missed, run failed), 2 bad input or
 config, 130 interrupted (a checkpoint and summary were written; resume with --resume).
 """
+
 from __future__ import annotations
 
 import argparse
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 class Parser(argparse.ArgumentParser):

@@ -4,6 +4,7 @@ and summary.
 `set_up` loads and validates everything before a file is written (bad input loses nothing);
 `Progress` is all that changes as training goes and is checkpointed with the weights.
 """
+
 from __future__ import annotations
 
 import random
@@ -38,8 +39,10 @@ def refuse_existing_run(out: Path, overwrite: bool) -> None:
     """Refuse a folder that already holds a run unless `overwrite`; checks only, writes nothing."""
     out = Path(out)
     if holds_run(out) and not overwrite:
-        raise ArcVaeError(f"{out}: already holds a run (use --overwrite to replace it, "
-                          f"--resume {out} to continue it, or another --out)")
+        raise ArcVaeError(
+            f"{out}: already holds a run (use --overwrite to replace it, "
+            f"--resume {out} to continue it, or another --out)"
+        )
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> Path:
@@ -51,13 +54,17 @@ def prepare_run_dir(out: Path, overwrite: bool) -> Path:
             (out / name).unlink(missing_ok=True)
         for path in ckpt.list_checkpoints(out):
             path.unlink()
-        for path in (out / "tensorboard").glob("events.*") if (out / "tensorboard").is_dir() else []:
+        for path in (
+            (out / "tensorboard").glob("events.*") if (out / "tensorboard").is_dir() else []
+        ):
             path.unlink()
     (out / "plots").mkdir(parents=True, exist_ok=True)
     return out
 
 
-# ---------------------------------------------------------------- set-up shared by training and the overfit check
+# ---------------------------------------------------------------- set-up shared by training and the
+# overfit check
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -76,75 +83,109 @@ def seed_everything(seed: int) -> None:
 @dataclass
 class Setup:
     """What every run starts from: where it runs, its data, its loss options and a fresh model."""
+
     world: World
     device: torch.device
-    train: Grids                 # on the CPU; training moves it to the device
+    train: Grids  # on the CPU; training moves it to the device
     val: Grids | None
     options: LossOptions
-    net: torch.nn.Module         # the bare model, on the device
+    net: torch.nn.Module  # the bare model, on the device
 
 
-def load_weights(cfg: Config, train: Grids, device: torch.device, world: World, recompute: bool) -> torch.Tensor | None:
-    """Class weights from the whole training set, computed (and cached) once, on rank 0; the others receive them."""
+def load_weights(
+    cfg: Config, train: Grids, device: torch.device, world: World, recompute: bool
+) -> torch.Tensor | None:
+    """Class weights from the whole training set, computed (and cached) once, on rank 0; the others
+    receive them."""
     if not uses_class_weights(cfg.loss):
         return None
     if not world.main:
         return broadcast_from_main(torch.empty(10, device=device), world)
-    weights = class_weights(train, cfg.data.source, cfg.data.augment, cfg.loss.class_weights, cfg.loss.effective_beta,
-                            cfg.loss.max_weight_ratio, cfg.data.cache_dir, recompute, cfg.data.padding)
-    say(f"class weights ({weights.method}, {'loaded from cache' if weights.source == 'cache' else 'computed'}"
-        f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights))
+    weights = class_weights(
+        train,
+        cfg.data.source,
+        cfg.data.augment,
+        cfg.loss.class_weights,
+        cfg.loss.effective_beta,
+        cfg.loss.max_weight_ratio,
+        cfg.data.cache_dir,
+        recompute,
+        cfg.data.padding,
+    )
+    say(
+        f"class weights ({weights.method}, "
+        ""
+        ""
+        ""
+        ""
+        f"{'loaded from cache' if weights.source == 'cache' else 'computed'}"
+        f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights)
+    )
     return broadcast_from_main(weights.tensor(device), world)
 
 
 def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
-    """Join torchrun's group (if launched so), seed, load and check the data, weigh the classes, build the model."""
+    """Join torchrun's group (if launched so), seed, load and check the data, weigh the classes,
+    build the model."""
     world = init_world(cfg.train.device)
     device = device_for(world, resolve_device(cfg.train.device))
     seed_everything(cfg.train.seed)
     train, val = load_datasets(cfg.data)
     if world.main:
-        say(f"data: {len(train)} training grids from {cfg.data.source}:{cfg.data.split}"
+        say(
+            f"data: {len(train)} training grids from {cfg.data.source}:{cfg.data.split}"
             f" ({train.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
-            + (f"{len(val)} validation grids ({val.skipped} skipped)" if val else "no validation set")
-            + (f"; {world.size} processes" if world.active else ""))
+            + (
+                f"{len(val)} validation grids ({val.skipped} skipped)"
+                if val
+                else "no validation set"
+            )
+            + (f"; {world.size} processes" if world.active else "")
+        )
     weights = load_weights(cfg, train, device, world, recompute_weights)
     options = LossOptions.from_config(cfg.loss, weights, cfg.data.padding)
-    channels_last = cfg.train.channels_last if cfg.train.channels_last is not None else uses_bf16(cfg, device)
+    channels_last = (
+        cfg.train.channels_last if cfg.train.channels_last is not None else uses_bf16(cfg, device)
+    )
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    return Setup(world, device, train, val, options, build_model(cfg).to(device, memory_format=layout))
+    return Setup(
+        world, device, train, val, options, build_model(cfg).to(device, memory_format=layout)
+    )
 
 
 # ---------------------------------------------------------------- state, checkpoints, summary
 
+
 @dataclass
 class Progress:
     """What changes as training goes; saved in checkpoints."""
+
     step: int = 0
-    epoch: int = 0                 # epochs completed
-    batch_in_epoch: int = 0        # batches done in the current epoch
+    epoch: int = 0  # epochs completed
+    batch_in_epoch: int = 0  # batches done in the current epoch
     bad_steps_in_row: int = 0
     skipped_steps: int = 0
     collapse_events: list = field(default_factory=list)
     worst_kl_dim_mean: float | None = None
     worst_non_black: float | None = None
-    running: dict | None = None    # loss sums since the last 'train' record, on the device
+    running: dict | None = None  # loss sums since the last 'train' record, on the device
 
 
 @dataclass
 class Run:
     """One training run: the set-up, the optimiser, where it writes, and its progress."""
+
     cfg: Config
     run_dir: Path
     setup: Setup
-    model: torch.nn.Module          # what a training step calls: the net, compiled and/or wrapped in DDP
+    model: torch.nn.Module  # what a training step calls: the net, compiled and/or wrapped in DDP
     optimizer: torch.optim.Optimizer
     controller: AdaptiveBeta | None
     steps_per_epoch: int
     log: RunLog | NullLog = field(default_factory=NullLog)
     progress: Progress = field(default_factory=Progress)
-    stop_requested: bool = False    # set by SIGINT/SIGTERM; not saved
-    timed: bool = False             # the expected-time line has been printed
+    stop_requested: bool = False  # set by SIGINT/SIGTERM; not saved
+    timed: bool = False  # the expected-time line has been printed
 
     @property
     def world(self) -> World:
@@ -161,10 +202,14 @@ class Run:
     def beta(self) -> float | torch.Tensor:
         if self.controller is not None:
             return self.controller.beta
-        return scheduled_beta(self.cfg.beta, self.progress.step / self.steps_per_epoch, self.cfg.train.epochs)
+        return scheduled_beta(
+            self.cfg.beta, self.progress.step / self.steps_per_epoch, self.cfg.train.epochs
+        )
 
     def lr(self) -> float:
-        return learning_rate(self.cfg.train, self.progress.step / (self.cfg.train.epochs * self.steps_per_epoch))
+        return learning_rate(
+            self.cfg.train, self.progress.step / (self.cfg.train.epochs * self.steps_per_epoch)
+        )
 
 
 def save(run: Run) -> None:
@@ -172,10 +217,13 @@ def save(run: Run) -> None:
     if not run.world.main:
         return
     payload = {
-        "model": run.net.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "model": run.net.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
         "controller": run.controller.state_dict() if run.controller else None,
-        "progress": vars(run.progress), "rng": ckpt.rng_state(),
-        "config_yaml": to_yaml(run.cfg), "config_hash": config_hash(run.cfg),
+        "progress": vars(run.progress),
+        "rng": ckpt.rng_state(),
+        "config_yaml": to_yaml(run.cfg),
+        "config_hash": config_hash(run.cfg),
     }
     ckpt.save_checkpoint(run.run_dir, run.progress.step, payload, run.cfg.train.keep_checkpoints)
 
@@ -183,8 +231,10 @@ def save(run: Run) -> None:
 def check_resume_config(cfg: Config, state: dict, force: bool) -> None:
     changed = diff_keys(load_config_text(state["config_yaml"]), cfg)
     if changed and not force:
-        raise ArcVaeError(f"cannot resume with a different config (changed: {', '.join(changed)}); "
-                          f"use --force to resume anyway")
+        raise ArcVaeError(
+            f"cannot resume with a different config (changed: {', '.join(changed)}); "
+            f"use --force to resume anyway"
+        )
 
 
 def restore(run: Run, state: dict) -> None:
@@ -196,19 +246,25 @@ def restore(run: Run, state: dict) -> None:
     if run.progress.running is not None:
         run.progress.running = {k: v.to(run.device) for k, v in run.progress.running.items()}
     ckpt.set_rng_state(state["rng"])
-    if run.world.rank > 0:  # the checkpoint holds rank 0's RNG; the others need their own noise again
+    if (
+        run.world.rank > 0
+    ):  # the checkpoint holds rank 0's RNG; the others need their own noise again
         torch.manual_seed(run.cfg.train.seed + run.world.rank + 1_000_003 * run.progress.step)
 
 
 def write_summary(run: Run, status: str, started: float, message: str | None = None) -> dict:
-    """summary.json: the final figures, the worst seen after warm-up, the collapse record, status."""
+    """summary.json: the final figures, the worst seen after warm-up, the collapse record,
+    status."""
     records = read_metrics(run.run_dir)
     final = [r for r in records if r["split"] in ("val", "train_eval")]
     last_train = [r for r in records if r["split"] == "train"]
     p = run.progress
     summary = {
-        "status": status, "message": message,
-        "schedule": run.cfg.beta.schedule, "epochs": p.epoch, "step": p.step,
+        "status": status,
+        "message": message,
+        "schedule": run.cfg.beta.schedule,
+        "epochs": p.epoch,
+        "step": p.step,
         "beta": float(run.beta()),
         "final": final[-1] if final else None,
         "final_train": last_train[-1] if last_train else None,
@@ -218,7 +274,8 @@ def write_summary(run: Run, status: str, started: float, message: str | None = N
         "first_collapse_epoch": p.collapse_events[0]["epoch"] if p.collapse_events else None,
         "collapse_events": p.collapse_events,
         "skipped_steps": p.skipped_steps,
-        "device": str(run.device), "wall_time_s": round(time.perf_counter() - started, 2),
+        "device": str(run.device),
+        "wall_time_s": round(time.perf_counter() - started, 2),
     }
     # The contract's headline figures at the top level, taken from the final evaluation.
     source = summary["final"] or summary["final_train"] or {}
@@ -234,8 +291,15 @@ def start(run: Run, resume_state: dict | None, overwrite: bool) -> None:
         dropped = ckpt.rewind_metrics(run.run_dir, run.progress.step) if run.world.main else 0
         if run.world.main:
             p = run.progress
-            say(f"resumed {run.run_dir} at step {p.step} (epoch {p.epoch}, batch {p.batch_in_epoch})"
-                + (f"; dropped {dropped} records logged after it" if dropped else ""))
+            say(
+                f"resumed {run.run_dir} at step {p.step} (epoch {p.epoch}, batch "
+                ""
+                ""
+                ""
+                ""
+                f"{p.batch_in_epoch})"
+                + (f"; dropped {dropped} records logged after it" if dropped else "")
+            )
     elif run.world.main:
         prepare_run_dir(run.run_dir, overwrite)
     if run.world.main:

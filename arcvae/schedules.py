@@ -1,4 +1,5 @@
-"""β and learning-rate schedules: pure functions of training progress, and a feedback controller on KL.
+"""β and learning-rate schedules: pure functions of training progress, and a feedback controller on
+KL.
 
 Progress is measured in epochs as a float (step / steps_per_epoch), so β moves smoothly within
 an epoch. Schedules:
@@ -10,6 +11,7 @@ an epoch. Schedules:
   ControlVAE (Shao et al. 2020, https://arxiv.org/abs/2004.05988).
 The learning rate (`train.lr_schedule`): constant, or a cosine decay over the run to lr_floor·lr.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +23,8 @@ from .config import BetaConfig, TrainConfig
 
 RAMPED = ("linear_warmup", "ultra_conservative")
 _RAMP_PARAMS = ("max_beta", "warmup_epochs", "ramp_epochs")
-# The beta.* keys each schedule reads (what --show-schedule prints); a new schedule adds its line here.
+# The beta.* keys each schedule reads (what --show-schedule prints); a new schedule adds its line
+# here.
 SCHEDULE_PARAMS = {
     "constant": ("max_beta",),
     "linear_warmup": _RAMP_PARAMS,
@@ -52,8 +55,10 @@ def cyclical_fraction(progress: float, n_cycles: int, ratio: float, shape: str) 
     The reference rises over u = 0..1 inclusive (`while v <= stop`) and holds 1 after, so u = 1
     itself gets the shape's value (0.9975 for sigmoid) and only u > 1 is held at 1.
     """
-    position = progress * n_cycles                                      # cycles elapsed
-    cycle = min(math.floor(position + _CYCLE_SLACK), n_cycles - 1)      # the last cycle holds to the end
+    position = progress * n_cycles  # cycles elapsed
+    cycle = min(
+        math.floor(position + _CYCLE_SLACK), n_cycles - 1
+    )  # the last cycle holds to the end
     u = max(0.0, position - cycle) / ratio
     return 1.0 if u > 1.0 + _CYCLE_SLACK else ramp_shape(min(u, 1.0), shape)
 
@@ -75,14 +80,17 @@ def scheduled_beta(cfg: BetaConfig, epoch: float, total_epochs: float) -> float:
 
 
 def cosine_share(progress: float, floor: float) -> float:
-    """Share of the peak learning rate at `progress` (0..1, clamped) of a cosine decay from 1 to `floor`."""
+    """Share of the peak learning rate at `progress` (0..1, clamped) of a cosine decay from 1 to
+    `floor`."""
     u = min(max(progress, 0.0), 1.0)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * u))
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
     """train.lr at `progress` of the run (0 = first step, 1 = the end) under train.lr_schedule."""
-    return cfg.lr if cfg.lr_schedule == "constant" else cfg.lr * cosine_share(progress, cfg.lr_floor)
+    return (
+        cfg.lr if cfg.lr_schedule == "constant" else cfg.lr * cosine_share(progress, cfg.lr_floor)
+    )
 
 
 def warmup_epochs(cfg: BetaConfig) -> float:
@@ -97,16 +105,32 @@ def schedule_warnings(cfg: BetaConfig, total_epochs: int, free_bits: float = 0.0
         end = cfg.warmup_epochs + cfg.ramp_epochs
         if end > total_epochs:
             final = scheduled_beta(cfg, total_epochs, total_epochs)
-            notes.append(f"beta: warm-up + ramp ({end:g} epochs) is longer than train.epochs={total_epochs}; "
-                         f"beta ends at {final:.3g} instead of max_beta={cfg.max_beta:g}")
+            notes.append(
+                f"beta: warm-up + ramp ({end:g} epochs) is longer than "
+                ""
+                ""
+                ""
+                ""
+                f"train.epochs={total_epochs}; "
+                f"beta ends at {final:.3g} instead of max_beta={cfg.max_beta:g}"
+            )
     elif cfg.warmup_epochs or cfg.ramp_epochs:
-        notes.append(f"beta.warmup_epochs / beta.ramp_epochs are ignored by the {cfg.schedule} schedule")
+        notes.append(
+            f"beta.warmup_epochs / beta.ramp_epochs are ignored by the {cfg.schedule} schedule"
+        )
     if cfg.max_beta == 0:
         notes.append("beta.max_beta is 0: this trains a plain autoencoder")
     if cfg.schedule == "adaptive" and cfg.target_kl_per_dim <= free_bits:
         # Below λ a dimension's KL has no gradient, so β cannot pull the mean KL down to the target.
-        notes.append(f"beta.target_kl_per_dim={cfg.target_kl_per_dim:g} is not above loss.free_bits={free_bits:g}; "
-                     f"the controller cannot reach it and will push beta to max_beta")
+        notes.append(
+            f"beta.target_kl_per_dim={cfg.target_kl_per_dim:g} is not above "
+            ""
+            ""
+            ""
+            ""
+            f"loss.free_bits={free_bits:g}; "
+            f"the controller cannot reach it and will push beta to max_beta"
+        )
     return notes
 
 
@@ -116,12 +140,13 @@ class AdaptiveBeta:
 
     error e = target - KL/dim (an EMA of the batch value, to damp step-to-step noise).
     β = clamp(min + kp·σ(-e) + I, min, max), I ← I - ki·e (ControlVAE's form), except when β sits on
-    a bound and the error pushes further past it: then I is frozen, so a long spell pinned at a bound
-    cannot wind it up and β leaves the bound as soon as the error changes sign.
+    a bound and the error pushes further past it: then I is frozen, so a long spell pinned at a
+    bound cannot wind it up and β leaves the bound as soon as the error changes sign.
     KL above target raises β; KL below target lowers it. Gains are in β units (per step for ki);
     the defaults (kp 0.1, ki 0.002) come from a toy-plant sweep, see docs/schedules.md.
     All state is tensors on the training device, so an update costs no host synchronisation.
     """
+
     target: float
     min_beta: float
     max_beta: float
@@ -133,7 +158,7 @@ class AdaptiveBeta:
     beta: torch.Tensor | None = None
 
     @classmethod
-    def from_config(cls, cfg: BetaConfig, device: torch.device | str = "cpu") -> "AdaptiveBeta":
+    def from_config(cls, cfg: BetaConfig, device: torch.device | str = "cpu") -> AdaptiveBeta:
         ctrl = cls(cfg.target_kl_per_dim, cfg.min_beta, cfg.max_beta, cfg.kp, cfg.ki)
         ctrl.integral = torch.zeros((), device=device)
         ctrl.kl_ema = torch.full((), float(cfg.target_kl_per_dim), device=device)
@@ -141,7 +166,8 @@ class AdaptiveBeta:
         return ctrl
 
     def update(self, kl_per_dim_mean: torch.Tensor) -> torch.Tensor:
-        """Feed the latest mean KL/dim (a detached scalar tensor); returns the β for the next step."""
+        """Feed the latest mean KL/dim (a detached scalar tensor); returns the β for the next
+        step."""
         self.kl_ema = self.ema_decay * self.kl_ema + (1 - self.ema_decay) * kl_per_dim_mean.float()
         error = self.target - self.kl_ema
         proportional = self.kp * torch.sigmoid(-error)
@@ -149,7 +175,9 @@ class AdaptiveBeta:
         raw = self.min_beta + proportional + trial_integral
         saturated = ((raw > self.max_beta) & (error < 0)) | ((raw < self.min_beta) & (error > 0))
         self.integral = torch.where(saturated, self.integral, trial_integral)
-        self.beta = (self.min_beta + proportional + self.integral).clamp(self.min_beta, self.max_beta)
+        self.beta = (self.min_beta + proportional + self.integral).clamp(
+            self.min_beta, self.max_beta
+        )
         return self.beta
 
     def state_dict(self) -> dict:
@@ -157,4 +185,6 @@ class AdaptiveBeta:
 
     def load_state_dict(self, state: dict) -> None:
         device = self.integral.device
-        self.integral, self.kl_ema, self.beta = (state[k].to(device) for k in ("integral", "kl_ema", "beta"))
+        self.integral, self.kl_ema, self.beta = (
+            state[k].to(device) for k in ("integral", "kl_ema", "beta")
+        )

@@ -5,6 +5,7 @@ table (DIR/compare.txt) and overlaid curves (DIR/compare.png). Resumable: a fini
 skipped, an interrupted one is resumed from its checkpoint, so rerunning the same command after a
 stop only does what is left.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,22 @@ FINISHED = ("completed", "collapsed")
 
 
 def sweep_parser() -> Parser:
-    p = Parser(prog="python -m arcvae sweep", description="Run configurations one after another, then compare.")
-    p.add_argument("configs", nargs="+", help="config files; key=value items are overrides applied to all")
-    p.add_argument("--out", required=True, help="folder that holds one run folder per configuration")
-    p.add_argument("--seeds", type=int, nargs="+", help="train each configuration once per seed (put overrides before this)")
+    p = Parser(
+        prog="python -m arcvae sweep",
+        description="Run configurations one after another, then compare.",
+    )
+    p.add_argument(
+        "configs", nargs="+", help="config files; key=value items are overrides applied to all"
+    )
+    p.add_argument(
+        "--out", required=True, help="folder that holds one run folder per configuration"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="train each configuration once per seed (put overrides before this)",
+    )
     return p
 
 
@@ -35,7 +48,9 @@ def run_state(run_dir: Path) -> str:
     return "resume" if list_checkpoints(run_dir) else "new"
 
 
-def plan(configs: list[str], seeds: list[int] | None, out: Path) -> list[tuple[str, list[str], Path]]:
+def plan(
+    configs: list[str], seeds: list[int] | None, out: Path
+) -> list[tuple[str, list[str], Path]]:
     """(config file, extra overrides, run folder) for every run of the sweep."""
     runs = []
     for config in configs:
@@ -52,11 +67,21 @@ def sweep_main(argv: list[str]) -> int:
     configs = [c for c in args.configs if "=" not in c]
     out = Path(args.out)
     runs = plan(configs, args.seeds, out)
-    cfgs = [load_config(config, overrides + extra) for config, extra, _ in runs]  # every config checked first
+    cfgs = [
+        load_config(config, overrides + extra) for config, extra, _ in runs
+    ]  # every config checked first
     failed = []
     for (config, _, run_dir), cfg in zip(runs, cfgs):
         state = run_state(run_dir)
-        print(f"== {run_dir.name}: {config} ({'already finished, skipped' if state == 'done' else state})", flush=True)
+        print(
+            f"== {run_dir.name}: {config} "
+            ""
+            ""
+            ""
+            ""
+            f"({'already finished, skipped' if state == 'done' else state})",
+            flush=True,
+        )
         if state == "done":
             continue
         summary = train(cfg, run_dir, resume=state == "resume", overwrite=state == "new")

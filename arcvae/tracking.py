@@ -1,4 +1,5 @@
 """Where figures go: metrics.jsonl, TensorBoard, the console line, and the run's summary.json."""
+
 from __future__ import annotations
 
 import json
@@ -37,13 +38,14 @@ def write_json_atomic(path: Path, payload: dict) -> None:
 def scan_metrics(run_dir: Path) -> tuple[list[dict], int]:
     """The records of a run's metrics.jsonl ([] if absent) and how many lines could not be parsed.
 
-    A kill can cut the last line short; such lines are skipped (and counted, for `compare` to report)
-    rather than making a whole run unreadable.
+    A kill can cut the last line short; such lines are skipped (and counted, for `compare` to
+    report) rather than making a whole run unreadable.
     """
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return [], 0
-    records, bad = [], 0
+    records = []
+    bad = 0
     for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
@@ -66,12 +68,15 @@ def kl_stripe(kl: torch.Tensor, cell: int = 8) -> np.ndarray:
     """KL per dim as an image strip (cell x cell pixels per dim), magma on a fixed log scale.
 
     Fixed, not per-record, limits: normalising by the record's max would paint a fully collapsed
-    latent (all dims ~0) as bright as a healthy one. Black: <= KL_IMAGE_RANGE[0] nats; white: >= [1].
+    latent (all dims ~0) as bright as a healthy one. Black: <= KL_IMAGE_RANGE[0] nats; white: >=
+    [1].
     """
     lo, hi = np.log10(KL_IMAGE_RANGE)
-    level = (np.log10(np.maximum(kl.numpy(), KL_IMAGE_RANGE[0])) - lo) / (hi - lo)    # (D,) in [0, 1]
-    rgb = colormaps["magma"](np.clip(level, 0, 1))[:, :3]                              # (D, 3)
-    return np.repeat(np.repeat(rgb[None], cell, axis=0), cell, axis=1).astype(np.float32)  # (cell, D*cell, 3)
+    level = (np.log10(np.maximum(kl.numpy(), KL_IMAGE_RANGE[0])) - lo) / (hi - lo)  # (D,) in [0, 1]
+    rgb = colormaps["magma"](np.clip(level, 0, 1))[:, :3]  # (D, 3)
+    return np.repeat(np.repeat(rgb[None], cell, axis=0), cell, axis=1).astype(
+        np.float32
+    )  # (cell, D*cell, 3)
 
 
 class RunLog:
@@ -84,11 +89,13 @@ class RunLog:
 
     def log(self, record: dict) -> None:
         self.jsonl.write(json.dumps(_clean(record)) + "\n")
-        split, step = record["split"], record["step"]
+        split = record["split"]
+        step = record["step"]
         for key, value in record.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
                 self.tb.add_scalar(f"{split}/{key}", value, step)
-        # One add_scalar per colour under one group: add_scalars would write a run folder per colour.
+        # One add_scalar per colour under one group: add_scalars would write a run folder per
+        # colour.
         for c, acc in enumerate(record.get("per_class_accuracy") or []):
             if acc is not None:
                 self.tb.add_scalar(f"per_class_accuracy/{split}_colour{c}", acc, step)
@@ -116,7 +123,9 @@ def console_line(record: dict) -> str:
     """One compact line per evaluation, e.g. `ep 12 β=0.031 rec=41.2 KL=18.3 KL/dim min .07 ...`."""
     nb = record.get("non_black_accuracy")
     parts = [
-        f"ep {record['epoch']:g}" if isinstance(record["epoch"], int) else f"ep {record['epoch']:.2f}",
+        f"ep {record['epoch']:g}"
+        if isinstance(record["epoch"], int)
+        else f"ep {record['epoch']:.2f}",
         f"{record['split']:<5}",
         f"β={record['beta']:.3g}",
         f"rec={record['recon']:.1f}",
@@ -131,7 +140,8 @@ def console_line(record: dict) -> str:
 
 
 def _clamped_part(record: dict) -> str:
-    """`(KL'=…)` when free bits lift the optimised KL above the true one: the floor is holding dims up."""
+    """`(KL'=…)` when free bits lift the optimised KL above the true one: the floor is holding dims
+    up."""
     if record.get("kl_clamped") is None or record["kl_clamped"] - record["kl"] < 0.05:
         return ""
     return f" (KL'={record['kl_clamped']:.1f})"
@@ -139,12 +149,21 @@ def _clamped_part(record: dict) -> str:
 
 def class_table(global_counts: list[float], batch_counts: list[float], weights: list[float]) -> str:
     """Colour | share in the whole training set | share in the batch | weight."""
-    g_total, b_total = sum(global_counts) or 1, sum(batch_counts) or 1
+    g_total = sum(global_counts) or 1
+    b_total = sum(batch_counts) or 1
     lines = ["colour  global%   batch%   weight"]
     for c in range(N_COLOURS):
-        lines.append(f"{c:>6}  {100 * global_counts[c] / g_total:7.2f}  {100 * batch_counts[c] / b_total:7.2f}"
-                     f"  {weights[c]:7.3f}")
-    lo, hi = min(weights), max(weights)
+        lines.append(
+            f"{c:>6}  {100 * global_counts[c] / g_total:7.2f}  "
+            ""
+            ""
+            ""
+            ""
+            f"{100 * batch_counts[c] / b_total:7.2f}"
+            f"  {weights[c]:7.3f}"
+        )
+    lo = min(weights)
+    hi = max(weights)
     lines.append(f"weights: min {lo:.3f}  max {hi:.3f}  ratio {hi / lo:.1f}")
     return "\n".join(lines)
 
@@ -153,8 +172,15 @@ def expected_time(samples_left: int, rate: float, measured_steps: int, evaluatio
     """The line that tells, after the first steps, how long the rest of the run should take."""
     seconds = samples_left / rate
     left = f"{seconds:.0f} more seconds" if seconds < 120 else f"{seconds / 60:.0f} more minutes"
-    return (f"expected: about {left} of training ({rate:.0f} samples/s over the first {measured_steps} steps), "
-            f"plus {evaluations} evaluations")
+    return (
+        f"expected: about {left} of training ({rate:.0f} samples/s over the first {measured_steps} "
+        ""
+        ""
+        ""
+        ""
+        "steps), "
+        f"plus {evaluations} evaluations"
+    )
 
 
 def say(text: str) -> None:

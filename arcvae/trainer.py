@@ -4,6 +4,7 @@
 Data lives on the device; a step is one batch built by indexing and augmenting there. Figures are
 summed on the device and read back only when logged.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,14 +19,40 @@ from . import checkpoint as ckpt
 from .config import Config
 from .data import Grids
 from .distributed import any_across, barrier, mean_across, shutdown, sum_across
-from .metrics import accuracy_figures, add_accuracy, alarm_start, collapse_reasons, loss_figures, new_stats
 from .grid_plots import save_reconstructions
+from .metrics import (
+    accuracy_figures,
+    add_accuracy,
+    alarm_start,
+    collapse_reasons,
+    loss_figures,
+    new_stats,
+)
 from .plots import save_curves
-from .run import (Run, check_resume_config, refuse_existing_run, save, set_up, start, warn_about_schedule,
-                  write_summary)
+from .run import (
+    Run,
+    check_resume_config,
+    refuse_existing_run,
+    save,
+    set_up,
+    start,
+    warn_about_schedule,
+    write_summary,
+)
 from .schedules import AdaptiveBeta
-from .steps import (Batch, add_running, decode_at_mean, epoch_plan, evaluate, grid_batches, make_batch, make_optimizer,
-                    new_running, reconstruct, train_step)
+from .steps import (
+    Batch,
+    add_running,
+    decode_at_mean,
+    epoch_plan,
+    evaluate,
+    grid_batches,
+    make_batch,
+    make_optimizer,
+    new_running,
+    reconstruct,
+    train_step,
+)
 from .tracking import console_line, expected_time, say
 
 
@@ -33,8 +60,15 @@ class NonFiniteError(Exception):
     """Too many non-finite steps in a row: the run stops with status 'failed'."""
 
 
-def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool = False, force: bool = False,
-          recompute_weights: bool = False) -> dict:
+def train(
+    cfg: Config,
+    run_dir: Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    recompute_weights: bool = False,
+) -> dict:
     """Train per `cfg` into `run_dir` (or continue the run there); returns the summary."""
     started, run_dir = time.perf_counter(), Path(run_dir)
     state = ckpt.load_latest(run_dir) if resume else None
@@ -42,21 +76,29 @@ def train(cfg: Config, run_dir: Path, *, overwrite: bool = False, resume: bool =
         check_resume_config(cfg, state, force)
     else:
         refuse_existing_run(run_dir, overwrite)
-    run = build_run(cfg, run_dir, recompute_weights)  # loads and validates the data before anything is written
+    run = build_run(
+        cfg, run_dir, recompute_weights
+    )  # loads and validates the data before anything is written
     start(run, state, overwrite)
-    status, message = "completed", None
+    status = "completed"
+    message = None
     with interruptible(run):
         try:
             status, message = run_epochs(run)
         except NonFiniteError as exc:
-            status, message = "failed", str(exc)
+            status = "failed"
+            message = str(exc)
             say(f"error: {exc}")
         finally:
             run.log.close()
     summary = write_summary(run, status, started, message) if run.world.main else {"status": status}
-    barrier(run.world)  # leave together: a process group torn down under a peer still writing aborts it
-    # Free DDP (its reducer may hold gloo work) before the group goes, not at interpreter exit, where
-    # freeing it can abort the process (seen as a rare "terminate called without an active exception").
+    barrier(
+        run.world
+    )  # leave together: a process group torn down under a peer still writing aborts it
+    # Free DDP (its reducer may hold gloo work) before the group goes, not at interpreter exit,
+    # where
+    # freeing it can abort the process (seen as a rare "terminate called without an active
+    # exception").
     run.model = run.net
     shutdown(run.world)
     return summary
@@ -66,22 +108,39 @@ def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Ru
     setup = set_up(cfg, recompute_weights)
     warn_about_schedule(cfg, setup.world)
     setup.train = setup.train.to(setup.device)
-    torch.manual_seed(cfg.train.seed + setup.world.rank)  # each process its own reparameterisation noise
-    # One graph per size bucket: inductor (torch 2.13, CPU) fails on channels_last strides with symbolic sizes.
+    torch.manual_seed(
+        cfg.train.seed + setup.world.rank
+    )  # each process its own reparameterisation noise
+    # One graph per size bucket: inductor (torch 2.13, CPU) fails on channels_last strides with
+    # symbolic sizes.
     model = torch.compile(setup.net, dynamic=False) if cfg.train.compile else setup.net
     if setup.world.active:
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None)
-    controller = AdaptiveBeta.from_config(cfg.beta, setup.device) if cfg.beta.schedule == "adaptive" else None
+            model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None
+        )
+    controller = (
+        AdaptiveBeta.from_config(cfg.beta, setup.device)
+        if cfg.beta.schedule == "adaptive"
+        else None
+    )
     steps = max(1, cfg.data.samples_per_epoch // (cfg.train.batch_size * setup.world.size))
-    return Run(cfg, run_dir, setup, model, make_optimizer(setup.net, cfg, cfg.train.lr), controller, steps)
+    return Run(
+        cfg, run_dir, setup, model, make_optimizer(setup.net, cfg, cfg.train.lr), controller, steps
+    )
 
 
 def run_epochs(run: Run) -> tuple[str, str | None]:
-    """Epochs until done, stopped or collapsed (with train.stop_on_collapse); returns (status, message)."""
-    cfg, p = run.cfg, run.progress
-    bar = tqdm(total=cfg.train.epochs * run.steps_per_epoch, initial=p.step, unit="step",
-               disable=not (cfg.train.progress and run.world.main) or None, dynamic_ncols=True)
+    """Epochs until done, stopped or collapsed (with train.stop_on_collapse); returns (status,
+    message)."""
+    cfg = run.cfg
+    p = run.progress
+    bar = tqdm(
+        total=cfg.train.epochs * run.steps_per_epoch,
+        initial=p.step,
+        unit="step",
+        disable=not (cfg.train.progress and run.world.main) or None,
+        dynamic_ncols=True,
+    )
     while run.progress.epoch < cfg.train.epochs and not run.stop_requested:
         train_epoch(run, run.progress.epoch, bar)
         if run.progress.batch_in_epoch == 0:
@@ -92,23 +151,31 @@ def run_epochs(run: Run) -> tuple[str, str | None]:
     bar.close()
     if run.stop_requested:
         save(run)
-        return "interrupted", f"interrupted at step {run.progress.step}; resume with --resume {run.run_dir}"
+        return (
+            "interrupted",
+            f"interrupted at step {run.progress.step}; resume with --resume {run.run_dir}",
+        )
     return ("collapsed" if run.progress.collapse_events else "completed"), None
 
 
 def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
-    """The steps of one epoch (from where a resumed run left off), logging every `log_every` steps."""
-    cfg, p = run.cfg, run.progress
+    """The steps of one epoch (from where a resumed run left off), logging every `log_every`
+    steps."""
+    cfg = run.cfg
+    p = run.progress
     plan = epoch_plan(run.setup.train, cfg, epoch, run.steps_per_epoch * run.world.size)
     if p.running is None:  # else a run resumed mid-epoch: the sums since its last record
         p.running = new_running(cfg.model.latent_dim, run.device)
-    last_time, last_step = time.perf_counter(), p.step
-    pending = None  # the previous step's finite flag, read one step late so the device queue never drains
+    last_time = time.perf_counter()
+    last_step = p.step
+    # the previous step's finite flag, read one step late so the device queue never drains
+    pending = None
     for b in range(p.batch_in_epoch, run.steps_per_epoch):
         batch = make_batch(run.setup.train, plan, cfg, epoch, b, run.world)
         beta = run.beta()
-        parts, grad_norm, finite = train_step(run.model, run.optimizer, batch, beta, run.setup.options, cfg, run.device,
-                                              run.lr())
+        parts, grad_norm, finite = train_step(
+            run.model, run.optimizer, batch, beta, run.setup.options, cfg, run.device, run.lr()
+        )
         if run.controller is not None:
             run.controller.update(mean_across(parts.kl_per_dim.detach().mean(), run.world))
         add_running(p.running, parts, finite)
@@ -118,14 +185,33 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         p.step, p.batch_in_epoch = p.step + 1, b + 1
         bar.update(1)
         if p.step % cfg.train.log_every == 0 or b + 1 == run.steps_per_epoch:
-            rate = (p.step - last_step) * cfg.train.batch_size * run.world.size / (time.perf_counter() - last_time)
+            rate = (
+                (p.step - last_step)
+                * cfg.train.batch_size
+                * run.world.size
+                / (time.perf_counter() - last_time)
+            )
             log_train(run, batch, beta, grad_norm, rate, bar)
             if not run.timed and run.world.main:
                 run.timed = True
-                left = (cfg.train.epochs * run.steps_per_epoch - p.step) * cfg.train.batch_size * run.world.size
-                say(expected_time(left, rate, p.step - last_step, cfg.train.epochs // cfg.train.eval_every))
-            p.running, last_time, last_step = new_running(cfg.model.latent_dim, run.device), time.perf_counter(), p.step
-        if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:  # epoch ends: end_of_epoch
+                left = (
+                    (cfg.train.epochs * run.steps_per_epoch - p.step)
+                    * cfg.train.batch_size
+                    * run.world.size
+                )
+                say(
+                    expected_time(
+                        left, rate, p.step - last_step, cfg.train.epochs // cfg.train.eval_every
+                    )
+                )
+            p.running, last_time, last_step = (
+                new_running(cfg.model.latent_dim, run.device),
+                time.perf_counter(),
+                p.step,
+            )
+        if (
+            step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch
+        ):  # epoch ends: end_of_epoch
             count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too
             pending = None
             save(run)
@@ -134,11 +220,13 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     if pending is not None:
         count_bad_step(run, pending)
     if p.batch_in_epoch == run.steps_per_epoch:
-        p.epoch, p.batch_in_epoch = epoch + 1, 0
+        p.epoch = epoch + 1
+        p.batch_in_epoch = 0
 
 
 def stop_agreed(run: Run) -> bool:
-    """Under torchrun all processes stop at one step (else collectives hang); agreeing is a sync: log steps only."""
+    """Under torchrun all processes stop at one step (else collectives hang); agreeing is a sync:
+    log steps only."""
     if run.world.active and run.progress.step % run.cfg.train.log_every:
         return False
     run.stop_requested = any_across(run.stop_requested, run.world, run.device)
@@ -157,42 +245,66 @@ def count_bad_step(run: Run, finite: torch.Tensor) -> None:
     p.bad_steps_in_row += 1
     p.skipped_steps += 1
     if p.bad_steps_in_row >= run.cfg.train.max_bad_steps:
-        raise NonFiniteError(f"{p.bad_steps_in_row} steps in a row had a non-finite loss or gradient; "
-                             f"the last good checkpoint is kept")
+        raise NonFiniteError(
+            f"{p.bad_steps_in_row} steps in a row had a non-finite loss or gradient; "
+            f"the last good checkpoint is kept"
+        )
 
 
 def log_train(run: Run, batch: Batch, beta, grad_norm, rate: float, bar: tqdm) -> None:
-    """A 'train' record: running means of the loss terms since the last log, accuracy on this batch at z = μ."""
-    sum_across(run.progress.running, run.world)  # steps are counted on every process, so this averages over them too
+    """A 'train' record: running means of the loss terms since the last log, accuracy on this batch
+    at z = μ."""
+    sum_across(
+        run.progress.running, run.world
+    )  # steps are counted on every process, so this averages over them too
     out = decode_at_mean(run.net, batch.grids, run.cfg, run.device)
     stats = new_stats(run.cfg.model.latent_dim, run.device)
     add_accuracy(stats, out.logits, batch.grids, batch.sizes, out.mu, out.size_logits)
-    figures = {**loss_figures({k: v.cpu() for k, v in run.progress.running.items()}),
-               **accuracy_figures({k: v.cpu() for k, v in sum_across(stats, run.world).items()},
-                                  run.cfg.monitor.active_threshold)}
+    figures = {
+        **loss_figures({k: v.cpu() for k, v in run.progress.running.items()}),
+        **accuracy_figures(
+            {k: v.cpu() for k, v in sum_across(stats, run.world).items()},
+            run.cfg.monitor.active_threshold,
+        ),
+    }
     record = make_record(run, "train", figures, beta)
-    record.update(grad_norm=float(grad_norm), samples_per_s=rate, skipped_steps=run.progress.skipped_steps)
+    record.update(
+        grad_norm=float(grad_norm), samples_per_s=rate, skipped_steps=run.progress.skipped_steps
+    )
     run.log.log(record)
-    bar.set_postfix_str(f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
-                        f" non-black={record['non_black_accuracy'] or 0:.1%}")
+    bar.set_postfix_str(
+        f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
+        f" non-black={record['non_black_accuracy'] or 0:.1%}"
+    )
 
 
 def make_record(run: Run, split: str, figures: dict, beta) -> dict:
     p = run.progress
     epoch = p.epoch if split == "val" else round(p.step / run.steps_per_epoch, 4)
-    return {"split": split, "step": p.step, "epoch": epoch, "beta": float(beta),
-            "lr": run.optimizer.param_groups[0]["lr"], **figures}
+    return {
+        "split": split,
+        "step": p.step,
+        "epoch": epoch,
+        "beta": float(beta),
+        "lr": run.optimizer.param_groups[0]["lr"],
+        **figures,
+    }
 
 
 def end_of_epoch(run: Run) -> None:
     """Evaluate, watch for collapse, draw, checkpoint."""
-    cfg, p = run.cfg, run.progress
+    cfg = run.cfg
+    p = run.progress
     last = p.epoch == cfg.train.epochs
     if p.epoch % cfg.train.eval_every == 0 or last:
         grids = run.setup.val if run.setup.val is not None else run.setup.train
         batches = (batch for _, batch in grid_batches(grids, cfg, cfg.train.batch_size))
-        figures = evaluate(run.net, batches, float(run.beta()), run.setup.options, cfg, run.device, run.world)
-        record = make_record(run, "val" if run.setup.val is not None else "train_eval", figures, run.beta())
+        figures = evaluate(
+            run.net, batches, float(run.beta()), run.setup.options, cfg, run.device, run.world
+        )
+        record = make_record(
+            run, "val" if run.setup.val is not None else "train_eval", figures, run.beta()
+        )
         run.log.log(record)
         if run.world.main:
             say(console_line(record))
@@ -208,9 +320,14 @@ def watch_collapse(run: Run, record: dict) -> None:
     p = run.progress
     if p.epoch < alarm_start(run.cfg.beta):
         return
-    p.worst_kl_dim_mean = min(record["kl_dim_mean"], p.worst_kl_dim_mean if p.worst_kl_dim_mean is not None else math.inf)
+    p.worst_kl_dim_mean = min(
+        record["kl_dim_mean"], p.worst_kl_dim_mean if p.worst_kl_dim_mean is not None else math.inf
+    )
     if record["non_black_accuracy"] is not None:
-        p.worst_non_black = min(record["non_black_accuracy"], p.worst_non_black if p.worst_non_black is not None else math.inf)
+        p.worst_non_black = min(
+            record["non_black_accuracy"],
+            p.worst_non_black if p.worst_non_black is not None else math.inf,
+        )
     reasons = collapse_reasons(record, run.cfg.monitor)
     if reasons:
         p.collapse_events.append({"epoch": p.epoch, "step": p.step, "reasons": reasons})
@@ -222,14 +339,19 @@ def draw(run: Run, grids: Grids) -> None:
     n = min(run.cfg.monitor.n_recon_grids, len(grids))
     if n:
         shown = Grids(grids.pixels[:n].cpu(), grids.sizes[:n].cpu())
-        save_reconstructions(run.run_dir / "plots" / "reconstructions.png", shown.pixels.numpy(),
-                             reconstruct(run.net, shown, run.cfg, run.device),
-                             f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)", shown.sizes.numpy())
+        save_reconstructions(
+            run.run_dir / "plots" / "reconstructions.png",
+            shown.pixels.numpy(),
+            reconstruct(run.net, shown, run.cfg, run.device),
+            f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)",
+            shown.sizes.numpy(),
+        )
     save_curves(run.run_dir, run.cfg.monitor, alarm_start(run.cfg.beta))
 
 
 class interruptible:
-    """SIGINT/SIGTERM stop the loop after this step (then checkpoint and summary); a second one exits at once."""
+    """SIGINT/SIGTERM stop the loop after this step (then checkpoint and summary); a second one
+    exits at once."""
 
     def __init__(self, run: Run):
         self.run = run

@@ -1,12 +1,13 @@
 """What the per-log health figures cost: one training epoch with a record every step against one
 record per epoch, the same steps otherwise, alternated to cancel drift on a shared machine.
 
-    OMP_NUM_THREADS=1 python bench/metrics_cost.py                 # CPU, cpu_small settings: ~1-2 min
-    python bench/metrics_cost.py --device cuda --repeats 5
+    OMP_NUM_THREADS=1 python bench/metrics_cost.py                 # CPU, cpu_small settings: ~1-2
+    min python bench/metrics_cost.py --device cuda --repeats 5
 
 A record (arcvae.trainer.log_train) adds one forward pass at z = μ on the current batch, the
 figures' device-to-host copy, a metrics.jsonl line and TensorBoard scalars, histogram and image.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def epoch_seconds(log_every: int, args, run_dir: Path) -> tuple[float, int]:
     """Wall time of one epoch of training steps (no evaluation, no pictures) and its step count."""
-    cfg = load_config(ROOT / "configs" / "cpu_small.yaml",
-                      [f"train.log_every={log_every}", f"train.device={args.device}", "train.progress=false",
-                       f"data.samples_per_epoch={args.samples}", "data.val_limit=1"])
+    cfg = load_config(
+        ROOT / "configs" / "cpu_small.yaml",
+        [
+            f"train.log_every={log_every}",
+            f"train.device={args.device}",
+            "train.progress=false",
+            f"data.samples_per_epoch={args.samples}",
+            "data.val_limit=1",
+        ],
+    )
     run_dir.mkdir(parents=True)
     run = build_run(cfg, run_dir)
     run.log = RunLog(run_dir)
@@ -50,7 +58,9 @@ def epoch_seconds(log_every: int, args, run_dir: Path) -> tuple[float, int]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--samples", type=int, default=2048, help="samples per epoch (cpu_small batch: 64)")
+    p.add_argument(
+        "--samples", type=int, default=2048, help="samples per epoch (cpu_small batch: 64)"
+    )
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     times: dict[int, list[float]] = {1: [], 10**9: []}
@@ -59,13 +69,18 @@ def main() -> None:
             for log_every in times:
                 seconds, steps = epoch_seconds(log_every, args, Path(tmp) / f"{log_every}-{r}")
                 times[log_every].append(seconds / steps)
-    every, never = statistics.median(times[1]), statistics.median(times[10**9])
-    per_record = (every - never) / (1 - 1 / steps)  # the 'never' epoch still writes its one closing record
+    every = statistics.median(times[1])
+    never = statistics.median(times[10**9])
+    per_record = (every - never) / (
+        1 - 1 / steps
+    )  # the 'never' epoch still writes its one closing record
     print(f"{steps} steps of batch 64 per epoch, median of {args.repeats}, device {args.device}")
     print(f"step, one record per epoch:  {1e3 * never:7.1f} ms")
     print(f"step + a record every step:  {1e3 * every:7.1f} ms   (+{per_record / never:.0%})")
-    print(f"one record costs ~{1e3 * per_record:.1f} ms: at the default log_every=50, "
-          f"{per_record / 50 / never:.1%} of training time")
+    print(
+        f"one record costs ~{1e3 * per_record:.1f} ms: at the default log_every=50, "
+        f"{per_record / 50 / never:.1%} of training time"
+    )
 
 
 if __name__ == "__main__":

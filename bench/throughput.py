@@ -1,4 +1,5 @@
-"""Training throughput and what it buys: today's path against the new default, side by side in one run.
+"""Training throughput and what it buys: today's path against the new default, side by side in one
+run.
 
     python bench/throughput.py                        # 2 CPU cores: about 6 minutes
     python bench/throughput.py --quality-samples 0    # speed only: about 2 minutes
@@ -6,23 +7,26 @@
 
 Both paths are the trainer's own code (`run.set_up`, `steps.epoch_plan`, `make_batch`, `train_step`,
 the running sums) on all of ARC-AGI-1 training (3,434 grids up to 30×30), each as a user runs it:
-- today: `conv`, every grid padded black to 30×30, fp32, contiguous layout, batch 128 (`--baseline` of
-  bench/speedrun.py);
-- new: the default recipe: `patch`, padding as its own symbol, each batch on its size bucket's canvas,
-  bf16 autocast where the device has it natively (`train.precision: auto`), channels_last there, batch 256.
+- today: `conv`, every grid padded black to 30×30, fp32, contiguous layout, batch 128 (`--baseline`
+  of bench/speedrun.py);
+- new: the default recipe: `patch`, padding as its own symbol, each batch on its size bucket's
+  canvas, bf16 autocast where the device has it natively (`train.precision: auto`), channels_last
+  there, batch 256.
 
-Speed: samples/s over windows of consecutive batches of each path's epoch plan (so the new path's mix
-of canvases is the real one), the paths taking turns so drift hits both alike; the median window.
-FLOPs per step are counted by FlopCounterMode (forward + backward, per canvas). The CPU's peak is
-cores × FLOP per cycle × clock: a Zen 4 core issues two 256-bit FMAs per cycle, 32 fp32 FLOP, and
-twice that in bf16 (VDPBF16PS), so 2 cores at 2.6 GHz give 166 fp32 / 333 bf16 GFLOP/s (`--ghz`,
-`--cores` to change; on another CPU the share of peak is only as good as these two numbers).
+Speed: samples/s over windows of consecutive batches of each path's epoch plan (so the new path's
+mix of canvases is the real one), the paths taking turns so drift hits both alike; the median
+window. FLOPs per step are counted by FlopCounterMode (forward + backward, per canvas). The CPU's
+peak is cores × FLOP per cycle × clock: a Zen 4 core issues two 256-bit FMAs per cycle, 32 fp32
+FLOP, and twice that in bf16 (VDPBF16PS), so 2 cores at 2.6 GHz give 166 fp32 / 333 bf16 GFLOP/s
+(`--ghz`, `--cores` to change; on another CPU the share of peak is only as good as these two
+numbers).
 
 Quality: each path then trains `--quality-samples` samples with the real trainer (1 epoch warm-up,
-2 of ramp to β = 0.5, free bits 0.3, the rest of the config default) and is evaluated on all ARC-AGI-1
-evaluation grids, so speed is not bought with worse learning. The last line is `ratio: N.NN`
-(new over today, samples/s).
+2 of ramp to β = 0.5, free bits 0.3, the rest of the config default) and is evaluated on all
+ARC-AGI-1 evaluation grids, so speed is not bought with worse learning. The last line is `ratio:
+N.NN` (new over today, samples/s).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,22 +40,43 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcvae.config_io import load_config  # noqa: E402
-from arcvae.run import set_up  # noqa: E402
-from arcvae.losses import elbo  # noqa: E402
-from arcvae.steps import (add_running, autocast, epoch_plan, make_batch, make_optimizer, new_running,  # noqa: E402
-                          train_step, uses_bf16)
-from arcvae.trainer import train  # noqa: E402
 from speedrun import BASELINE  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
+from arcvae.config_io import load_config  # noqa: E402
+from arcvae.losses import elbo  # noqa: E402
+from arcvae.run import set_up  # noqa: E402
+from arcvae.steps import (
+    add_running,
+    autocast,
+    epoch_plan,
+    make_batch,
+    make_optimizer,
+    new_running,  # noqa: E402
+    train_step,
+    uses_bf16,
+)
+from arcvae.trainer import train  # noqa: E402
+
 PATHS = {
-    "today": BASELINE,  # the network before the size-aware work and issue 13's recipe (bench/speedrun.py)
-    "new": [],  # the default recipe: patch, symbol padding and size buckets, bf16 where native, batch 256
+    # the network before the size-aware work and issue 13's recipe (bench/speedrun.py)
+    "today": BASELINE,
+    # the default recipe: patch, symbol padding and size buckets, bf16 where native, batch 256
+    "new": [],
 }
 # The quality runs: a short schedule that reaches β = 0.5 within the few epochs they get.
-QUALITY = ["beta.schedule=linear_warmup", "beta.warmup_epochs=1", "beta.ramp_epochs=2", "beta.max_beta=0.5",
-           "loss.free_bits=0.3", "train.progress=false", "monitor.n_recon_grids=0"]
-FLOP_PER_CYCLE = {"fp32": 32, "bf16": 64}  # per Zen 4 core: 2 × 256-bit FMA; VDPBF16PS doubles it in bf16
+QUALITY = [
+    "beta.schedule=linear_warmup",
+    "beta.warmup_epochs=1",
+    "beta.ramp_epochs=2",
+    "beta.max_beta=0.5",
+    "loss.free_bits=0.3",
+    "train.progress=false",
+    "monitor.n_recon_grids=0",
+]
+FLOP_PER_CYCLE = {
+    "fp32": 32,
+    "bf16": 64,
+}  # per Zen 4 core: 2 × 256-bit FMA; VDPBF16PS doubles it in bf16
 CUDA_PEAK = {"fp32": 67e12, "bf16": 989e12}  # H100 SXM dense
 
 
@@ -61,10 +86,12 @@ def sync(device: torch.device) -> None:
 
 
 class TrainerPath:
-    """One path's set-up and a cursor into its epoch plan; `run(n)` takes the next n training steps."""
+    """One path's set-up and a cursor into its epoch plan; `run(n)` takes the next n training
+    steps."""
 
     def __init__(self, name: str, cfg, n_batches: int):
-        self.name, self.cfg = name, cfg
+        self.name = name
+        self.cfg = cfg
         self.setup = set_up(cfg)
         self.device = self.setup.device
         self.train = self.setup.train.to(self.device)
@@ -72,8 +99,13 @@ class TrainerPath:
         self.plan = epoch_plan(self.train, cfg, 0, n_batches)
         self.running = new_running(cfg.model.latent_dim, self.device)
         self.precision = "bf16" if uses_bf16(cfg, self.device) else "fp32"
-        self.next, self.samples, self.flops, self.seconds = 0, [], [], []
-        self.flops_per_sample = {canvas: self.count_flops(b) for b, canvas in self.first_of_each_canvas().items()}
+        self.next = 0
+        self.samples = []
+        self.flops = []
+        self.seconds = []
+        self.flops_per_sample = {
+            canvas: self.count_flops(b) for b, canvas in self.first_of_each_canvas().items()
+        }
 
     def first_of_each_canvas(self) -> dict[int, int]:
         """Plan entry -> canvas, for the first batch of each canvas the plan holds."""
@@ -95,12 +127,20 @@ class TrainerPath:
         return counter.get_total_flops() / len(batch.grids)
 
     def run(self, n: int) -> tuple[int, float]:
-        """The next n training steps of the plan (wrapping around); returns their (samples, FLOPs)."""
+        """The next n training steps of the plan (wrapping around); returns their (samples,
+        FLOPs)."""
         samples = flops = 0
         for _ in range(n):
             batch = make_batch(self.train, self.plan, self.cfg, 0, self.next % len(self.plan))
-            parts, _, finite = train_step(self.setup.net, self.optimizer, batch, 0.1, self.setup.options, self.cfg,
-                                          self.device)
+            parts, _, finite = train_step(
+                self.setup.net,
+                self.optimizer,
+                batch,
+                0.1,
+                self.setup.options,
+                self.cfg,
+                self.device,
+            )
             add_running(self.running, parts, finite)
             samples += len(batch.grids)
             flops += self.flops_per_sample[batch.grids.shape[-1]] * len(batch.grids)
@@ -127,8 +167,10 @@ def peak_flops(device: torch.device, precision: str, args) -> tuple[float, str]:
     if device.type == "cuda":
         return CUDA_PEAK[precision], f"H100 SXM dense {precision}"
     cores = args.cores or torch.get_num_threads()
-    return (cores * FLOP_PER_CYCLE[precision] * args.ghz * 1e9,
-            f"{cores} cores × {FLOP_PER_CYCLE[precision]} {precision} FLOP/cycle × {args.ghz} GHz")
+    return (
+        cores * FLOP_PER_CYCLE[precision] * args.ghz * 1e9,
+        f"{cores} cores × {FLOP_PER_CYCLE[precision]} {precision} FLOP/cycle × {args.ghz} GHz",
+    )
 
 
 def measure_speed(paths: dict[str, TrainerPath], args) -> None:
@@ -141,70 +183,153 @@ def measure_speed(paths: dict[str, TrainerPath], args) -> None:
 
 
 def report_speed(paths: dict[str, TrainerPath], args) -> None:
-    print(f"\n{'path':<6} {'samples/s':>10} {'ms/step':>8} {'spread':>7} {'GFLOP/s':>8} {'MFLOP/sample':>13}  share of peak")
+    print(
+        f"\n{'path':<6} {'samples/s':>10} {'ms/step':>8} {'spread':>7} {'GFLOP/s':>8} "
+        ""
+        ""
+        ""
+        ""
+        f"{'MFLOP/sample':>13}  share of peak"
+    )
     for path in paths.values():
-        rate, flop_rate = path.rate(), path.flop_rate()
-        spread = (max(s / t for s, t in zip(path.samples, path.seconds)) -
-                  min(s / t for s, t in zip(path.samples, path.seconds))) / rate
+        rate = path.rate()
+        flop_rate = path.flop_rate()
+        spread = (
+            max(s / t for s, t in zip(path.samples, path.seconds))
+            - min(s / t for s, t in zip(path.samples, path.seconds))
+        ) / rate
         peak, how = peak_flops(path.device, path.precision, args)
         per_sample = sum(path.flops) / sum(path.samples)
-        print(f"{path.name:<6} {rate:10.0f} {1e3 * path.cfg.train.batch_size / rate:8.1f} {100 * spread:6.0f}% "
-              f"{flop_rate / 1e9:8.1f} {per_sample / 1e6:13.1f}  {100 * flop_rate / peak:5.1f}% of {peak / 1e9:.0f} GFLOP/s ({how})")
+        print(
+            f"{path.name:<6} {rate:10.0f} {1e3 * path.cfg.train.batch_size / rate:8.1f} "
+            ""
+            ""
+            ""
+            ""
+            f"{100 * spread:6.0f}% "
+            f"{flop_rate / 1e9:8.1f} {per_sample / 1e6:13.1f}  {100 * flop_rate / peak:5.1f}% of "
+            ""
+            ""
+            ""
+            ""
+            f"{peak / 1e9:.0f} GFLOP/s ({how})"
+        )
 
 
 def measure_quality(name: str, overrides: list[str], args) -> dict:
-    """Train `--quality-samples` samples with the real trainer; the summary's final validation figures."""
+    """Train `--quality-samples` samples with the real trainer; the summary's final validation
+    figures."""
     epochs = 4
-    cfg = load_config(args.config, [*args.overrides, *overrides, *QUALITY, f"train.device={args.device}",
-                                    f"train.epochs={epochs}", f"data.samples_per_epoch={args.quality_samples // epochs}"])
+    cfg = load_config(
+        args.config,
+        [
+            *args.overrides,
+            *overrides,
+            *QUALITY,
+            f"train.device={args.device}",
+            f"train.epochs={epochs}",
+            f"data.samples_per_epoch={args.quality_samples // epochs}",
+        ],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         summary = train(cfg, Path(tmp) / name)
         seconds = time.perf_counter() - start
     final = summary["final"]
-    return {"seconds": seconds, **{k: final[k] for k in ("non_black_accuracy", "pixel_accuracy", "grid_accuracy",
-                                                         "active_units", "kl_dim_mean")}}
+    return {
+        "seconds": seconds,
+        **{
+            k: final[k]
+            for k in (
+                "non_black_accuracy",
+                "pixel_accuracy",
+                "grid_accuracy",
+                "active_units",
+                "kl_dim_mean",
+            )
+        },
+    }
 
 
 def report_quality(results: dict[str, dict], args) -> None:
     limit = load_config(args.config, args.overrides).data.val_limit
     grids = f"first {limit} grids" if limit else "every grid"
-    print(f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, {grids}; "
-          f"β 0 → 0.5 over epochs 1-3 of 4, free bits 0.3):")
-    print(f"{'path':<6} {'wall s':>7} {'non-black':>10} {'pixels':>7} {'exact':>6} {'active':>7} {'KL/dim':>7}")
+    print(
+        f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, {grids}; "
+        f"β 0 → 0.5 over epochs 1-3 of 4, free bits 0.3):"
+    )
+    print(
+        f"{'path':<6} {'wall s':>7} {'non-black':>10} {'pixels':>7} {'exact':>6} {'active':>7} "
+        ""
+        ""
+        ""
+        ""
+        f"{'KL/dim':>7}"
+    )
     for name, r in results.items():
-        print(f"{name:<6} {r['seconds']:7.0f} {100 * r['non_black_accuracy']:9.1f}% {100 * r['pixel_accuracy']:6.1f}% "
-              f"{100 * r['grid_accuracy']:5.1f}% {r['active_units']:7d} {r['kl_dim_mean']:7.2f}")
+        print(
+            f"{name:<6} {r['seconds']:7.0f} {100 * r['non_black_accuracy']:9.1f}% "
+            ""
+            ""
+            ""
+            ""
+            f"{100 * r['pixel_accuracy']:6.1f}% "
+            f"{100 * r['grid_accuracy']:5.1f}% {r['active_units']:7d} {r['kl_dim_mean']:7.2f}"
+        )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("overrides", nargs="*", help="config overrides for both paths, as for train_vae.py")
+    p.add_argument(
+        "overrides", nargs="*", help="config overrides for both paths, as for train_vae.py"
+    )
     p.add_argument("--config", default=None)
     p.add_argument("--device", default="auto")
-    p.add_argument("--window-samples", type=int, default=4096, help="samples per timed window (default 4096)")
+    p.add_argument(
+        "--window-samples", type=int, default=4096, help="samples per timed window (default 4096)"
+    )
     p.add_argument("--repeats", type=int, default=3, help="timed windows per path (median)")
-    p.add_argument("--quality-samples", type=int, default=32768, help="samples trained per path for quality (0: skip)")
+    p.add_argument(
+        "--quality-samples",
+        type=int,
+        default=32768,
+        help="samples trained per path for quality (0: skip)",
+    )
     p.add_argument("--ghz", type=float, default=2.6, help="CPU clock for the peak (default 2.6)")
-    p.add_argument("--cores", type=int, default=0, help="cores for the peak (default: torch's thread count)")
+    p.add_argument(
+        "--cores", type=int, default=0, help="cores for the peak (default: torch's thread count)"
+    )
     args = p.parse_args()
     torch.manual_seed(0)
     paths = {}
     for name, overrides in PATHS.items():
-        cfg = load_config(args.config, [*args.overrides, *overrides, f"train.device={args.device}", "data.val_source=none"])
+        cfg = load_config(
+            args.config,
+            [*args.overrides, *overrides, f"train.device={args.device}", "data.val_source=none"],
+        )
         n_batches = max(1, cfg.data.samples_per_epoch // cfg.train.batch_size)
         paths[name] = TrainerPath(name, cfg, n_batches)
     device = paths["today"].device
-    print(f"\ndevice {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
-          f"torch {torch.__version__}, batch {' / '.join(str(p.cfg.train.batch_size) for p in paths.values())}, "
-          f"{len(paths['today'].train)} grids; "
-          f"{args.repeats} windows of {args.window_samples} samples per path, median")
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name()
+    else:
+        where = f"{torch.get_num_threads()} CPU threads"
+    batches = " / ".join(str(p.cfg.train.batch_size) for p in paths.values())
+    print(
+        f"\ndevice {device} ({where}), torch {torch.__version__}, batch {batches}, "
+        f"{len(paths['today'].train)} grids; "
+        f"{args.repeats} windows of {args.window_samples} samples per path, median"
+    )
     for path in paths.values():
-        print(f"  {path.name:<6} {' '.join(PATHS[path.name]) or 'the default recipe'}  ({path.precision})")
+        recipe = " ".join(PATHS[path.name]) or "the default recipe"
+        print(f"  {path.name:<6} {recipe}  ({path.precision})")
     measure_speed(paths, args)
     report_speed(paths, args)
     if args.quality_samples:
-        report_quality({name: measure_quality(name, overrides, args) for name, overrides in PATHS.items()}, args)
+        report_quality(
+            {name: measure_quality(name, overrides, args) for name, overrides in PATHS.items()},
+            args,
+        )
     print(f"\nratio: {paths['new'].rate() / paths['today'].rate():.2f}")
 
 

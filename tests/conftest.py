@@ -1,5 +1,6 @@
-"""Shared test helpers: small, fast configurations on the real ARC data, hand-computed figures, and the
-faults the training tests inject (a SIGINT at a chosen step, a NaN loss on chosen steps)."""
+"""Shared test helpers: small, fast configurations on the real ARC data, hand-computed figures, and
+the faults the training tests inject (a SIGINT at a chosen step, a NaN loss on chosen steps)."""
+
 from __future__ import annotations
 
 import signal
@@ -20,25 +21,38 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Grids up to 10x10, a narrow model, tiny epochs: a training run takes a few seconds on CPU.
 TINY = [
-    "data.grid_size=10", "data.samples_per_epoch=256", "data.val_limit=64",
-    "model.latent_dim=8", "model.spatial_dims=0", "model.embed_dim=8", "model.channels=[16,32]",
-    "train.epochs=2", "train.batch_size=32", "train.log_every=4", "train.progress=false",
-    # β stays 0 for the 2 epochs (the collapse alarm unarmed): a tiny model is not the default recipe, and a
+    "data.grid_size=10",
+    "data.samples_per_epoch=256",
+    "data.val_limit=64",
+    "model.latent_dim=8",
+    "model.spatial_dims=0",
+    "model.embed_dim=8",
+    "model.channels=[16,32]",
+    "train.epochs=2",
+    "train.batch_size=32",
+    "train.log_every=4",
+    "train.progress=false",
+    # β stays 0 for the 2 epochs (the collapse alarm unarmed): a tiny model is not the default
+    # recipe, and a
     # test that wants β, a schedule or the alarm sets them itself.
-    "beta.warmup_epochs=5", "beta.ramp_epochs=20",
+    "beta.warmup_epochs=5",
+    "beta.ramp_epochs=20",
 ]
 
 
 @pytest.fixture
 def tiny_config(tmp_path):
     """A factory: tiny_config('beta.schedule=cyclical', ...) -> Config, caching under tmp_path."""
+
     def make(*overrides: str) -> Config:
         return load_config(None, TINY + [f"data.cache_dir={tmp_path / 'cache'}", *overrides])
+
     return make
 
 
 def assert_one_line_error(code: int, err: str, *words: str) -> None:
-    """Bad input's contract: exit 2 and one line on stderr, `error: ...`, holding each of `words`."""
+    """Bad input's contract: exit 2 and one line on stderr, `error: ...`, holding each of
+    `words`."""
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1, err
     for word in words:
@@ -59,7 +73,8 @@ REAL_STEP = trainer.train_step
 
 
 def sigint_at_call(monkeypatch, call: int) -> None:
-    """Raise a real SIGINT inside training step number `call` (1-based), as a user's Ctrl-C would."""
+    """Raise a real SIGINT inside training step number `call` (1-based), as a user's Ctrl-C
+    would."""
     real, calls = REAL_STEP, []
 
     def step(*args, **kwargs):
@@ -67,6 +82,7 @@ def sigint_at_call(monkeypatch, call: int) -> None:
         if len(calls) == call:
             signal.raise_signal(signal.SIGINT)
         return real(*args, **kwargs)
+
     monkeypatch.setattr(trainer, "train_step", step)
 
 
@@ -81,6 +97,7 @@ def nan_loss_on_calls(monkeypatch, calls: set[int]) -> None:
             if len(seen) in calls:
                 parts.loss = parts.loss * float("nan")
         return parts
+
     monkeypatch.setattr(steps, "elbo", elbo)
 
 
@@ -95,12 +112,27 @@ def hand_stats() -> dict:
     # Per dim over the 2 samples: Var(μ_0) = 1, Var(μ_1) = 0.07² = 0.0049 (< 0.01), Var(μ_2) = 0.25.
     mu = torch.tensor([[1.0, 0.30, 0.5], [-1.0, 0.16, -0.5]])
     kl = torch.tensor([[0.2, 0.0, 1.0], [0.4, 0.02, 3.0]])
-    losses = LossBreakdown(loss=torch.tensor(10.0), recon=torch.tensor(8.0), shape=torch.tensor(0.0),
-                           kl=torch.tensor(2.2), kl_clamped=torch.tensor(2.5), kl_per_dim=kl.mean(0))
+    losses = LossBreakdown(
+        loss=torch.tensor(10.0),
+        recon=torch.tensor(8.0),
+        shape=torch.tensor(0.0),
+        kl=torch.tensor(2.2),
+        kl_clamped=torch.tensor(2.5),
+        kl_per_dim=kl.mean(0),
+    )
     stats = new_stats(3, "cpu")
-    add_batch(stats, logits_for(pred), target.to(torch.uint8), torch.tensor([[2, 2], [2, 2]]), mu, kl, losses)
+    add_batch(
+        stats,
+        logits_for(pred),
+        target.to(torch.uint8),
+        torch.tensor([[2, 2], [2, 2]]),
+        mu,
+        kl,
+        losses,
+    )
     return summarize(stats, active_threshold=0.01)
 
 
-# 3 epochs of 8 steps, a checkpoint every 3 steps: interruptions land mid-epoch and between checkpoints.
+# 3 epochs of 8 steps, a checkpoint every 3 steps: interruptions land mid-epoch and between
+# checkpoints.
 RESUMABLE = ["train.epochs=3", "train.checkpoint_every_steps=3", "train.keep_checkpoints=3"]

@@ -1,5 +1,6 @@
 """Bad input everywhere (issue 6): one line on stderr naming the thing and the problem, exit 2,
 no traceback, and nothing half-written (no run folder, no cache, no checkpoint)."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, TINY, assert_one_line_error
 
 from arcvae.class_weights import class_weights, fingerprint
 from arcvae.cli import main
 from arcvae.config_io import load_config, to_yaml
 from arcvae.data import load_arc_grids, pad_grids
-from conftest import ROOT, TINY, assert_one_line_error
 
 
 def task(grid) -> dict:
@@ -27,8 +28,14 @@ BAD_FILES = {
     "malformed.json": ('{"train": [', "not valid JSON"),
     "not_utf8.json": (b"\xff\xfe\x00", "not valid JSON"),
     "a_list.json": ("[1, 2, 3]", "neither an ARC task"),
-    "train_not_list.json": ('{"train": 5}', "a task must be an object with a 'train' list of pairs"),
-    "pair_without_input.json": ({"train": [{"output": [[1]]}]}, "train[0]: a pair must be an object with 'input'"),
+    "train_not_list.json": (
+        '{"train": 5}',
+        "a task must be an object with a 'train' list of pairs",
+    ),
+    "pair_without_input.json": (
+        {"train": [{"output": [[1]]}]},
+        "train[0]: a pair must be an object with 'input'",
+    ),
     "colour_10.json": (task([[1, 10]]), "train[0].input: colour 10 is not an integer 0-9"),
     "colour_minus_1.json": (task([[-1]]), "colour -1 is not an integer 0-9"),
     "colour_float.json": (task([[1.0]]), "colour 1.0 is not an integer 0-9"),
@@ -53,7 +60,12 @@ def assert_nothing_written(tmp_path: Path) -> None:
 
 
 def train_args(tmp_path: Path, *overrides: str) -> list[str]:
-    return TINY + [f"data.cache_dir={tmp_path / 'cache'}", *overrides, "--out", str(tmp_path / "run")]
+    return TINY + [
+        f"data.cache_dir={tmp_path / 'cache'}",
+        *overrides,
+        "--out",
+        str(tmp_path / "run"),
+    ]
 
 
 @pytest.mark.parametrize("name", BAD_FILES)
@@ -69,15 +81,20 @@ def test_bad_data_file(tmp_path, capsys, name):
     assert_nothing_written(tmp_path)
 
 
-@pytest.mark.parametrize("source, words", [
-    ("empty_dir", "no .json task files in this folder"),
-    ("missing.json", "no such file or folder"),
-    ("dir_named.json", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("empty_dir", "no .json task files in this folder"),
+        ("missing.json", "no such file or folder"),
+        ("dir_named.json", "cannot read"),
+    ],
+)
 def test_bad_data_source(tmp_path, capsys, source, words):
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "holder").mkdir()
-    (tmp_path / "holder" / "dir_named.json").mkdir()  # a folder of tasks holding a folder named *.json
+    (
+        tmp_path / "holder" / "dir_named.json"
+    ).mkdir()  # a folder of tasks holding a folder named *.json
     path = tmp_path / ("holder" if source == "dir_named.json" else source)
     code, err = run_cli(train_args(tmp_path, f"data.source={path}"), capsys)
     assert_one_line_error(code, err, str(path), words)
@@ -92,34 +109,43 @@ def test_task_with_no_grids(tmp_path, capsys):
     assert_nothing_written(tmp_path)
 
 
-@pytest.mark.parametrize("override, words", [
-    ("train.lrr=0.1", ["unknown config key 'train.lrr'", "did you mean 'train.lr'?"]),
-    ("train.lr=abc", ["'train.lr'", "could not be converted to Float"]),
-    ("train.epochs=1.5", ["'train.epochs'", "could not be converted to Integer"]),
-    ("train.lr=-1", ["train.lr: -1.0 is out of range (must be > 0)"]),
-    ("train.lr=.nan", ["train.lr: nan is not a finite number"]),
-    ("beta.max_beta=-0.5", ["beta.max_beta: -0.5 is out of range (must be >= 0)"]),
-    ("beta.schedule=cyclic", ["beta.schedule: unknown value 'cyclic'", "did you mean 'cyclical'?"]),
-    ("data.grid_size=31", ["data.grid_size: 31 is out of range"]),
-    ("model.channels=[a]", ["'model.channels[0]'"]),
-    ("train=3", ["'train' must be a section of keys"]),
-    ("trainlr", ["override 'trainlr' is not of the form key.sub=value"]),
-    ("train.lr=[", ["override 'train.lr=['", "not valid YAML"]),
-    ("=3", ["override '=3'", "not a dotted key"]),
-])
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("train.lrr=0.1", ["unknown config key 'train.lrr'", "did you mean 'train.lr'?"]),
+        ("train.lr=abc", ["'train.lr'", "could not be converted to Float"]),
+        ("train.epochs=1.5", ["'train.epochs'", "could not be converted to Integer"]),
+        ("train.lr=-1", ["train.lr: -1.0 is out of range (must be > 0)"]),
+        ("train.lr=.nan", ["train.lr: nan is not a finite number"]),
+        ("beta.max_beta=-0.5", ["beta.max_beta: -0.5 is out of range (must be >= 0)"]),
+        (
+            "beta.schedule=cyclic",
+            ["beta.schedule: unknown value 'cyclic'", "did you mean 'cyclical'?"],
+        ),
+        ("data.grid_size=31", ["data.grid_size: 31 is out of range"]),
+        ("model.channels=[a]", ["'model.channels[0]'"]),
+        ("train=3", ["'train' must be a section of keys"]),
+        ("trainlr", ["override 'trainlr' is not of the form key.sub=value"]),
+        ("train.lr=[", ["override 'train.lr=['", "not valid YAML"]),
+        ("=3", ["override '=3'", "not a dotted key"]),
+    ],
+)
 def test_bad_override(tmp_path, capsys, override, words):
     code, err = run_cli(train_args(tmp_path, override), capsys)
     assert_one_line_error(code, err, *words)
     assert_nothing_written(tmp_path)
 
 
-@pytest.mark.parametrize("text, words", [
-    ("train: {lr: ", ["not valid YAML (line 1)"]),
-    ("- 1\n", ["a config file must be a mapping of sections"]),
-    ("train:\n  lr: 0.1\n  lrr: 0.2\n", ["unknown config key 'train.lrr'"]),
-    ("beta:\n  schedule: sawtooth\n", ["beta.schedule: unknown value 'sawtooth'"]),
-    (b"\xff\xfe", ["not a text file"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("train: {lr: ", ["not valid YAML (line 1)"]),
+        ("- 1\n", ["a config file must be a mapping of sections"]),
+        ("train:\n  lr: 0.1\n  lrr: 0.2\n", ["unknown config key 'train.lrr'"]),
+        ("beta:\n  schedule: sawtooth\n", ["beta.schedule: unknown value 'sawtooth'"]),
+        (b"\xff\xfe", ["not a text file"]),
+    ],
+)
 def test_bad_config_file(tmp_path, capsys, text, words):
     path = tmp_path / "bad.yaml"
     path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
@@ -137,11 +163,14 @@ def test_unknown_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(train_args(tmp_path, "--frobnicate"))
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and err == "error: unrecognized arguments: --frobnicate (see --help)\n"
+    assert (
+        exc.value.code == 2 and err == "error: unrecognized arguments: --frobnicate (see --help)\n"
+    )
     assert_nothing_written(tmp_path)
 
 
 # ---------------------------------------------------------------- resume and run folders
+
 
 def fake_run(tmp_path: Path) -> Path:
     """A run folder with a valid config.yaml and whatever checkpoints the test puts there."""
@@ -162,11 +191,28 @@ def test_resume_without_a_checkpoint(tmp_path, capsys):
     assert_one_line_error(code, err, str(run), "no checkpoint to resume from")
 
 
-@pytest.mark.parametrize("payload, words", [
-    (b"garbage", "no usable checkpoint (step_000000008.pt: corrupt or unreadable checkpoint (UnpicklingError))"),
-    ({"weights": torch.ones(2)}, "step_000000008.pt: not an arcvae checkpoint (missing model, optimizer"),
-    ({"model": Path("/")}, "corrupt or unreadable checkpoint (UnpicklingError)"),  # arbitrary pickle: refused
-])
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        (
+            b"garbage",
+            "no usable checkpoint (step_000000008.pt: corrupt or unreadable checkpoint "
+            ""
+            ""
+            ""
+            ""
+            "(UnpicklingError))",
+        ),
+        (
+            {"weights": torch.ones(2)},
+            "step_000000008.pt: not an arcvae checkpoint (missing model, optimizer",
+        ),
+        (
+            {"model": Path("/")},
+            "corrupt or unreadable checkpoint (UnpicklingError)",
+        ),  # arbitrary pickle: refused
+    ],
+)
 def test_resume_from_a_bad_checkpoint(tmp_path, capsys, payload, words):
     run = fake_run(tmp_path)
     path = run / "checkpoints" / "step_000000008.pt"
@@ -181,13 +227,16 @@ def test_output_folder_holding_a_run_is_refused_unless_overwrite(tmp_path, capsy
     run.mkdir()
     (run / "metrics.jsonl").write_text('{"split": "train", "step": 1}\n')
     code, err = run_cli(train_args(tmp_path), capsys)
-    assert_one_line_error(code, err, f"{run}: already holds a run", "--overwrite", f"--resume {run}")
+    assert_one_line_error(
+        code, err, f"{run}: already holds a run", "--overwrite", f"--resume {run}"
+    )
     assert (run / "metrics.jsonl").read_text() == '{"split": "train", "step": 1}\n'  # untouched
     assert not (tmp_path / "cache").exists()  # refused before any data was loaded
 
 
 def test_corrupt_class_weight_cache_is_rebuilt(tmp_path, capsys):
-    """The cache is derived data: a corrupt one is reported in one line and recomputed, not fatal."""
+    """The cache is derived data: a corrupt one is reported in one line and recomputed, not
+    fatal."""
     grids = pad_grids(load_arc_grids("arc1", "training"), 10)
     key = fingerprint(grids, "arc1", True, "inverse_sqrt", 0.9999, 0.0)
     path = tmp_path / f"class_weights_{key}.json"
@@ -198,16 +247,28 @@ def test_corrupt_class_weight_cache_is_rebuilt(tmp_path, capsys):
     assert json.loads(path.read_text())["fingerprint"] == key
 
 
-# ---------------------------------------------------------------- the real entry point: no traceback
+# ---------------------------------------------------------------- the real entry point: no
+# traceback
 
-@pytest.mark.parametrize("args, words", [
-    (["data.source=/no/such/file.json"], "/no/such/file.json: no such file or folder"),
-    (["train.lr=-1"], "train.lr: -1.0 is out of range"),
-])
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["data.source=/no/such/file.json"], "/no/such/file.json: no such file or folder"),
+        (["train.lr=-1"], "train.lr: -1.0 is out of range"),
+    ],
+)
 def test_entry_point_prints_one_line(tmp_path, args, words):
-    done = subprocess.run([sys.executable, "train_vae.py", *args, "--out", str(tmp_path / "run")], cwd=ROOT,
-                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    done = subprocess.run(
+        [sys.executable, "train_vae.py", *args, "--out", str(tmp_path / "run")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert done.returncode == 2
-    assert done.stderr.startswith("error: ") and words in done.stderr and done.stderr.count("\n") == 1
+    assert (
+        done.stderr.startswith("error: ") and words in done.stderr and done.stderr.count("\n") == 1
+    )
     assert "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / "run").exists()

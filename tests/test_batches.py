@@ -1,6 +1,7 @@
 """Batches on the real ARC data: augmentation (the 8 symmetries against a numpy reference, colour
 permutations, determinism), epoch order, size buckets and symbol-mode batches (canvases, the epoch
 plan, eval batches, the PAD marking), and augmentation's new sizes on a bucket's crop."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,18 @@ import pytest
 import torch
 
 from arcvae.batches import (
-    apply_symmetry, augment, batch_generator, bucket_batches, canvas_sizes, canvases_of, epoch_indices, eval_batches,
-    inside, mark_outside, random_colour_perms, take,
+    apply_symmetry,
+    augment,
+    batch_generator,
+    bucket_batches,
+    canvas_sizes,
+    canvases_of,
+    epoch_indices,
+    eval_batches,
+    inside,
+    mark_outside,
+    random_colour_perms,
+    take,
 )
 from arcvae.config import DataConfig
 from arcvae.data import PAD, DataError, Grids, load_arc_grids, pad_grids
@@ -45,13 +56,17 @@ def _histogram(grid: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- augmentation
 
+
 @pytest.fixture(scope="module")
 def asymmetric_grids(arc1_training) -> list[np.ndarray]:
-    """Real non-square grids up to 12x12 whose 8 images differ (so any mix-up of symmetries shows)."""
+    """Real non-square grids up to 12x12 whose 8 images differ (so any mix-up of symmetries
+    shows)."""
     chosen = []
     for g in arc1_training:
         if g.shape[0] != g.shape[1] and max(g.shape) <= 12:
-            images = {(_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)}
+            images = {
+                (_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)
+            }
             if len(images) == 8:
                 chosen.append(g)
         if len(chosen) == 16:
@@ -70,10 +85,14 @@ def test_the_numpy_reference_is_the_dihedral_group(asymmetric_grids):
 def test_each_symmetry_equals_padding_the_numpy_transformed_grid(asymmetric_grids, sym):
     padded = pad_grids(asymmetric_grids, 12)
     out, sizes = apply_symmetry(padded.pixels, padded.sizes, torch.full((len(padded),), sym))
-    expected = pad_grids([np.ascontiguousarray(_numpy_symmetry(g, sym)) for g in asymmetric_grids], 12)
+    expected = pad_grids(
+        [np.ascontiguousarray(_numpy_symmetry(g, sym)) for g in asymmetric_grids], 12
+    )
     assert torch.equal(out, expected.pixels)
     assert torch.equal(sizes, expected.sizes)
-    for g, o, (h, w) in zip(asymmetric_grids, out.numpy(), sizes.tolist()):  # a bijection of the content
+    for g, o, (h, w) in zip(
+        asymmetric_grids, out.numpy(), sizes.tolist()
+    ):  # a bijection of the content
         assert (h, w) == (g.shape[::-1] if sym & 4 else g.shape)
         assert np.array_equal(_histogram(o[:h, :w]), _histogram(g))
 
@@ -116,17 +135,28 @@ def test_augmentation_is_deterministic_per_seed(arc1_training):
     padded = pad_grids(arc1_training[:64], 30)
 
     def batch(seed: int) -> torch.Tensor:
-        return augment(padded.pixels, padded.sizes, batch_generator(seed, epoch=0, batch=1, device=CPU))[0]
+        return augment(
+            padded.pixels, padded.sizes, batch_generator(seed, epoch=0, batch=1, device=CPU)
+        )[0]
+
     assert torch.equal(batch(0), batch(0))
     assert not torch.equal(batch(0), batch(1))
-    other_batch = augment(padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU))[0]
+    other_batch = augment(
+        padded.pixels, padded.sizes, batch_generator(0, epoch=0, batch=2, device=CPU)
+    )[0]
     assert not torch.equal(batch(0), other_batch)
 
 
 def test_batch_generators_accept_every_valid_seed():
-    for seed in (0, 123_456_789, 2**32 - 1):  # the mix of seed, epoch and batch must not overflow torch's seed
+    for seed in (
+        0,
+        123_456_789,
+        2**32 - 1,
+    ):  # the mix of seed, epoch and batch must not overflow torch's seed
         a = torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
-        assert torch.equal(a, torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU)))
+        assert torch.equal(
+            a, torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
+        )
 
 
 def test_epoch_indices_cover_every_grid_evenly():
@@ -144,11 +174,14 @@ def test_epoch_indices_cover_every_grid_evenly():
 
 # ---------------------------------------------------------------- canvases
 
+
 def test_canvas_is_the_longest_side_rounded_up_to_the_multiple_and_capped():
     sizes = torch.tensor([[1, 1], [3, 7], [7, 3], [8, 8], [9, 2], [29, 30], [30, 1]])
     assert canvas_sizes(sizes, 4, 30).tolist() == [4, 8, 8, 8, 12, 30, 30]
     assert canvas_sizes(sizes, 1, 30).tolist() == [1, 7, 7, 8, 9, 30, 30]
-    assert canvas_sizes(sizes, 100, 30).tolist() == [30] * 7  # a multiple above grid_size: one canvas
+    assert (
+        canvas_sizes(sizes, 100, 30).tolist() == [30] * 7
+    )  # a multiple above grid_size: one canvas
     assert canvas_sizes(sizes[:4], 5, 8).tolist() == [5, 8, 8, 8]  # 10 capped at grid_size 8
     assert canvas_sizes(sizes, 4, 30).dtype == torch.int64
 
@@ -163,7 +196,11 @@ def test_arc1_bucket_mix_matches_the_design_figures(arc1):
 def test_a_grid_larger_than_grid_size_is_one_data_error_line():
     with pytest.raises(DataError) as info:
         canvas_sizes(torch.tensor([[3, 3], [12, 20]]), 4, 16)
-    assert "\n" not in str(info.value) and "data.grid_size=16" in str(info.value) and "20" in str(info.value)
+    assert (
+        "\n" not in str(info.value)
+        and "data.grid_size=16" in str(info.value)
+        and "20" in str(info.value)
+    )
     with pytest.raises(DataError, match="bucket_multiple"):
         canvas_sizes(torch.tensor([[3, 3]]), 0, 16)
 
@@ -176,6 +213,7 @@ def test_canvases_of_follows_the_padding_mode(arc1):
 
 
 # ---------------------------------------------------------------- the epoch plan
+
 
 def _plan(grids: Grids, epoch: int, batch: int = 128, samples: int = 80_000, multiple: int = 4):
     gen = batch_generator(0, epoch, 0, CPU)
@@ -190,9 +228,13 @@ def test_the_plan_draws_todays_multiset_in_full_batches_each_grid_on_a_canvas_th
     assert len(plan) == len(order) // 128
     assert all(len(idx) == 128 for _, idx in plan)
     drawn = torch.cat([idx for _, idx in plan])
-    assert torch.equal(drawn.sort().values, order.sort().values)  # the same multiset as without buckets
+    assert torch.equal(
+        drawn.sort().values, order.sort().values
+    )  # the same multiset as without buckets
     for canvas, idx in plan:
-        assert canvas == canvases[idx].max().item()  # the smallest canvas holding every grid of the batch
+        assert (
+            canvas == canvases[idx].max().item()
+        )  # the smallest canvas holding every grid of the batch
     assert {c for c, _ in plan} <= set(canvases.unique().tolist())
     # Leftovers are carried up only: at most one batch per canvas mixes buckets.
     mixed = [c for c, idx in plan if canvases[idx].min() != c]
@@ -203,14 +245,17 @@ def test_the_plan_is_deterministic_from_the_generator_and_shuffles_canvases(arc1
     _, a = _plan(arc1, epoch=1)
     _, b = _plan(arc1, epoch=1)
     _, c = _plan(arc1, epoch=2)
-    assert [cv for cv, _ in a] == [cv for cv, _ in b] and all(torch.equal(x, y) for (_, x), (_, y) in zip(a, b))
+    assert [cv for cv, _ in a] == [cv for cv, _ in b] and all(
+        torch.equal(x, y) for (_, x), (_, y) in zip(a, b)
+    )
     assert [cv for cv, _ in a] != [cv for cv, _ in c]
     canvases = [cv for cv, _ in a]
     assert canvases != sorted(canvases)  # batch order shuffled, not smallest first
 
 
 def test_the_plan_keeps_each_grids_share_of_the_epoch(arc1):
-    """Every grid is drawn as often as without buckets (whole passes: counts differ by at most one)."""
+    """Every grid is drawn as often as without buckets (whole passes: counts differ by at most
+    one)."""
     order, plan = _plan(arc1, epoch=0, samples=3 * len(arc1), batch=64)
     counts = torch.bincount(torch.cat([idx for _, idx in plan]), minlength=len(arc1))
     assert torch.equal(counts, torch.bincount(order, minlength=len(arc1)))
@@ -218,7 +263,9 @@ def test_the_plan_keeps_each_grids_share_of_the_epoch(arc1):
 
 
 def test_a_small_bucket_is_carried_up_until_it_fills_a_batch():
-    canvases = torch.tensor([4] * 3 + [8] * 2 + [12] * 7)  # 3 + 2 leftovers carried into the 12 bucket
+    canvases = torch.tensor(
+        [4] * 3 + [8] * 2 + [12] * 7
+    )  # 3 + 2 leftovers carried into the 12 bucket
     plan = bucket_batches(torch.arange(12), canvases, 4, torch.Generator().manual_seed(0))
     by_canvas = sorted((c, sorted(idx.tolist())) for c, idx in plan)
     assert by_canvas == [(8, [0, 1, 2, 3]), (12, [4, 5, 6, 7]), (12, [8, 9, 10, 11])]
@@ -240,11 +287,13 @@ def test_eval_batches_take_every_grid_once_grouped_by_canvas(arc1):
     assert len(batches) == sum(math.ceil(n / 100) for n in per_canvas.tolist() if n)
     # black mode: one canvas, today's consecutive batches
     black = eval_batches(arc1, 1000, torch.full((len(arc1),), 30))
-    assert [(c, idx.tolist()) for c, idx in black] == [(30, list(range(s, min(s + 1000, len(arc1)))))
-                                                       for s in range(0, len(arc1), 1000)]
+    assert [(c, idx.tolist()) for c, idx in black] == [
+        (30, list(range(s, min(s + 1000, len(arc1))))) for s in range(0, len(arc1), 1000)
+    ]
 
 
 # ---------------------------------------------------------------- symbol-mode batches
+
 
 def test_take_crops_the_stored_canvas_and_mark_outside_puts_pad_outside_each_grid(arc1):
     canvases = canvas_sizes(arc1.sizes, 4, 30)
@@ -256,14 +305,19 @@ def test_take_crops_the_stored_canvas_and_mark_outside_puts_pad_outside_each_gri
     for k, (i, (h, w)) in enumerate(zip(idx.tolist(), sizes.tolist())):
         assert torch.equal(marked[k, :h, :w], arc1.pixels[i, :h, :w])
         assert (marked[k, h:, :] == PAD).all() and (marked[k, :, w:] == PAD).all()
-        assert int(inside(sizes[k:k + 1], 12).sum()) == h * w
+        assert int(inside(sizes[k : k + 1], 12).sum()) == h * w
 
 
 @pytest.fixture(scope="module")
 def ragged(arc1_training) -> list[np.ndarray]:
     """Real non-square grids whose 8 images are distinct, on several buckets."""
-    chosen = [g for g in arc1_training if g.shape[0] != g.shape[1]
-              and len({(_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)}) == 8]
+    chosen = [
+        g
+        for g in arc1_training
+        if g.shape[0] != g.shape[1]
+        and len({(_numpy_symmetry(g, s).shape, _numpy_symmetry(g, s).tobytes()) for s in range(8)})
+        == 8
+    ]
     return chosen[:96]
 
 
@@ -285,7 +339,8 @@ def test_augment_returns_each_grids_new_size_as_the_numpy_symmetry_gives_it(ragg
 
 
 def test_augment_on_a_bucket_crop_equals_augment_on_the_full_canvas(arc1):
-    """Symbol mode augments the (C, C) crop: the same draws give the same grids, and the bucket holds them."""
+    """Symbol mode augments the (C, C) crop: the same draws give the same grids, and the bucket
+    holds them."""
     canvases = canvas_sizes(arc1.sizes, 4, 30)
     idx = (canvases == 8).nonzero().flatten()[:64]
     small, sizes = take(arc1, idx, 8)

@@ -1,5 +1,6 @@
-"""Checkpoints: atomic writes (a kill -9 mid-write leaves the previous one), load_latest falling back
-past a corrupt file, and pruning to train.keep_checkpoints."""
+"""Checkpoints: atomic writes (a kill -9 mid-write leaves the previous one), load_latest falling
+back past a corrupt file, and pruning to train.keep_checkpoints."""
+
 from __future__ import annotations
 
 import signal
@@ -8,11 +9,10 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT
 
 from arcvae import checkpoint as ckpt
 from arcvae.config import ArcVaeError
-from conftest import ROOT
-
 
 KILL_DURING_WRITE = """
 import os, signal, sys, torch
@@ -28,12 +28,17 @@ ckpt.save_checkpoint(run, 2, {"w": torch.zeros(1000)})
 
 
 def test_kill_9_during_a_checkpoint_write_leaves_the_previous_one(tmp_path):
-    done = subprocess.run([sys.executable, "-c", KILL_DURING_WRITE, str(tmp_path)], cwd=ROOT,
-                          capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_WRITE, str(tmp_path)], cwd=ROOT, capture_output=True
+    )
     assert done.returncode == -signal.SIGKILL
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_000000001.pt"]
-    assert (tmp_path / "checkpoints" / ".step_000000002.pt.tmp").exists()  # the torn write, never under a real name
-    assert torch.equal(torch.load(ckpt.list_checkpoints(tmp_path)[0], weights_only=True)["w"], torch.ones(1000))
+    assert (
+        tmp_path / "checkpoints" / ".step_000000002.pt.tmp"
+    ).exists()  # the torn write, never under a real name
+    assert torch.equal(
+        torch.load(ckpt.list_checkpoints(tmp_path)[0], weights_only=True)["w"], torch.ones(1000)
+    )
     ckpt.save_checkpoint(tmp_path, 3, {"w": torch.ones(1)})
     assert not list((tmp_path / "checkpoints").glob(".*.tmp"))  # the next write clears it away
 
@@ -49,17 +54,24 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys
 
 def _payload(step: int) -> dict:
     """A checkpoint with every key load_checkpoint asks for."""
-    return {k: None for k in ckpt.REQUIRED_KEYS} | {"model": {"w": torch.full((2, 3), float(step))},
-                                                    "progress": {"step": step, "epoch": step / 8}}
+    return {k: None for k in ckpt.REQUIRED_KEYS} | {
+        "model": {"w": torch.full((2, 3), float(step))},
+        "progress": {"step": step, "epoch": step / 8},
+    }
 
 
 def test_a_save_is_atomic_and_loads_back_exactly(tmp_path):
     payload = _payload(7)
     path = ckpt.save_checkpoint(tmp_path, 7, payload)
     assert path == tmp_path / "checkpoints" / "step_000000007.pt"
-    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_000000007.pt"]  # no temp file left
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [
+        "step_000000007.pt"
+    ]  # no temp file left
     state = ckpt.load_checkpoint(path)
-    assert torch.equal(state["model"]["w"], payload["model"]["w"]) and state["progress"] == payload["progress"]
+    assert (
+        torch.equal(state["model"]["w"], payload["model"]["w"])
+        and state["progress"] == payload["progress"]
+    )
 
 
 def test_load_latest_takes_the_newest_step_not_the_newest_name(tmp_path):

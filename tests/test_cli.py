@@ -1,5 +1,6 @@
 """The CLI end to end: one short run's folder against the DESIGN.md contract, the real entry points,
 and the one-line errors (exit 2) for bad input."""
+
 from __future__ import annotations
 
 import json
@@ -11,19 +12,40 @@ import sys
 import pytest
 import torch
 import yaml
+from conftest import ROOT, TINY
 
 from arcvae.cli import main
 from arcvae.config_io import load_config
-from conftest import ROOT, TINY
 
-CONTRACT_KEYS = ["split", "step", "epoch", "beta", "loss", "recon", "kl", "kl_per_dim", "active_units",
-                 "pixel_accuracy", "non_black_accuracy", "per_class_accuracy", "grid_accuracy"]
+CONTRACT_KEYS = [
+    "split",
+    "step",
+    "epoch",
+    "beta",
+    "loss",
+    "recon",
+    "kl",
+    "kl_per_dim",
+    "active_units",
+    "pixel_accuracy",
+    "non_black_accuracy",
+    "per_class_accuracy",
+    "grid_accuracy",
+]
 LATENT_DIM = 8  # TINY's model.latent_dim
 
 
 def _tiny_args(out, cache, *extra: str) -> list[str]:
-    return ["--config", str(ROOT / "configs" / "cpu_small.yaml"), "--out", str(out), *TINY, "train.epochs=1",
-            f"data.cache_dir={cache}", *extra]
+    return [
+        "--config",
+        str(ROOT / "configs" / "cpu_small.yaml"),
+        "--out",
+        str(out),
+        *TINY,
+        "train.epochs=1",
+        f"data.cache_dir={cache}",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -73,19 +95,36 @@ def test_checkpoint_tensorboard_and_plots_are_written(run_dir):
     state = torch.load(checkpoints[-1], weights_only=True)
     assert "model" in state and "optimizer" in state
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
-    assert {p.name for p in (run_dir / "plots").glob("*.png")} >= {"reconstructions.png", "curves.png"}
+    assert {p.name for p in (run_dir / "plots").glob("*.png")} >= {
+        "reconstructions.png",
+        "curves.png",
+    }
 
 
-@pytest.mark.parametrize("entry", [["train_vae.py"], ["-m", "arcvae", "train"]], ids=["train_vae.py", "-m arcvae"])
+@pytest.mark.parametrize(
+    "entry", [["train_vae.py"], ["-m", "arcvae", "train"]], ids=["train_vae.py", "-m arcvae"]
+)
 def test_the_real_entry_points_train(tmp_path, entry):
-    args = _tiny_args(tmp_path / "run", tmp_path / "cache", "data.samples_per_epoch=64", "data.val_limit=16")
+    args = _tiny_args(
+        tmp_path / "run", tmp_path / "cache", "data.samples_per_epoch=64", "data.val_limit=16"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, *entry, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, *entry, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "run" / "summary.json").exists()
     # how long the run will take, told after its first logged steps
-    assert re.search(r"expected: about \d+ more (seconds|minutes) of training \(\d+ samples/s over the first \d+ steps\), "
-                     r"plus 1 evaluations", done.stdout), done.stdout[-2000:]
+    assert re.search(
+        r"expected: about \d+ more (seconds|minutes) of training \(\d+ samples/s over the first "
+        r""
+        r""
+        r""
+        r""
+        r"\d+ steps\), "
+        r"plus 1 evaluations",
+        done.stdout,
+    ), done.stdout[-2000:]
 
 
 def test_help_describes_the_command(capsys):
@@ -105,12 +144,16 @@ def _exits_2_with_one_error_line(capsys, argv: list[str]) -> str:
 def test_bad_data_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"train": [{"input": [[1, 10]], "output": [[1]]}]}))
-    line = _exits_2_with_one_error_line(capsys, _tiny_args(tmp_path / "run", tmp_path / "cache", f"data.source={bad}"))
+    line = _exits_2_with_one_error_line(
+        capsys, _tiny_args(tmp_path / "run", tmp_path / "cache", f"data.source={bad}")
+    )
     assert "bad.json" in line and "colour 10" in line
 
 
 def test_missing_config_file_exits_2(tmp_path, capsys):
-    line = _exits_2_with_one_error_line(capsys, ["--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)])
+    line = _exits_2_with_one_error_line(
+        capsys, ["--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)]
+    )
     assert "nope.yaml" in line and "not found" in line
 
 
@@ -124,18 +167,30 @@ def test_negative_learning_rate_exits_2(tmp_path, capsys):
     assert "train.lr" in line
 
 
-@pytest.mark.parametrize("overrides, words", [
-    (["data.bucket_multiple=0"], ["data.bucket_multiple", ">= 1"]),
-    (["data.grid_size=31"], ["data.grid_size", "<= 30"]),
-    (["data.padding=symbol", "model.arch=conv"], ["model.arch=conv", "data.padding=symbol", "conv_any"]),
-    (["data.grid_size=10", "BIG"], ["big", "no grid fits in data.grid_size=10"]),
-])
-def test_a_canvas_or_bucket_setting_that_cannot_hold_the_data_exits_2(tmp_path, capsys, overrides, words):
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        (["data.bucket_multiple=0"], ["data.bucket_multiple", ">= 1"]),
+        (["data.grid_size=31"], ["data.grid_size", "<= 30"]),
+        (
+            ["data.padding=symbol", "model.arch=conv"],
+            ["model.arch=conv", "data.padding=symbol", "conv_any"],
+        ),
+        (["data.grid_size=10", "BIG"], ["big", "no grid fits in data.grid_size=10"]),
+    ],
+)
+def test_a_canvas_or_bucket_setting_that_cannot_hold_the_data_exits_2(
+    tmp_path, capsys, overrides, words
+):
     big = tmp_path / "big"
     big.mkdir()
     grid = [[1] * 20] * 20
-    (big / "a.json").write_text(json.dumps({"train": [{"input": grid, "output": grid}], "test": []}))
+    (big / "a.json").write_text(
+        json.dumps({"train": [{"input": grid, "output": grid}], "test": []})
+    )
     overrides = [f"data.source={big}" if o == "BIG" else o for o in overrides]
-    line = _exits_2_with_one_error_line(capsys, _tiny_args(tmp_path / "run", tmp_path / "cache", *overrides))
+    line = _exits_2_with_one_error_line(
+        capsys, _tiny_args(tmp_path / "run", tmp_path / "cache", *overrides)
+    )
     assert all(word in line for word in words), line
     assert not (tmp_path / "run").exists()

@@ -1,10 +1,12 @@
 """`python -m arcvae compare` on small real runs, whole and damaged."""
+
 from __future__ import annotations
 
 import json
 import shutil
 
 import pytest
+from conftest import TINY
 
 from arcvae.cli import main
 from arcvae.compare import compare_main
@@ -12,7 +14,6 @@ from arcvae.config_io import load_config
 from arcvae.metrics import reason_kinds
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train
-from conftest import TINY
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,14 +24,24 @@ def runs(tmp_path_factory):
     cut in half) and without its config.yaml."""
     root = tmp_path_factory.mktemp("runs")
     cache = f"data.cache_dir={root / 'cache'}"
-    train(load_config(None, TINY + [cache, "beta.schedule=constant", "beta.max_beta=0.1", "loss.free_bits=0"]),
-          root / "const")
-    train(load_config(None, TINY + [cache, "beta.warmup_epochs=1", "beta.ramp_epochs=1", "loss.free_bits=0.5"]),
-          root / "warmup_fb")
+    train(
+        load_config(
+            None, TINY + [cache, "beta.schedule=constant", "beta.max_beta=0.1", "loss.free_bits=0"]
+        ),
+        root / "const",
+    )
+    train(
+        load_config(
+            None, TINY + [cache, "beta.warmup_epochs=1", "beta.ramp_epochs=1", "loss.free_bits=0.5"]
+        ),
+        root / "warmup_fb",
+    )
     shutil.copytree(root / "const", root / "killed")
     (root / "killed" / "summary.json").unlink()
     text = (root / "killed" / "metrics.jsonl").read_text()
-    (root / "killed" / "metrics.jsonl").write_text(text[:len(text) - len(text.splitlines()[-1]) // 2 - 1])
+    (root / "killed" / "metrics.jsonl").write_text(
+        text[: len(text) - len(text.splitlines()[-1]) // 2 - 1]
+    )
     shutil.copytree(root / "const", root / "no_config")
     (root / "no_config" / "config.yaml").unlink()
     (root / "not_a_run").mkdir()
@@ -50,7 +61,11 @@ def test_table_lists_whole_and_damaged_runs(runs, capsys):
     summary = json.loads((runs / "const" / "summary.json").read_text())
     assert rows[names[0]].split()[1:3] == ["constant", "2/2"]
     kinds = "+".join(reason_kinds([r for e in summary["collapse_events"] for r in e["reasons"]]))
-    assert rows[names[0]].split()[-3:] == [f"ep{summary['first_collapse_epoch']}", kinds, summary["status"]]
+    assert rows[names[0]].split()[-3:] == [
+        f"ep{summary['first_collapse_epoch']}",
+        kinds,
+        summary["status"],
+    ]
     assert "linear_warmup fb=0.5" in rows[names[1]]
     # The killed run: figures from the last complete evaluation (epoch 1; epoch 2's line was cut).
     epoch1 = [r for r in read_metrics(runs / "killed") if r["split"] == "val"][-1]
@@ -59,9 +74,12 @@ def test_table_lists_whole_and_damaged_runs(runs, capsys):
     assert rows[names[2]].endswith("no summary")
     # ... and the alarm judged again from those records, as training judged epoch 1.
     first = summary["collapse_events"][0]
-    assert rows[names[2]].split()[-4] == f"ep{first['epoch']}" and rows[names[2]].split()[-3] == "+".join(
-        reason_kinds(first["reasons"]))
-    assert "constant" in rows[names[3]]  # the schedule comes from summary.json when config.yaml is gone
+    assert rows[names[2]].split()[-4] == f"ep{first['epoch']}" and rows[names[2]].split()[
+        -3
+    ] == "+".join(reason_kinds(first["reasons"]))
+    assert (
+        "constant" in rows[names[3]]
+    )  # the schedule comes from summary.json when config.yaml is gone
     assert f"{names[2]}: no summary.json (interrupted or killed?)" in out
     assert "metrics.jsonl: 1 unreadable line(s) skipped" in out
     assert f"{names[3]}: no config.yaml" in out
@@ -78,8 +96,19 @@ def test_paths_that_are_not_runs_get_a_line_each(runs, capsys):
 
 
 def test_out_writes_overlaid_curves(runs, tmp_path, capsys):
-    assert main(["compare", str(runs / "const"), str(runs / "warmup_fb"), str(runs / "killed"),
-                 "--out", str(tmp_path / "cmp")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(runs / "const"),
+                str(runs / "warmup_fb"),
+                str(runs / "killed"),
+                "--out",
+                str(tmp_path / "cmp"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:8] == PNG_MAGIC
     (tmp_path / "file").write_text("")
     assert main(["compare", str(runs / "const"), "--out", str(tmp_path / "file")]) == 2

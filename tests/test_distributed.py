@@ -1,4 +1,5 @@
 """A real 2-process torchrun (gloo on CPU) against a single process with the same global batch."""
+
 from __future__ import annotations
 
 import json
@@ -7,17 +8,27 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, TINY
 
 # Black padding, no augmentation and no free bits: then the 2 processes' batches are exactly the two
-# halves of the single process's batch (in symbol mode each process takes whole size-bucket batches of
+# halves of the single process's batch (in symbol mode each process takes whole size-bucket batches
+# of
 # its own, so they differ by design; the resume test below runs that mode), and the only difference
-# left is each process's own reparameterisation noise. Step-1 losses (before any update) agree within
+# left is each process's own reparameterisation noise. Step-1 losses (before any update) agree
+# within
 # 2%, the mean over 32 steps within 5%.
-COMMON = [*TINY, "data.padding=black", "data.augment=false", "loss.free_bits=0", "train.epochs=1",
-          "data.samples_per_epoch=1024",
-          "train.log_every=1", "beta.schedule=constant", "beta.max_beta=0.1", "train.seed=3"]
+COMMON = [
+    *TINY,
+    "data.padding=black",
+    "data.augment=false",
+    "loss.free_bits=0",
+    "train.epochs=1",
+    "data.samples_per_epoch=1024",
+    "train.log_every=1",
+    "beta.schedule=constant",
+    "beta.max_beta=0.1",
+    "train.seed=3",
+]
 
 
 def run(cmd: list[str], tmp_path) -> None:
@@ -34,9 +45,34 @@ def train_losses(run_dir) -> list[float]:
 def test_two_process_torchrun_matches_single_process(tmp_path):
     cache = f"data.cache_dir={tmp_path / 'cache'}"
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_vae.py",
-         "--out", str(ddp), *COMMON, "train.batch_size=16", cache], tmp_path)
-    run([sys.executable, "train_vae.py", "--out", str(single), *COMMON, "train.batch_size=32", cache], tmp_path)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "train_vae.py",
+            "--out",
+            str(ddp),
+            *COMMON,
+            "train.batch_size=16",
+            cache,
+        ],
+        tmp_path,
+    )
+    run(
+        [
+            sys.executable,
+            "train_vae.py",
+            "--out",
+            str(single),
+            *COMMON,
+            "train.batch_size=32",
+            cache,
+        ],
+        tmp_path,
+    )
 
     # Only rank 0 wrote, and the run folder is complete.
     for name in ("config.yaml", "metrics.jsonl", "summary.json"):
@@ -54,13 +90,26 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
 
 
 def test_two_process_run_resumes(tmp_path):
-    """A torchrun run continued with --resume (here: one more epoch, so --force) picks up where it stopped."""
+    """A torchrun run continued with --resume (here: one more epoch, so --force) picks up where it
+    stopped."""
     cache = f"data.cache_dir={tmp_path / 'cache'}"
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_vae.py"]
+    launch = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "train_vae.py",
+    ]
     small = [*TINY, "data.samples_per_epoch=512", "train.batch_size=16", cache]
     run([*launch, "--out", str(tmp_path / "run"), *small, "train.epochs=1"], tmp_path)
     run([*launch, "--resume", str(tmp_path / "run"), "--force", *small, "train.epochs=2"], tmp_path)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
     val_steps = [r["step"] for r in records if r["split"] == "val"]
-    assert val_steps == [16, 32]  # 512 samples / (2 x 16) = 16 global steps per epoch, none repeated
+    assert val_steps == [
+        16,
+        32,
+    ]  # 512 samples / (2 x 16) = 16 global steps per epoch, none repeated
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs"] == 2

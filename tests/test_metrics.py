@@ -1,15 +1,25 @@
 """Metrics: figures against hand-computed values, and the collapse alarm's wording and floors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from conftest import hand_stats, logits_for
 
 from arcvae.config import MonitorConfig
 from arcvae.losses import LossBreakdown
-from arcvae.metrics import (add_batch, collapse_reasons, figures_by_side, flagged_epochs, grid_figures, new_stats,
-                            reason_kinds, summarize, worst_colour)
-from conftest import hand_stats, logits_for
+from arcvae.metrics import (
+    add_batch,
+    collapse_reasons,
+    figures_by_side,
+    flagged_epochs,
+    grid_figures,
+    new_stats,
+    reason_kinds,
+    summarize,
+    worst_colour,
+)
 
 
 def test_summarize_matches_hand_computed_figures():
@@ -30,8 +40,15 @@ def test_summarize_weights_batches_by_size_and_has_no_non_black_figure_without_c
     stats = new_stats(1, "cpu")
     black = torch.zeros(1, 2, 2, dtype=torch.long)
     for b, loss in ((3, 10.0), (1, 2.0)):
-        add_batch(stats, logits_for(black.expand(b, 2, 2)), black.expand(b, 2, 2), torch.full((b, 2), 2),
-                  torch.zeros(b, 1), torch.zeros(b, 1), LossBreakdown(*[torch.tensor(loss)] * 5, kl_per_dim=torch.zeros(1)))
+        add_batch(
+            stats,
+            logits_for(black.expand(b, 2, 2)),
+            black.expand(b, 2, 2),
+            torch.full((b, 2), 2),
+            torch.zeros(b, 1),
+            torch.zeros(b, 1),
+            LossBreakdown(*[torch.tensor(loss)] * 5, kl_per_dim=torch.zeros(1)),
+        )
     f = summarize(stats)
     assert f["loss"] == pytest.approx((3 * 10 + 1 * 2) / 4)
     assert f["non_black_accuracy"] is None
@@ -41,28 +58,49 @@ def test_summarize_weights_batches_by_size_and_has_no_non_black_figure_without_c
 
 def test_grid_figures_of_decoded_grids_by_hand():
     targets = [np.array([[1, 0], [0, 2]]), np.array([[3, 3, 0]]), np.array([[4]])]
-    predicted = [np.array([[1, 0], [0, 2]]),     # exact
-                 np.array([[3]]),                # too small: 1 of 3 pixels covered and right
-                 np.array([[4, 0], [0, 0]])]     # a whole canvas: only the target's own pixel counts
+    predicted = [
+        np.array([[1, 0], [0, 2]]),  # exact
+        np.array([[3]]),  # too small: 1 of 3 pixels covered and right
+        np.array([[4, 0], [0, 0]]),
+    ]  # a whole canvas: only the target's own pixel counts
     with_shape = grid_figures(predicted, targets, judge_shape=True)
     assert with_shape["pixel_accuracy"] == pytest.approx(6 / 8)
-    assert with_shape["non_black_accuracy"] == pytest.approx(4 / 5)   # 1, 2, 3 (of two), 4
-    assert with_shape["per_class_accuracy"][:5] == pytest.approx([2 / 3, 1.0, 1.0, 0.5, 1.0])  # the 0 that [[3]] left out
-    assert (with_shape["grid_accuracy"], with_shape["shape_accuracy"], with_shape["samples"]) == (pytest.approx(1 / 3),
-                                                                                                  pytest.approx(1 / 3), 3)
-    own_pixels = grid_figures(predicted, targets, judge_shape=False)  # black mode: the canvas is not a shape
-    assert own_pixels["grid_accuracy"] == pytest.approx(2 / 3) and own_pixels["shape_accuracy"] is None
+    assert with_shape["non_black_accuracy"] == pytest.approx(4 / 5)  # 1, 2, 3 (of two), 4
+    assert with_shape["per_class_accuracy"][:5] == pytest.approx(
+        [2 / 3, 1.0, 1.0, 0.5, 1.0]
+    )  # the 0 that [[3]] left out
+    assert (with_shape["grid_accuracy"], with_shape["shape_accuracy"], with_shape["samples"]) == (
+        pytest.approx(1 / 3),
+        pytest.approx(1 / 3),
+        3,
+    )
+    own_pixels = grid_figures(
+        predicted, targets, judge_shape=False
+    )  # black mode: the canvas is not a shape
+    assert (
+        own_pixels["grid_accuracy"] == pytest.approx(2 / 3) and own_pixels["shape_accuracy"] is None
+    )
 
 
 def test_figures_by_side_split_the_grids_by_their_longest_side():
-    small, wide, big = np.ones((2, 3), dtype=np.int64), np.zeros((1, 12), dtype=np.int64), np.full((30, 30), 5)
+    small, wide, big = (
+        np.ones((2, 3), dtype=np.int64),
+        np.zeros((1, 12), dtype=np.int64),
+        np.full((30, 30), 5),
+    )
     wrong_big = big.copy()
     wrong_big[0, 0] = 0
     bands = figures_by_side([small, wide, wrong_big], [small, wide, big], judge_shape=True)
     assert list(bands) == ["1-5", "11-15", "26-30"]  # bands without a grid are left out
-    assert (bands["1-5"]["samples"], bands["1-5"]["grid_accuracy"], bands["1-5"]["non_black_accuracy"]) == (1, 1.0, 1.0)
+    assert (
+        bands["1-5"]["samples"],
+        bands["1-5"]["grid_accuracy"],
+        bands["1-5"]["non_black_accuracy"],
+    ) == (1, 1.0, 1.0)
     assert bands["11-15"]["non_black_accuracy"] is None and bands["11-15"]["grid_accuracy"] == 1.0
-    assert bands["26-30"]["grid_accuracy"] == 0.0 and bands["26-30"]["pixel_accuracy"] == pytest.approx(899 / 900)
+    assert bands["26-30"]["grid_accuracy"] == 0.0 and bands["26-30"][
+        "pixel_accuracy"
+    ] == pytest.approx(899 / 900)
     assert sum(band["samples"] for band in bands.values()) == 3
 
 
@@ -72,29 +110,62 @@ def test_worst_colour_skips_absent_colours():
 
 
 def test_collapse_reasons_name_the_floor_the_dims_and_the_colours():
-    figures = {"kl_dim_mean": 0.02, "kl_per_dim": [0.0, 0.06, 0.001], "non_black_accuracy": 0.1,
-               "per_class_accuracy": [0.99, 0.0, 0.5, None, 0.1, 0.8, 0.9, 0.9, 0.9, 0.9]}
+    figures = {
+        "kl_dim_mean": 0.02,
+        "kl_per_dim": [0.0, 0.06, 0.001],
+        "non_black_accuracy": 0.1,
+        "per_class_accuracy": [0.99, 0.0, 0.5, None, 0.1, 0.8, 0.9, 0.9, 0.9, 0.9],
+    }
     kl, colours = collapse_reasons(figures, MonitorConfig(kl_floor=0.05, non_black_floor=0.3))
     assert kl == "mean KL/dim 0.020 < monitor.kl_floor=0.05 nats (2/3 dims below: 0,2)"
-    assert colours == "non-black accuracy 10.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%, 4 yellow 10%)"
+    assert (
+        colours
+        == "non-black accuracy 10.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%, 4 "
+        ""
+        ""
+        ""
+        ""
+        "yellow 10%)"
+    )
 
 
 def test_collapse_reasons_name_the_few_live_dims_when_most_are_dead():
-    figures = {"kl_dim_mean": 0.01, "kl_per_dim": [0.0] * 30 + [0.2, 0.3], "non_black_accuracy": None,
-               "per_class_accuracy": [None] * 10}
-    assert collapse_reasons(figures, MonitorConfig())[0].endswith("(30/32 dims below: all but 30,31)")
+    figures = {
+        "kl_dim_mean": 0.01,
+        "kl_per_dim": [0.0] * 30 + [0.2, 0.3],
+        "non_black_accuracy": None,
+        "per_class_accuracy": [None] * 10,
+    }
+    assert collapse_reasons(figures, MonitorConfig())[0].endswith(
+        "(30/32 dims below: all but 30,31)"
+    )
     figures["kl_per_dim"] = [0.0] * 32
     assert collapse_reasons(figures, MonitorConfig())[0].endswith("(32/32 dims below: all)")
     assert reason_kinds(collapse_reasons(figures, MonitorConfig())) == ["KL"]
 
 
 def test_collapse_reasons_empty_when_healthy_and_floors_zero_disable():
-    figures = {"kl_dim_mean": 0.02, "kl_per_dim": [0.02], "non_black_accuracy": 0.1, "per_class_accuracy": [1.0] * 10}
+    figures = {
+        "kl_dim_mean": 0.02,
+        "kl_per_dim": [0.02],
+        "non_black_accuracy": 0.1,
+        "per_class_accuracy": [1.0] * 10,
+    }
     assert collapse_reasons(figures, MonitorConfig(kl_floor=0.0, non_black_floor=0.0)) == []
-    assert collapse_reasons({**figures, "kl_dim_mean": 0.5, "non_black_accuracy": 0.9}, MonitorConfig()) == []
+    assert (
+        collapse_reasons(
+            {**figures, "kl_dim_mean": 0.5, "non_black_accuracy": 0.9}, MonitorConfig()
+        )
+        == []
+    )
 
 
 def test_flagged_epochs_ignore_evaluations_before_the_alarm_starts():
-    dead = {"kl_dim_mean": 0.0, "kl_per_dim": [0.0], "non_black_accuracy": None, "per_class_accuracy": [1.0] * 10}
+    dead = {
+        "kl_dim_mean": 0.0,
+        "kl_per_dim": [0.0],
+        "non_black_accuracy": None,
+        "per_class_accuracy": [1.0] * 10,
+    }
     records = [{**dead, "epoch": e} for e in (1, 2, 3)]
     assert flagged_epochs(records, MonitorConfig(), start=2) == [2, 3]

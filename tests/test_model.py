@@ -1,10 +1,11 @@
 """The architectures. conv: shapes at several grid sizes and widths; z = μ without sampling;
 gradients reach every weight. conv_any: any canvas 1..grid_size, the position-indexed readout, the
-shape head, and `generate` giving back a grid of its true shape after a short overfit on real ARC grids.
-resnet: the same canvases, residual blocks that start as the identity, learned upsampling, every weight
-trained, and a real batch memorised faster than conv_any at the same widths. patch: the same canvases
-(odd ones included) through 2×2 patches in and out: each pixel of a patch gets its own logits, the
-encoder sees every pixel of a patch, and every weight trains."""
+shape head, and `generate` giving back a grid of its true shape after a short overfit on real ARC
+grids. resnet: the same canvases, residual blocks that start as the identity, learned upsampling,
+every weight trained, and a real batch memorised faster than conv_any at the same widths. patch: the
+same canvases (odd ones included) through 2×2 patches in and out: each pixel of a patch gets its own
+logits, the encoder sees every pixel of a patch, and every weight trains."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,21 +17,26 @@ from arcvae.batches import canvas_sizes, mark_outside
 from arcvae.config import ConfigError, ModelConfig
 from arcvae.config_io import load_config
 from arcvae.data import PAD, load_arc_grids, pad_grids
-from arcvae.losses import LossOptions, elbo
 from arcvae.layers import ResBlock
+from arcvae.losses import LossOptions, elbo
 from arcvae.model import AnyCanvasVAE, GridVAE, build_model, generate
 
 
 def _grids(batch: int, size: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 10, (batch, size, size), generator=torch.Generator().manual_seed(seed)).to(torch.uint8)
+    return torch.randint(
+        0, 10, (batch, size, size), generator=torch.Generator().manual_seed(seed)
+    ).to(torch.uint8)
 
 
 def _model(size: int, channels=(8, 16), latent: int = 6, seed: int = 0) -> GridVAE:
     torch.manual_seed(seed)
-    return GridVAE(ModelConfig(latent_dim=latent, spatial_dims=0, embed_dim=4, channels=list(channels)), size)
+    return GridVAE(
+        ModelConfig(latent_dim=latent, spatial_dims=0, embed_dim=4, channels=list(channels)), size
+    )
 
 
 # ---------------------------------------------------------------- conv
+
 
 @pytest.mark.parametrize("size", [30, 16, 10, 7])
 @pytest.mark.parametrize("channels", [[8], [8, 16], [8, 16, 32]])
@@ -87,14 +93,18 @@ def test_gradients_reach_every_parameter_and_one_step_changes_every_weight():
 SMALL = ModelConfig(latent_dim=6, spatial_dims=0, embed_dim=4, channels=[8, 16, 32])
 
 
-def _any_model(padding: str = "symbol", grid_size: int = 30, cfg: ModelConfig = SMALL, seed: int = 0) -> AnyCanvasVAE:
+def _any_model(
+    padding: str = "symbol", grid_size: int = 30, cfg: ModelConfig = SMALL, seed: int = 0
+) -> AnyCanvasVAE:
     torch.manual_seed(seed)
     return AnyCanvasVAE(cfg, grid_size, padding)
 
 
 def _tokens(batch: int, canvas: int, padding: str, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 11 if padding == "symbol" else 10, (batch, canvas, canvas), generator=g).to(torch.uint8)
+    return torch.randint(
+        0, 11 if padding == "symbol" else 10, (batch, canvas, canvas), generator=g
+    ).to(torch.uint8)
 
 
 @pytest.mark.parametrize("arch", ["conv_any", "resnet", "patch"])
@@ -148,13 +158,23 @@ def test_canvases_beyond_grid_size_and_conv_on_another_canvas_are_refused():
 
 
 def test_build_model_passes_the_padding_mode_and_refuses_conv_with_symbol():
-    symbol = build_model(load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=symbol"]))
-    assert isinstance(symbol, AnyCanvasVAE) and symbol.padding == "symbol" and symbol.embed.num_embeddings == 11
-    black = build_model(load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=black"]))
+    symbol = build_model(
+        load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=symbol"])
+    )
+    assert (
+        isinstance(symbol, AnyCanvasVAE)
+        and symbol.padding == "symbol"
+        and symbol.embed.num_embeddings == 11
+    )
+    black = build_model(
+        load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=black"])
+    )
     assert black.padding == "black" and black.embed.num_embeddings == 10 and black.to_sizes is None
     cfg = load_config(None, ["model.arch=conv", "model.spatial_dims=0", "data.padding=black"])
     cfg.data.padding = "symbol"  # bypassing the validation of load_config
-    with pytest.raises(ConfigError, match="model.arch=conv cannot be used with data.padding=symbol"):
+    with pytest.raises(
+        ConfigError, match="model.arch=conv cannot be used with data.padding=symbol"
+    ):
         build_model(cfg)
 
 
@@ -164,7 +184,9 @@ def test_gradients_reach_every_parameter_in_symbol_mode():
     canvas = 30
     tokens = mark_outside(grids.pixels, grids.sizes)
     out = model(tokens)
-    elbo(out, tokens, grids.sizes, 0.5, LossOptions(recon="focal", padding="symbol")).loss.backward()
+    elbo(
+        out, tokens, grids.sizes, 0.5, LossOptions(recon="focal", padding="symbol")
+    ).loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
     assert canvas == tokens.shape[-1]
@@ -178,7 +200,9 @@ def test_generate_crops_to_the_size_heads_argmax_on_each_samples_bucket():
         model.to_sizes.bias.zero_()
         model.to_sizes.weight.view(2, 30, 6)[0, :, 0] = torch.arange(30.0)
         model.to_sizes.weight.view(2, 30, 6)[1, :, 1] = torch.arange(30.0)
-        model.to_sizes.bias.view(2, 30).copy_(-0.5 * torch.arange(30.0) ** 2)  # argmax_k k*z - k²/2 = round(z)
+        model.to_sizes.bias.view(2, 30).copy_(
+            -0.5 * torch.arange(30.0) ** 2
+        )  # argmax_k k*z - k²/2 = round(z)
     z = torch.zeros(5, 6)
     z[:, :2] = (sizes - 1).float()
     grids = generate(model, z, 4, 30)
@@ -194,7 +218,9 @@ def test_generate_of_a_black_mode_model_returns_the_whole_canvas():
     grids = generate(_any_model("black", grid_size=12), torch.randn(3, 6), 4, 12)
     assert [g.shape for g in grids] == [(12, 12)] * 3
     torch.manual_seed(0)
-    assert [g.shape for g in generate(GridVAE(SMALL, 10), torch.randn(2, 6), 4, 10)] == [(10, 10)] * 2
+    assert [g.shape for g in generate(GridVAE(SMALL, 10), torch.randn(2, 6), 4, 10)] == [
+        (10, 10)
+    ] * 2
 
 
 def _overfit(model, batches, steps: int, lr: float = 1e-2) -> None:
@@ -217,11 +243,17 @@ def arc1() -> list[np.ndarray]:
 def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
     """Crops of a real 30x30 ARC grid with rows 1..30 and cols 30..1 (every size on both axes)."""
     big = next(g for g in arc1 if g.shape == (30, 30) and len(np.unique(g)) > 3)
-    crops = [big[:k, :31 - k] for k in range(1, 31)]
+    crops = [big[:k, : 31 - k] for k in range(1, 31)]
     grids = pad_grids(crops, 30)
-    batch = (mark_outside(grids.pixels, grids.sizes), grids.sizes)  # one batch, carried up to the full canvas
-    # 500 steps: the size head only learns once μ has grown (seeds 0-5 all pass; 150-300 steps fail some)
-    model = _any_model(cfg=ModelConfig(latent_dim=16, spatial_dims=0, embed_dim=4, channels=[8, 16]))
+    batch = (
+        mark_outside(grids.pixels, grids.sizes),
+        grids.sizes,
+    )  # one batch, carried up to the full canvas
+    # 500 steps: the size head only learns once μ has grown (seeds 0-5 all pass; 150-300 steps fail
+    # some)
+    model = _any_model(
+        cfg=ModelConfig(latent_dim=16, spatial_dims=0, embed_dim=4, channels=[8, 16])
+    )
     _overfit(model, [batch], steps=500, lr=1e-2)
     with torch.no_grad():
         mu, _ = model.encode(batch[0])
@@ -231,13 +263,18 @@ def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
 
 def test_a_3x7_grid_goes_in_and_the_same_3x7_grid_comes_out(arc1):
     first = next(g for g in arc1 if g.shape == (3, 7))
-    real = [first, np.ascontiguousarray(first.T)]  # and its transpose (as augmentation makes it), 7x3
+    real = [
+        first,
+        np.ascontiguousarray(first.T),
+    ]  # and its transpose (as augmentation makes it), 7x3
     grids = pad_grids(real, 30)
     canvas = int(canvas_sizes(grids.sizes, 4, 30).max())
     assert canvas == 8
     tokens = mark_outside(grids.pixels[:, :canvas, :canvas], grids.sizes)
     assert (tokens[0, 3:] == PAD).all()
-    model = _any_model(cfg=ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[16, 32]))
+    model = _any_model(
+        cfg=ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[16, 32])
+    )
     _overfit(model, [(tokens, grids.sizes)], steps=120)
     with torch.no_grad():
         mu, _ = model.encode(tokens)
@@ -248,6 +285,7 @@ def test_a_3x7_grid_goes_in_and_the_same_3x7_grid_comes_out(arc1):
 
 # ---------------------------------------------------------------- resnet
 
+
 def _resnet(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0) -> AnyCanvasVAE:
     torch.manual_seed(seed)
     return AnyCanvasVAE(cfg, 30, padding, blocks=1, learned_upsampling=True, size_hidden=16)
@@ -255,8 +293,16 @@ def _resnet(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0) ->
 
 def test_build_model_makes_the_resnet_in_both_padding_modes():
     for padding, tokens in (("symbol", 11), ("black", 10)):
-        model = build_model(load_config(None, ["model.arch=resnet", "model.spatial_dims=0", f"data.padding={padding}"]))
-        assert isinstance(model, AnyCanvasVAE) and model.padding == padding and model.embed.num_embeddings == tokens
+        model = build_model(
+            load_config(
+                None, ["model.arch=resnet", "model.spatial_dims=0", f"data.padding={padding}"]
+            )
+        )
+        assert (
+            isinstance(model, AnyCanvasVAE)
+            and model.padding == padding
+            and model.embed.num_embeddings == tokens
+        )
         assert any(isinstance(m, ResBlock) for m in model.modules())
         assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
 
@@ -277,7 +323,8 @@ def test_learned_upsampling_lets_the_four_cells_of_one_bottom_cell_differ():
 
 
 def test_every_resnet_weight_trains_on_real_grids():
-    """Two steps: the second conv of each block starts at zero, so the first conv's gradient appears at step 2."""
+    """Two steps: the second conv of each block starts at zero, so the first conv's gradient appears
+    at step 2."""
     model = _resnet()
     grids = pad_grids(load_arc_grids("arc1", "training")[:16], 30)
     tokens = mark_outside(grids.pixels, grids.sizes)
@@ -285,14 +332,17 @@ def test_every_resnet_weight_trains_on_real_grids():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(2):
         optimizer.zero_grad()
-        elbo(model(tokens), tokens, grids.sizes, 0.5, LossOptions(recon="focal", padding="symbol")).loss.backward()
+        elbo(
+            model(tokens), tokens, grids.sizes, 0.5, LossOptions(recon="focal", padding="symbol")
+        ).loss.backward()
         optimizer.step()
     for name, p in model.named_parameters():
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
 
 
 def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widths(arc1):
-    """What the blocks and the learned upsampling are for: the same 200 steps on 32 real ARC grids."""
+    """What the blocks and the learned upsampling are for: the same 200 steps on 32 real ARC
+    grids."""
     grids = pad_grids(arc1[:32], 30)
     batch = (mark_outside(grids.pixels, grids.sizes), grids.sizes)
     cfg = ModelConfig(latent_dim=32, spatial_dims=0, embed_dim=8, channels=[16, 32, 64])
@@ -308,7 +358,10 @@ def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widt
 
 # ---------------------------------------------------------------- patch
 
-def _patch(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0, blocks: int = 1) -> AnyCanvasVAE:
+
+def _patch(
+    padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0, blocks: int = 1
+) -> AnyCanvasVAE:
     torch.manual_seed(seed)
     return AnyCanvasVAE(cfg, 30, padding, blocks=blocks, size_hidden=16, patches=True)
 
@@ -317,9 +370,13 @@ def test_build_model_makes_the_patch_model_with_its_blocks_and_no_full_resolutio
     for blocks in (0, 2):
         model = build_model(load_config(None, ["model.arch=patch", f"model.blocks={blocks}"]))
         assert isinstance(model, AnyCanvasVAE) and model.patches and model.padding == "symbol"
-        assert sum(isinstance(m, ResBlock) for m in model.modules()) == 2 * blocks * len(model.widths)
-        assert model.encoder[0][0].in_channels == 4 * model.embed.embedding_dim  # a 2×2 patch of embeddings
-        assert model.to_logits.out_channels == 40                               # 10 logits for each of its 4 pixels
+        assert sum(isinstance(m, ResBlock) for m in model.modules()) == 2 * blocks * len(
+            model.widths
+        )
+        assert (
+            model.encoder[0][0].in_channels == 4 * model.embed.embedding_dim
+        )  # a 2×2 patch of embeddings
+        assert model.to_logits.out_channels == 40  # 10 logits for each of its 4 pixels
     with pytest.raises(ConfigError, match="model.blocks"):
         load_config(None, ["model.blocks=-1"])
 
@@ -344,9 +401,17 @@ def test_every_patch_weight_trains_on_real_grids(arc1):
     tokens = mark_outside(grids.pixels, grids.sizes)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(2):  # each block's second conv starts at zero: the first conv's gradient appears at step 2
+    for _ in range(
+        2
+    ):  # each block's second conv starts at zero: the first conv's gradient appears at step 2
         optimizer.zero_grad()
-        elbo(model(tokens), tokens, grids.sizes, 0.5, LossOptions(recon="weighted_ce", padding="symbol")).loss.backward()
+        elbo(
+            model(tokens),
+            tokens,
+            grids.sizes,
+            0.5,
+            LossOptions(recon="weighted_ce", padding="symbol"),
+        ).loss.backward()
         optimizer.step()
     for name, p in model.named_parameters():
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"

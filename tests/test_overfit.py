@@ -1,4 +1,6 @@
-"""`--overfit-batch`: the run folder and exit status, the batch rule, and the black-painting failure mode."""
+"""`--overfit-batch`: the run folder and exit status, the batch rule, and the black-painting failure
+mode."""
+
 from __future__ import annotations
 
 import json
@@ -6,27 +8,38 @@ import math
 
 import pytest
 import torch
+from conftest import TINY
 
 from arcvae.cli import main
 from arcvae.config_io import load_config
 from arcvae.data import load_arc_grids, pad_grids
 from arcvae.overfit import LR_FLOOR, overfit_lr, pick_batch
 from arcvae.tracking import read_metrics
-from conftest import TINY
 
 # Padded to 30x30 as in real training (~95% black), four grids, TINY's narrow model: a fast check.
 FULL_PADDING = ["data.grid_size=30", "overfit.batch_size=4"]
 # TINY's 10x10 grids, eight of them: the narrow model memorises them in ~130 iterations.
 SMALL_BATCH = ["overfit.batch_size=8"]
-# One iteration on two grids: a run that fails fast (the 32-grid picture alone takes seconds to draw).
+# One iteration on two grids: a run that fails fast (the 32-grid picture alone takes seconds to
+# draw).
 ONE_STEP = ["overfit.iterations=1", "overfit.batch_size=2"]
 
 
 def overfit(tmp_path, *overrides: str) -> tuple[int, dict, list[dict]]:
-    """Run `train_vae.py --overfit-batch` in-process: (exit status, summary.json, metrics.jsonl records)."""
+    """Run `train_vae.py --overfit-batch` in-process: (exit status, summary.json, metrics.jsonl
+    records)."""
     out = tmp_path / "run"
-    code = main(["--overfit-batch", "--out", str(out), "--overwrite", *TINY,
-                 f"data.cache_dir={tmp_path / 'cache'}", *overrides])
+    code = main(
+        [
+            "--overfit-batch",
+            "--out",
+            str(out),
+            "--overwrite",
+            *TINY,
+            f"data.cache_dir={tmp_path / 'cache'}",
+            *overrides,
+        ]
+    )
     return code, json.loads((out / "summary.json").read_text()), read_metrics(out)
 
 
@@ -49,7 +62,9 @@ def test_a_batch_larger_than_the_colourful_pool_falls_back_to_all_grids(arc_grid
 
 
 def test_lr_warms_up_then_decays_to_its_floor():
-    cfg = load_config(None, ["overfit.lr=0.01", "overfit.warmup_iterations=10", "overfit.decay_iterations=100"])
+    cfg = load_config(
+        None, ["overfit.lr=0.01", "overfit.warmup_iterations=10", "overfit.decay_iterations=100"]
+    )
     lrs = [overfit_lr(it, cfg.overfit) for it in range(1, 200)]
     assert lrs[0] == pytest.approx(0.001) and max(lrs) == pytest.approx(0.01) == lrs[9]
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # never rises after the warm-up
@@ -59,7 +74,14 @@ def test_lr_warms_up_then_decays_to_its_floor():
 
 @pytest.mark.parametrize("warmup, decay", [(0, 0), (0, 50), (20, 20), (20, 0)])
 def test_lr_without_warm_up_or_decay_is_flat_there(warmup, decay):
-    cfg = load_config(None, ["overfit.lr=0.01", f"overfit.warmup_iterations={warmup}", f"overfit.decay_iterations={decay}"])
+    cfg = load_config(
+        None,
+        [
+            "overfit.lr=0.01",
+            f"overfit.warmup_iterations={warmup}",
+            f"overfit.decay_iterations={decay}",
+        ],
+    )
     lrs = [overfit_lr(it, cfg.overfit) for it in range(1, 100)]
     assert max(lrs) == pytest.approx(0.01, rel=1e-3) and lrs[-1] >= 0.01 * LR_FLOOR
     if decay <= warmup:
@@ -67,12 +89,26 @@ def test_lr_without_warm_up_or_decay_is_flat_there(warmup, decay):
 
 
 def test_defaults_pass_and_write_the_run_folder(tmp_path):
-    """The configured loss and overfit schedule (weighted cross-entropy, inverse weights from the whole
-    training set, warm-up and decay) memorise the batch; only the model and grid are shrunk, for speed."""
+    """The configured loss and overfit schedule (weighted cross-entropy, inverse weights from the
+    whole training set, warm-up and decay) memorise the batch; only the model and grid are shrunk,
+    for speed."""
     code, summary, records = overfit(tmp_path, *SMALL_BATCH)
     assert code == 0
-    for key in ("status", "iterations", "iterations_to_target", "passed", "target_accuracy", "pixel_accuracy",
-                "non_black_accuracy", "per_class_accuracy", "grid_accuracy", "kl", "recon", "loss", "wall_time_s"):
+    for key in (
+        "status",
+        "iterations",
+        "iterations_to_target",
+        "passed",
+        "target_accuracy",
+        "pixel_accuracy",
+        "non_black_accuracy",
+        "per_class_accuracy",
+        "grid_accuracy",
+        "kl",
+        "recon",
+        "loss",
+        "wall_time_s",
+    ):
         assert key in summary, key
     assert summary["status"] == "completed" and summary["passed"] is True
     assert summary["iterations"] == summary["iterations_to_target"] <= 500  # stop_at_target
@@ -82,7 +118,9 @@ def test_defaults_pass_and_write_the_run_folder(tmp_path):
     run = tmp_path / "run"
     assert (run / "plots" / "overfit_reconstructions.png").stat().st_size > 0
     assert (run / "config.yaml").exists()
-    assert records and all(r["split"] == "train" and len(r["per_class_accuracy"]) == 10 for r in records)
+    assert records and all(
+        r["split"] == "train" and len(r["per_class_accuracy"]) == 10 for r in records
+    )
     assert records[-1]["step"] == summary["iterations_to_target"]
 
 
@@ -105,11 +143,18 @@ def test_plain_ce_without_weights_paints_black_and_pixel_accuracy_alone_would_pa
     iterations; the weighted default is what leaves it, see
     test_defaults_pass_and_write_the_run_folder and docs/overfit.md for full-size figures.)
     """
-    ce = [*FULL_PADDING, "loss.recon=ce", "loss.class_weights=none", "overfit.iterations=15",
-          "overfit.log_every=1", "overfit.target_accuracy=0.75"]
+    ce = [
+        *FULL_PADDING,
+        "loss.recon=ce",
+        "loss.class_weights=none",
+        "overfit.iterations=15",
+        "overfit.log_every=1",
+        "overfit.target_accuracy=0.75",
+    ]
     code, summary, records = overfit(tmp_path, *ce)
-    painted = [r for r in records
-               if r["per_class_accuracy"][0] == 1.0 and r["non_black_accuracy"] < 0.05]
+    painted = [
+        r for r in records if r["per_class_accuracy"][0] == 1.0 and r["non_black_accuracy"] < 0.05
+    ]
     assert painted, [(r["pixel_accuracy"], r["non_black_accuracy"]) for r in records]
     assert painted[0]["pixel_accuracy"] > 0.75
     assert all(a == 0 for a in painted[0]["per_class_accuracy"][1:] if a is not None)

@@ -1,4 +1,6 @@
-"""Plots: save_curves draws every panel of CURVE_PANELS from a real metrics.jsonl, alarm or none; tables of grids."""
+"""Plots: save_curves draws every panel of CURVE_PANELS from a real metrics.jsonl, alarm or none;
+tables of grids."""
+
 from __future__ import annotations
 
 import struct
@@ -7,8 +9,8 @@ import numpy as np
 import pytest
 
 from arcvae import plots
-from arcvae.grid_plots import save_grid_table
 from arcvae.config import MonitorConfig
+from arcvae.grid_plots import save_grid_table
 from arcvae.tracking import RunLog
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,11 +25,26 @@ def _png_size(path) -> tuple[int, int]:
 
 def _record(split: str, epoch: float, dead: bool = False) -> dict:
     kl = [0.001, 0.002, 0.001] if dead else [0.5, 1.0, 2.0]
-    return {"split": split, "step": int(epoch * 8), "epoch": epoch, "beta": 0.1 * epoch, "lr": 1e-3,
-            "loss": 10 - epoch, "recon": 9 - epoch, "kl": sum(kl), "kl_clamped": sum(kl), "kl_per_dim": kl,
-            "kl_dim_min": min(kl), "kl_dim_mean": sum(kl) / 3, "kl_dim_max": max(kl), "active_units": 3,
-            "pixel_accuracy": 0.9, "non_black_accuracy": 0.5, "grid_accuracy": 0.1,
-            "per_class_accuracy": [0.99, 0.5, None, 0.25, 0.6, 0.7, 0.1, 0.2, 0.3, 0.4]}
+    return {
+        "split": split,
+        "step": int(epoch * 8),
+        "epoch": epoch,
+        "beta": 0.1 * epoch,
+        "lr": 1e-3,
+        "loss": 10 - epoch,
+        "recon": 9 - epoch,
+        "kl": sum(kl),
+        "kl_clamped": sum(kl),
+        "kl_per_dim": kl,
+        "kl_dim_min": min(kl),
+        "kl_dim_mean": sum(kl) / 3,
+        "kl_dim_max": max(kl),
+        "active_units": 3,
+        "pixel_accuracy": 0.9,
+        "non_black_accuracy": 0.5,
+        "grid_accuracy": 0.1,
+        "per_class_accuracy": [0.99, 0.5, None, 0.25, 0.6, 0.7, 0.1, 0.2, 0.3, 0.4],
+    }
 
 
 def _write_run(run_dir, splits: tuple[str, ...]) -> None:
@@ -39,7 +56,9 @@ def _write_run(run_dir, splits: tuple[str, ...]) -> None:
     log.close()
 
 
-@pytest.mark.parametrize("n_panels", [1, 3, 4, len(plots.CURVE_PANELS), len(plots.CURVE_PANELS) + 2])
+@pytest.mark.parametrize(
+    "n_panels", [1, 3, 4, len(plots.CURVE_PANELS), len(plots.CURVE_PANELS) + 2]
+)
 def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_panels):
     panels = (plots.CURVE_PANELS * 2)[:n_panels]
     monkeypatch.setattr(plots, "CURVE_PANELS", panels)
@@ -47,7 +66,9 @@ def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_p
     plots.save_curves(tmp_path, MonitorConfig(), start=2.0)
     width, height = _png_size(tmp_path / "plots" / "curves.png")
     rows = -(-n_panels // 3)
-    assert width == 13 * 80 and height == pytest.approx(3.25 * rows * 80, abs=1)  # figsize (13, 3.25 a row) at 80 dpi
+    assert width == 13 * 80 and height == pytest.approx(
+        3.25 * rows * 80, abs=1
+    )  # figsize (13, 3.25 a row) at 80 dpi
     for name in ("kl_heatmap.png", "per_class_accuracy.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG_MAGIC
 
@@ -55,8 +76,11 @@ def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_p
 def test_save_curves_of_a_run_without_evaluations_uses_the_train_records(tmp_path):
     _write_run(tmp_path, ("train",))
     plots.save_curves(tmp_path, MonitorConfig(), start=2.0)
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["curves.png", "kl_heatmap.png",
-                                                                      "per_class_accuracy.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "curves.png",
+        "kl_heatmap.png",
+        "per_class_accuracy.png",
+    ]
 
 
 def test_save_curves_of_an_empty_run_writes_nothing(tmp_path):
@@ -68,7 +92,9 @@ def test_save_curves_of_an_empty_run_writes_nothing(tmp_path):
 def test_save_grid_table_grows_with_its_rows_and_columns(tmp_path):
     grids = [np.full((h, w), h % 10, dtype=np.uint8) for h, w in ((1, 1), (3, 5), (10, 2))]
     save_grid_table(tmp_path / "one.png", [grids], "a row", ["dim 0"], ["a", "b", "c"])
-    save_grid_table(tmp_path / "four.png", [grids, grids[:1], grids, grids[:2]], "rows of any length")
+    save_grid_table(
+        tmp_path / "four.png", [grids, grids[:1], grids, grids[:2]], "rows of any length"
+    )
     save_grid_table(tmp_path / "wide.png", [grids * 3])
     one, four, wide = (_png_size(tmp_path / f"{name}.png") for name in ("one", "four", "wide"))
     assert four[1] > 3 * one[1] and four[0] == one[0]

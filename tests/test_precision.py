@@ -1,5 +1,7 @@
 """bf16 autocast against fp32 on the CPU: the same steps from the same start give the same losses
-within a stated tolerance, in both padding modes, and `auto` means bf16 exactly where it is native."""
+within a stated tolerance, in both padding modes, and `auto` means bf16 exactly where it is
+native."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,15 +32,19 @@ def losses(tiny_config, precision: str, *overrides: str) -> list[float]:
     return out
 
 
-@pytest.mark.parametrize("mode", [["data.padding=black", "model.arch=conv"], ["data.padding=symbol", "model.arch=conv_any"]],
-                         ids=["black", "symbol"])
+@pytest.mark.parametrize(
+    "mode",
+    [["data.padding=black", "model.arch=conv"], ["data.padding=symbol", "model.arch=conv_any"]],
+    ids=["black", "symbol"],
+)
 def test_bf16_and_fp32_train_to_the_same_loss(tiny_config, mode):
     fp32, bf16 = losses(tiny_config, "fp32", *mode), losses(tiny_config, "bf16", *mode)
     worst = max(abs(a - b) / a for a, b in zip(fp32, bf16))
     assert worst < STEP_TOLERANCE, worst
     head32, tail32, tail16 = (sum(x) / 50 for x in (fp32[:50], fp32[-50:], bf16[-50:]))
     assert tail16 == pytest.approx(tail32, rel=TAIL_TOLERANCE)
-    # Both learned (the same batches in both: symbol-mode batches differ in grid size, so compare means)
+    # Both learned (the same batches in both: symbol-mode batches differ in grid size, so compare
+    # means)
     assert tail32 < 0.9 * head32 and tail16 < 0.9 * head32
 
 
@@ -52,7 +58,8 @@ def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively(ti
 @pytest.mark.parametrize("arch", ["conv_any", "conv", "resnet", "patch"])
 def test_bf16_gradients_match_fp32_on_small_canvases(arch):
     """Canvases up to 4×4 reach a 1×1 map before the last stride-2 convolution, where oneDNN's bf16
-    weight gradient is wrong (often inf) in torch 2.13; the model's convolution must steer around it."""
+    weight gradient is wrong (often inf) in torch 2.13; the model's convolution must steer around
+    it."""
     from arcvae.config import ModelConfig
     from arcvae.layers import ResBlock
     from arcvae.model import AnyCanvasVAE, GridVAE
@@ -62,12 +69,21 @@ def test_bf16_gradients_match_fp32_on_small_canvases(arch):
         cfg = ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[16, 32, 64])
         if arch == "conv":
             model = GridVAE(cfg, canvas)
-        else:  # resnet: its blocks' second convs made non-zero, so that every conv has a gradient to compare;
-            # 64 channels, as the defaults' narrowest: GroupNorm over 2 channels of a 1×1 map is ill-conditioned in bf16
+        # resnet: its blocks' second convs made non-zero, so that every conv has a gradient to
+        # compare;
+        else:
+            # 64 channels, as the defaults' narrowest: GroupNorm over 2 channels of a 1×1 map is
+            # ill-conditioned in bf16
             if arch == "resnet":
                 cfg = ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[64, 64, 64])
-            model = AnyCanvasVAE(cfg, 30, "black", blocks=int(arch == "resnet"), learned_upsampling=arch == "resnet",
-                                 patches=arch == "patch")
+            model = AnyCanvasVAE(
+                cfg,
+                30,
+                "black",
+                blocks=int(arch == "resnet"),
+                learned_upsampling=arch == "resnet",
+                patches=arch == "patch",
+            )
             for block in (m for m in model.modules() if isinstance(m, ResBlock)):
                 torch.nn.init.normal_(block.conv_b.weight, std=0.05)
         grids = torch.randint(0, 10, (16, canvas, canvas))
@@ -79,4 +95,6 @@ def test_bf16_gradients_match_fp32_on_small_canvases(arch):
             out.logits.float().logsumexp(1).sum().backward()
             norms[bf16] = torch.stack([p.grad.norm() for p in model.parameters()])
         assert torch.isfinite(norms[True]).all(), canvas
-        torch.testing.assert_close(norms[True], norms[False], rtol=0.05, atol=1e-3, msg=f"canvas {canvas}")
+        torch.testing.assert_close(
+            norms[True], norms[False], rtol=0.05, atol=1e-3, msg=f"canvas {canvas}"
+        )

@@ -1,11 +1,13 @@
-"""A run's state: what a checkpoint holds (bare weights under torch.compile too) and refusing to resume
-with a changed config unless forced."""
+"""A run's state: what a checkpoint holds (bare weights under torch.compile too) and refusing to
+resume with a changed config unless forced."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
+from conftest import REAL_STEP, RESUMABLE, sigint_at_call
 
 from arcvae import checkpoint as ckpt
 from arcvae import trainer
@@ -13,7 +15,6 @@ from arcvae.checkpoint import list_checkpoints, load_checkpoint
 from arcvae.cli import main
 from arcvae.model import build_model
 from arcvae.trainer import train
-from conftest import REAL_STEP, RESUMABLE, sigint_at_call
 
 
 def test_compiled_model_checkpoints_the_bare_weights(tiny_config, tmp_path):
@@ -36,7 +37,9 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, mo
     assert code == 2 and err.startswith("error: cannot resume with a different config")
     assert "train.epochs, train.lr" in err and "--force" in err
     assert main(["--resume", str(tmp_path / "run"), "model.latent_dim=4", "--force"]) == 2
-    assert capsys.readouterr().err.startswith("error: checkpoint does not fit this model (size mismatch for")
+    assert capsys.readouterr().err.startswith(
+        "error: checkpoint does not fit this model (size mismatch for"
+    )
     assert main(["--resume", str(tmp_path / "run"), "train.epochs=4", "--force"]) == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs"] == 4
 
@@ -46,7 +49,15 @@ def test_checkpoint_holds_everything_the_issue_lists(tiny_config, tmp_path):
     cfg = tiny_config("beta.schedule=adaptive")
     trainer.train(cfg, tmp_path / "run")
     state = ckpt.load_checkpoint(ckpt.list_checkpoints(tmp_path / "run")[-1])
-    assert {"model", "optimizer", "controller", "progress", "rng", "config_yaml", "config_hash"} <= set(state)
+    assert {
+        "model",
+        "optimizer",
+        "controller",
+        "progress",
+        "rng",
+        "config_yaml",
+        "config_hash",
+    } <= set(state)
     assert "running" in state["progress"]
     assert set(state["controller"]) == {"integral", "kl_ema", "beta"}
     assert {"python", "numpy", "torch"} <= set(state["rng"])

@@ -1,29 +1,36 @@
-"""model.spatial_dims: that many of the latent dimensions spread evenly over patch's cells of 2×2 pixels, so a
-grid's latent grows with its area; the rest is the global vector (which the shape head reads). The cells a canvas does
-not reach are the prior (no KL); the cells are local both ways (a pixel moves only the cells near it, a cell
-only the pixels near it); every weight trains; the default model passes the overfit check as a user runs it;
-a run saved before the cells (one global vector, the readout's old names) still loads and resumes; and sizes
-that do not split over the cells are refused by name."""
+"""model.spatial_dims: that many of the latent dimensions spread evenly over patch's cells of 2×2
+pixels, so a grid's latent grows with its area; the rest is the global vector (which the shape head
+reads). The cells a canvas does not reach are the prior (no KL); the cells are local both ways (a
+pixel moves only the cells near it, a cell only the pixels near it); every weight trains; the
+default model passes the overfit check as a user runs it; a run saved before the cells (one global
+vector, the readout's old names) still loads and resumes; and sizes that do not split over the cells
+are refused by name."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
+from conftest import TINY
 
 from arcvae.batches import mark_outside
+from arcvae.checkpoint import list_checkpoints
+from arcvae.cli import main
 from arcvae.config import ConfigError
 from arcvae.config_io import load_config
 from arcvae.data import load_arc_grids, pad_grids
-from conftest import TINY
-from arcvae.losses import LossOptions, elbo, kl_per_sample_dim
-from arcvae.checkpoint import list_checkpoints
-from arcvae.cli import main
 from arcvae.latent import load_run
+from arcvae.losses import LossOptions, elbo, kl_per_sample_dim
 from arcvae.model import build_model
 
 # 32 global dims, then 15x15 cells (2x2 pixels each at 30x30) of 2 dims each
-SPATIAL = ["model.latent_dim=482", "model.spatial_dims=450", "model.channels=[16,32]", "model.embed_dim=8"]
+SPATIAL = [
+    "model.latent_dim=482",
+    "model.spatial_dims=450",
+    "model.channels=[16,32]",
+    "model.embed_dim=8",
+]
 SYMBOL = LossOptions(recon="weighted_ce", padding="symbol")
 
 
@@ -63,7 +70,9 @@ def test_cells_a_canvas_does_not_reach_are_the_prior_and_carry_no_kl(arc1):
 
 def test_the_latent_is_local_a_pixel_moves_the_cells_near_it_and_a_cell_the_pixels_near_it():
     model = _model().eval()
-    grids = torch.randint(0, 10, (1, 30, 30), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+    grids = torch.randint(0, 10, (1, 30, 30), generator=torch.Generator().manual_seed(0)).to(
+        torch.uint8
+    )
     changed = grids.clone()
     changed[0, 29, 29] = (int(grids[0, 29, 29]) + 1) % 10
     moved = (_cells(model.encode(changed)[0]) != _cells(model.encode(grids)[0]))[0].any(0)
@@ -90,8 +99,11 @@ def test_every_weight_of_a_spatial_model_trains_on_real_grids(arc1):
 
 
 def test_the_default_model_with_its_cells_passes_the_overfit_check_as_a_user_runs_it(tmp_path):
-    """`python train_vae.py --overfit-batch` with nothing shrunk: 32 real grids at 30×30, the default cells."""
-    code = main(["--overfit-batch", "--out", str(tmp_path / "run"), f"data.cache_dir={tmp_path / 'cache'}"])
+    """`python train_vae.py --overfit-batch` with nothing shrunk: 32 real grids at 30×30, the
+    default cells."""
+    code = main(
+        ["--overfit-batch", "--out", str(tmp_path / "run"), f"data.cache_dir={tmp_path / 'cache'}"]
+    )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert code == 0 and summary["passed"] is True and summary["iterations_to_target"] <= 500
     assert load_config(tmp_path / "run" / "config.yaml").model.spatial_dims == 1800
@@ -105,7 +117,8 @@ def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
     run = tmp_path / "run"
     assert main(["--out", str(run), *TINY, f"data.cache_dir={tmp_path / 'cache'}"]) == 0
     expected = load_run(run).reconstruct([[[0, 3, 0], [3, 3, 3]]])
-    # What the version before the cells wrote: no model.spatial_dims, the readout's weights at the top level.
+    # What the version before the cells wrote: no model.spatial_dims, the readout's weights at the
+    # top level.
     (run / "config.yaml").write_text(_as_before_the_cells((run / "config.yaml").read_text()))
     for path in list_checkpoints(run):
         state = torch.load(path, weights_only=True)
@@ -114,19 +127,29 @@ def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
         torch.save(state, path)
     old = load_run(run)
     assert old.config.model.spatial_dims == 0 and old.net.cells is None
-    assert [g.tolist() for g in old.reconstruct([[[0, 3, 0], [3, 3, 3]]])] == [g.tolist() for g in expected]
+    assert [g.tolist() for g in old.reconstruct([[[0, 3, 0], [3, 3, 3]]])] == [
+        g.tolist() for g in expected
+    ]
     assert main(["--resume", str(run), "train.epochs=3", "--force"]) == 0
 
 
 def test_latent_sizes_that_do_not_split_over_the_cells_and_other_archs_are_refused_by_name():
-    with pytest.raises(ConfigError, match=r"model.spatial_dims: 100 must be a multiple of 225 \(15x15 cells"):
+    with pytest.raises(
+        ConfigError, match=r"model.spatial_dims: 100 must be a multiple of 225 \(15x15 cells"
+    ):
         load_config(None, ["model.latent_dim=356", "model.spatial_dims=100"])
-    with pytest.raises(ConfigError, match=r"multiple of 25 \(5x5 cells of 2x2 pixels at data.grid_size 10"):
+    with pytest.raises(
+        ConfigError, match=r"multiple of 25 \(5x5 cells of 2x2 pixels at data.grid_size 10"
+    ):
         load_config(None, ["model.spatial_dims=64", "data.grid_size=10"])
-    with pytest.raises(ConfigError, match="model.spatial_dims: 450 must be below model.latent_dim 450"):
+    with pytest.raises(
+        ConfigError, match="model.spatial_dims: 450 must be below model.latent_dim 450"
+    ):
         load_config(None, ["model.spatial_dims=450", "model.latent_dim=450"])
     for arch in ("conv_any", "resnet"):
         with pytest.raises(ConfigError, match="model.spatial_dims: 225 needs model.arch=patch"):
-            load_config(None, ["model.spatial_dims=225", "model.latent_dim=257", f"model.arch={arch}"])
+            load_config(
+                None, ["model.spatial_dims=225", "model.latent_dim=257", f"model.arch={arch}"]
+            )
     with pytest.raises(ConfigError, match="model.spatial_dims: -225 is out of range"):
         load_config(None, ["model.spatial_dims=-225"])

@@ -1,14 +1,15 @@
 """Training steps: a non-finite loss skips the update and stays out of the running means."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from conftest import final_weights, nan_loss_on_calls
 
 from arcvae import trainer
 from arcvae.tracking import read_metrics
-from conftest import final_weights, nan_loss_on_calls
 
 
 @pytest.mark.usefixtures("no_pictures")

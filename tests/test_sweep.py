@@ -1,24 +1,39 @@
-"""`python -m arcvae sweep`: runs one after another, skips finished ones, resumes interrupted ones, compares."""
+"""`python -m arcvae sweep`: runs one after another, skips finished ones, resumes interrupted ones,
+compares."""
+
 from __future__ import annotations
 
 import json
 
+from conftest import TINY
+
 from arcvae.cli import main
 from arcvae.sweep import run_state
-
-from conftest import TINY
 
 
 def test_sweep_runs_skips_and_compares(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("train:\n  epochs: 1\n")
     out = tmp_path / "sweep"
-    args = ["sweep", str(config), *TINY, "train.epochs=1", f"data.cache_dir={tmp_path / 'cache'}",
-            "--out", str(out), "--seeds", "0", "1"]
+    args = [
+        "sweep",
+        str(config),
+        *TINY,
+        "train.epochs=1",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "--out",
+        str(out),
+        "--seeds",
+        "0",
+        "1",
+    ]
     assert main(args) == 0
     runs = [out / "tiny-seed0", out / "tiny-seed1"]
     for run in runs:
-        assert json.loads((run / "summary.json").read_text())["status"] in ("completed", "collapsed")
+        assert json.loads((run / "summary.json").read_text())["status"] in (
+            "completed",
+            "collapsed",
+        )
         assert run_state(run) == "done"
     assert "seed: 1" in (runs[1] / "config.yaml").read_text()
     table = (out / "compare.txt").read_text()
@@ -44,5 +59,8 @@ def test_a_run_without_its_summary_is_resumed_not_restarted(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", str(config), "--out", str(out), *common]) == 0
     assert "(resume)" in capsys.readouterr().out
-    assert json.loads((out / "tiny" / "summary.json").read_text())["status"] in ("completed", "collapsed")
+    assert json.loads((out / "tiny" / "summary.json").read_text())["status"] in (
+        "completed",
+        "collapsed",
+    )
     assert (out / "tiny" / "metrics.jsonl").read_text() == records  # nothing trained twice

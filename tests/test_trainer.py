@@ -1,10 +1,12 @@
 """The training loop: the true KL beside KL', the collapse alarm on real runs, bf16 autocast, and
-reliability (issue 6): resume equivalence, interruption, kill -9, the NaN guard's limit, stop_on_collapse.
+reliability (issue 6): resume equivalence, interruption, kill -9, the NaN guard's limit,
+stop_on_collapse.
 
 In-process tests drive `trainer.train` and interrupt it with a real SIGINT raised at a chosen step;
 subprocess tests run `train_vae.py` and signal it from outside. Runs are compared on every figure
 of metrics.jsonl except `samples_per_s` (a wall-clock rate) and on the final weights, bit for bit.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,29 +19,42 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import (
+    REAL_STEP,
+    RESUMABLE,
+    ROOT,
+    TINY,
+    final_weights,
+    nan_loss_on_calls,
+    sigint_at_call,
+)
 
 from arcvae import checkpoint as ckpt
 from arcvae import trainer
 from arcvae.cli import main
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train
-from conftest import REAL_STEP, RESUMABLE, ROOT, TINY, final_weights, nan_loss_on_calls, sigint_at_call
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------- what each step logs
 
+
 def test_training_logs_the_true_kl_and_the_clamped_one(tiny_config, tmp_path):
     cfg = tiny_config("loss.free_bits=0.5", "train.epochs=1", "beta.schedule=constant")
     train(cfg, tmp_path / "run")
     records = read_metrics(tmp_path / "run")
     assert records
-    floor = cfg.model.latent_dim * 0.5                 # 8 dims x 0.5 nats
+    floor = cfg.model.latent_dim * 0.5  # 8 dims x 0.5 nats
     for r in records:
-        assert r["kl_clamped"] >= floor - 1e-4         # KL' is floored...
-        assert r["kl"] == pytest.approx(sum(r["kl_per_dim"]), rel=1e-3, abs=1e-3)  # ...kl is the true sum
-    assert any(r["kl"] < r["kl_clamped"] - 1e-3 for r in records)  # and they differ while dims sit below λ
+        assert r["kl_clamped"] >= floor - 1e-4  # KL' is floored...
+        assert r["kl"] == pytest.approx(
+            sum(r["kl_per_dim"]), rel=1e-3, abs=1e-3
+        )  # ...kl is the true sum
+    assert any(
+        r["kl"] < r["kl_clamped"] - 1e-3 for r in records
+    )  # and they differ while dims sit below λ
 
 
 # ---------------------------------------------------------------- the collapse alarm on real runs
@@ -48,17 +63,23 @@ def test_training_logs_the_true_kl_and_the_clamped_one(tiny_config, tmp_path):
 # gains from the latent, so the encoder gives up; free bits of 0.5 nats/dim remove that pressure.
 # 512 samples per epoch (16 steps) so that the encoder has left its near-zero initial KL before
 # the first evaluation the alarm judges.
-COLLAPSING = ["beta.schedule=constant", "beta.max_beta=50", "loss.recon=ce", "loss.class_weights=none",
-              "data.samples_per_epoch=512",
-              # Black padding: 100 counted pixels a grid give the reconstruction the pull that lifts the KL
-              # above the floor within these 16 tiny steps (own pixels alone are too few for that).
-              "data.padding=black",
-              # conv_any: its decoder learns the black marginal within the 16 steps; patch's 40-logit head takes longer.
-              "model.arch=conv_any",
-              # Both runs' decoders are too young to paint any colour (non-black accuracy ~0% with or
-              # without free bits), so the accuracy floor would fire in both and hide the difference
-              # under test: what free bits change is the KL part of the alarm. The floor is off here.
-              "monitor.non_black_floor=0"]
+COLLAPSING = [
+    "beta.schedule=constant",
+    "beta.max_beta=50",
+    "loss.recon=ce",
+    "loss.class_weights=none",
+    "data.samples_per_epoch=512",
+    # Black padding: 100 counted pixels a grid give the reconstruction the pull that lifts the KL
+    # above the floor within these 16 tiny steps (own pixels alone are too few for that).
+    "data.padding=black",
+    # conv_any: its decoder learns the black marginal within the 16 steps; patch's 40-logit head
+    # takes longer.
+    "model.arch=conv_any",
+    # Both runs' decoders are too young to paint any colour (non-black accuracy ~0% with or
+    # without free bits), so the accuracy floor would fire in both and hide the difference
+    # under test: what free bits change is the KL part of the alarm. The floor is off here.
+    "monitor.non_black_floor=0",
+]
 
 
 def val_records(run_dir):
@@ -75,7 +96,9 @@ def test_alarm_fires_on_a_collapsing_run(tiny_config, tmp_path, capsys):
     assert saved["first_collapse_epoch"] == 1
     assert saved["worst_kl_dim_mean_after_warmup"] < cfg.monitor.kl_floor
     assert all(event["reasons"][0].startswith("mean KL/dim") for event in saved["collapse_events"])
-    assert "warning: POSTERIOR COLLAPSE at epoch 1: mean KL/dim" in out and "dims below: 0,1,2" in out
+    assert (
+        "warning: POSTERIOR COLLAPSE at epoch 1: mean KL/dim" in out and "dims below: 0,1,2" in out
+    )
     # The heat map's data: every dimension dark at every evaluation, and no unit active.
     for record in val_records(tmp_path / "run"):
         assert max(record["kl_per_dim"]) < cfg.monitor.kl_floor
@@ -101,6 +124,7 @@ def test_free_bits_keep_the_kl_alarm_quiet(tiny_config, tmp_path, capsys):
 
 # ---------------------------------------------------------------- bf16 autocast
 
+
 def first_loss(run_dir) -> float:
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return next(r["loss"] for r in records if r["split"] == "train")
@@ -115,7 +139,9 @@ def test_bf16_autocast_trains_close_to_fp32(tiny_config, tmp_path):
     assert first_loss(tmp_path / "bf16") == pytest.approx(first_loss(tmp_path / "fp32"), rel=0.02)
 
 
-# ---------------------------------------------------------------- resume equivalence and interruption, in process
+# ---------------------------------------------------------------- resume equivalence and
+# interruption, in process
+
 
 def comparable(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "samples_per_s"} for r in read_metrics(run_dir)]
@@ -129,30 +155,48 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert torch.equal(wa[name], wb[name]), name
 
 
-@pytest.mark.parametrize("schedule", [
-    ["beta.schedule=adaptive", "beta.target_kl_per_dim=0.2"],          # the controller's state must carry over
-    ["beta.warmup_epochs=0.5", "beta.ramp_epochs=1", "loss.free_bits=0.1",  # β and the rate moving within epochs
-     "train.lr_schedule=cosine"],
-])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        [
+            "beta.schedule=adaptive",
+            "beta.target_kl_per_dim=0.2",
+        ],  # the controller's state must carry over
+        [
+            "beta.warmup_epochs=0.5",
+            "beta.ramp_epochs=1",
+            "loss.free_bits=0.1",  # β and the rate moving within epochs
+            "train.lr_schedule=cosine",
+        ],
+    ],
+)
 @pytest.mark.usefixtures("no_pictures")
 def test_resume_mid_epoch_matches_uninterrupted_run(tiny_config, tmp_path, monkeypatch, schedule):
     cfg = tiny_config(*RESUMABLE, *schedule)
     whole = trainer.train(cfg, tmp_path / "whole")
-    sigint_at_call(monkeypatch, 11)  # step 11: epoch 2, batch 3, two steps after a log and a checkpoint
+    sigint_at_call(
+        monkeypatch, 11
+    )  # step 11: epoch 2, batch 3, two steps after a log and a checkpoint
     summary = trainer.train(cfg, tmp_path / "cut")
     assert summary["status"] == "interrupted" and summary["step"] == 11
     monkeypatch.setattr(trainer, "train_step", REAL_STEP)
     summary = trainer.train(cfg, tmp_path / "cut", resume=True)
     assert summary["step"] == 24
     # The tiny model trips the collapse alarm; the alarm's record must carry over too.
-    drop = ("wall_time_s", "final_train")  # timings; the rest of final_train is compared in metrics.jsonl
-    assert {k: v for k, v in summary.items() if k not in drop} == {k: v for k, v in whole.items() if k not in drop}
+    drop = (
+        "wall_time_s",
+        "final_train",
+    )  # timings; the rest of final_train is compared in metrics.jsonl
+    assert {k: v for k, v in summary.items() if k not in drop} == {
+        k: v for k, v in whole.items() if k not in drop
+    }
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
 
 
 @pytest.mark.usefixtures("no_pictures")
 def test_resume_after_kill_past_last_checkpoint(tiny_config, tmp_path, monkeypatch):
-    """A run killed after its last checkpoint logged records it will log again: resume drops them."""
+    """A run killed after its last checkpoint logged records it will log again: resume drops
+    them."""
     cfg = tiny_config(*RESUMABLE)
     trainer.train(cfg, tmp_path / "whole")
     sigint_at_call(monkeypatch, 14)
@@ -170,9 +214,18 @@ def test_resume_after_kill_past_last_checkpoint(tiny_config, tmp_path, monkeypat
 
 @pytest.mark.usefixtures("no_pictures")
 def test_too_many_nan_steps_in_a_row_fail_the_run(tiny_config, tmp_path, monkeypatch, capsys):
-    nan_loss_on_calls(monkeypatch, set(range(11, 100)))  # from step 11 on: the weights stay good, the loss does not
-    code = main(TINY + [f"data.cache_dir={tmp_path / 'cache'}", "train.max_bad_steps=3",
-                        "--out", str(tmp_path / "run")])
+    nan_loss_on_calls(
+        monkeypatch, set(range(11, 100))
+    )  # from step 11 on: the weights stay good, the loss does not
+    code = main(
+        TINY
+        + [
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "train.max_bad_steps=3",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -187,9 +240,13 @@ def test_too_many_nan_steps_in_a_row_fail_the_run(tiny_config, tmp_path, monkeyp
 @pytest.mark.usefixtures("no_pictures")
 def test_stop_on_collapse_ends_the_run_collapsed(tiny_config, tmp_path):
     # An absurd KL floor makes the alarm fire at the first check after warm-up (epoch 1).
-    cfg = tiny_config("beta.schedule=constant", "monitor.kl_floor=1000", "train.stop_on_collapse=true")
+    cfg = tiny_config(
+        "beta.schedule=constant", "monitor.kl_floor=1000", "train.stop_on_collapse=true"
+    )
     summary = trainer.train(cfg, tmp_path / "run")
-    assert summary["status"] == "collapsed" and summary["epochs"] == 1 and summary["collapse_flagged"]
+    assert (
+        summary["status"] == "collapsed" and summary["epochs"] == 1 and summary["collapse_flagged"]
+    )
     assert summary["message"] == "stopped: train.stop_on_collapse is set"
     assert ckpt.load_latest(tmp_path / "run")["progress"]["epoch"] == 1
 
@@ -207,20 +264,41 @@ def test_second_signal_exits_at_once():
 # ---------------------------------------------------------------- real processes, real signals
 
 # Pictures only once, at the end (they cost more than the training steps of a run this small).
-SUBPROCESS = TINY + ["train.epochs=4", "data.samples_per_epoch=512", "train.checkpoint_every_steps=1",
-                     "monitor.n_recon_grids=0", "train.eval_every=4"]
+SUBPROCESS = TINY + [
+    "train.epochs=4",
+    "data.samples_per_epoch=512",
+    "train.checkpoint_every_steps=1",
+    "monitor.n_recon_grids=0",
+    "train.eval_every=4",
+]
 
 
 def start(out: Path, cache: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "train_vae.py", *SUBPROCESS, f"data.cache_dir={cache}",
-                             "--out", str(out), *extra], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "train_vae.py",
+            *SUBPROCESS,
+            f"data.cache_dir={cache}",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, out: Path, at_least: int) -> None:
-    """Block until the run has written a checkpoint at step >= at_least (the signal then lands mid-run)."""
-    while not any(int(ckpt.NAME.search(p.name).group(1)) >= at_least for p in ckpt.list_checkpoints(out)):
+    """Block until the run has written a checkpoint at step >= at_least (the signal then lands
+    mid-run)."""
+    while not any(
+        int(ckpt.NAME.search(p.name).group(1)) >= at_least for p in ckpt.list_checkpoints(out)
+    ):
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.05)
 
@@ -263,17 +341,26 @@ def test_sigkill_then_resume_matches_uninterrupted_run(reference_run, tmp_path):
     proc.send_signal(signal.SIGKILL)
     code, _ = finish(proc)
     assert code == -signal.SIGKILL
-    assert all(ckpt.load_checkpoint(p) for p in ckpt.list_checkpoints(out))  # every complete one loads
+    assert all(
+        ckpt.load_checkpoint(p) for p in ckpt.list_checkpoints(out)
+    )  # every complete one loads
     code, output = finish(start(out, tmp_path / "cache", "--resume", str(out)))
     assert code == 0, output
     assert_same_run(reference_run, out)
 
 
 def test_second_sigint_quits_without_finishing(tmp_path):
-    # A wide model makes each step long, so the second signal lands while the first is still pending.
+    # A wide model makes each step long, so the second signal lands while the first is still
+    # pending.
     out = tmp_path / "run"
-    proc = start(out, tmp_path / "cache", "data.grid_size=30", "model.channels=[128,256]", "train.batch_size=256",
-                 "data.samples_per_epoch=4096")
+    proc = start(
+        out,
+        tmp_path / "cache",
+        "data.grid_size=30",
+        "model.channels=[128,256]",
+        "train.batch_size=256",
+        "data.samples_per_epoch=4096",
+    )
     wait_for_checkpoint(proc, out, 1)
     proc.send_signal(signal.SIGINT)
     for line in proc.stdout:
