@@ -124,10 +124,6 @@ def analogy_main(argv: list[str]) -> int:
     if not tasks:
         raise ArcVaeError(
             f"{args.data}: no task fits this model's {run.canvas}x{run.canvas} canvas with a "
-            ""
-            ""
-            ""
-            ""
             "scored test pair"
         )
     targets = [grids[o].grid for t in tasks for _, o in t.test]
@@ -148,12 +144,7 @@ def analogy_main(argv: list[str]) -> int:
     print(
         f"{source}, step {run.step}: {len(targets)} test pairs of {len(tasks)} tasks "
         f"({n_tasks - len(tasks)} of {n_tasks} tasks left out: a grid larger than "
-        ""
-        ""
-        ""
-        ""
-        f"{run.canvas}x{run.canvas}, "
-        f"or no scored test pair)"
+        f"{run.canvas}x{run.canvas}, or no scored test pair)"
     )
     print(table(rows, ["method", "exact", "share", "pixel", "non-black", "shape"]))
     path = out_dir(args) / "analogy.json"

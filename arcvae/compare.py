@@ -196,12 +196,8 @@ def compare_parser() -> Parser:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by train_vae.py")
     p.add_argument(
         "--out",
-        help="folder for compare.txt (the table) and compare.png (β, KL/dim, non-black accuracy "
-        ""
-        ""
-        ""
-        ""
-        "overlaid)",
+        help="folder for compare.txt (the table) and compare.png (β, KL/dim, non-black "
+        "accuracy overlaid)",
     )
     return p
 

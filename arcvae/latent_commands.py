@@ -27,12 +27,7 @@ from .tracking import write_json_atomic
 
 SOURCE_HELP = (
     "SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as "
-    ""
-    ""
-    ""
-    ""
-    "data.source; "
-    "with :TASK_ID one task of it"
+    "data.source; with :TASK_ID one task of it"
 )
 GRID_HELP = (
     "a grid: SOURCE[:TASK_ID][@train[0].input], SOURCE a task JSON file or folder, or arc1/arc2 "
@@ -104,13 +99,8 @@ def figures_line(figures: dict) -> str:
     exact = round(figures["grid_accuracy"] * figures["samples"])
     return (
         f"pixel {percent(figures['pixel_accuracy'])}  non-black "
-        ""
-        ""
-        ""
-        ""
-        f"{percent(figures['non_black_accuracy'])}  "
-        f"exact {exact}/{figures['samples']} ({percent(figures['grid_accuracy'])})  "
-        f"shape {percent(figures['shape_accuracy'])}"
+        f"{percent(figures['non_black_accuracy'])}  exact {exact}/{figures['samples']} "
+        f"({percent(figures['grid_accuracy'])})  shape {percent(figures['shape_accuracy'])}"
     )
 
 
@@ -143,8 +133,8 @@ def encode_main(argv: list[str]) -> int:
         shape=np.array([g.grid.shape for g in kept], dtype=np.int64),
     )
     print(
-        f"encoded {len(kept)} grids of {args.data}"
-        f" ({len(found) - len(kept)} larger than {run.canvas}x{run.canvas} skipped): {path}"
+        f"encoded {len(kept)} grids of {args.data} ({len(found) - len(kept)} larger than "
+        f"{run.canvas}x{run.canvas} skipped): {path}"
     )
     return EXIT_OK
 
@@ -257,10 +247,6 @@ def traverse_main(argv: list[str]) -> int:
         out / "traverse.png",
         rows,
         f"{name}: μ_d + offset, dimensions by KL over {len(reference)} {which} grids (step "
-        ""
-        ""
-        ""
-        ""
         f"{run.step})",
         [f"dim {d}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
         [f"{o:+d}" for o in TRAVERSE_OFFSETS],
@@ -279,8 +265,8 @@ def traverse_main(argv: list[str]) -> int:
         },
     )
     print(
-        f"traversed {len(dims)} of {len(kl)} dimensions around {name} "
-        f"({int(dead.sum())} dead: KL < {floor:g}): {out / 'traverse.png'}"
+        f"traversed {len(dims)} of {len(kl)} dimensions around {name} ({int(dead.sum())} dead: KL "
+        f"< {floor:g}): {out / 'traverse.png'}"
     )
     return EXIT_OK
 

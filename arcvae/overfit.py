@@ -77,8 +77,8 @@ def target_reached(figures: dict, cfg: Config) -> bool:
 
 def progress_line(it: int, figures: dict) -> str:
     return (
-        f"it {it:4d} loss {figures['loss']:8.2f} px {figures['pixel_accuracy']:6.1%} "
-        f"non-black {figures['non_black_accuracy']:6.1%}  per colour: "
+        f"it {it:4d} loss {figures['loss']:8.2f} px {figures['pixel_accuracy']:6.1%} non-black "
+        f"{figures['non_black_accuracy']:6.1%}  per colour: "
         + " ".join("  - " if a is None else f"{a:4.0%}" for a in figures["per_class_accuracy"])
     )
 
@@ -89,12 +89,7 @@ def announce(cfg: Config, train: Grids, picked: Grids, weights: torch.Tensor | N
     say(
         f"overfit: {len(picked)} grids from {len(train)} training grids (seed {cfg.train.seed}), "
         f"{cfg.overfit.iterations} iterations at most, target {cfg.overfit.target_accuracy:.0%} "
-        ""
-        ""
-        ""
-        ""
-        "pixel accuracy "
-        f"with every colour present >= {cfg.overfit.min_class_recall:.0%} recall"
+        f"pixel accuracy with every colour present >= {cfg.overfit.min_class_recall:.0%} recall"
     )
     say(
         class_table(
@@ -187,10 +182,6 @@ def overfit_batch(
         picked.pixels.numpy(),
         predicted_grids(decode_at_mean(model, batch.grids, cfg, device)),
         f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above "
-        ""
-        ""
-        ""
-        ""
         "reconstructions",
         sizes=picked.sizes.numpy(),
     )
@@ -210,16 +201,8 @@ def overfit_batch(
     write_json_atomic(run_dir / "summary.json", summary)
     say(
         f"overfit {'PASSED' if passed else 'FAILED'}: pixel accuracy "
-        ""
-        ""
-        ""
-        ""
-        f"{figures['pixel_accuracy']:.1%}, lowest colour "
-        f"recall {min(a for a in figures['per_class_accuracy'] if a is not None):.1%} after {it} "
-        ""
-        ""
-        ""
-        ""
+        f"{figures['pixel_accuracy']:.1%}, lowest colour recall "
+        f"{min(a for a in figures['per_class_accuracy'] if a is not None):.1%} after {it} "
         "iterations ("
         + (f"target reached at {reached_at}" if passed else "target not reached")
         + f"); picture: {picture}"

@@ -40,8 +40,8 @@ def refuse_existing_run(out: Path, overwrite: bool) -> None:
     out = Path(out)
     if holds_run(out) and not overwrite:
         raise ArcVaeError(
-            f"{out}: already holds a run (use --overwrite to replace it, "
-            f"--resume {out} to continue it, or another --out)"
+            f"{out}: already holds a run (use --overwrite to replace it, --resume {out} to "
+            "continue it, or another --out)"
         )
 
 
@@ -114,10 +114,6 @@ def load_weights(
     )
     say(
         f"class weights ({weights.method}, "
-        ""
-        ""
-        ""
-        ""
         f"{'loaded from cache' if weights.source == 'cache' else 'computed'}"
         f" over {len(train)} grids): " + " ".join(f"{w:.2f}" for w in weights.weights)
     )
@@ -133,8 +129,8 @@ def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
     train, val = load_datasets(cfg.data)
     if world.main:
         say(
-            f"data: {len(train)} training grids from {cfg.data.source}:{cfg.data.split}"
-            f" ({train.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
+            f"data: {len(train)} training grids from {cfg.data.source}:{cfg.data.split} "
+            f"({train.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
             + (
                 f"{len(val)} validation grids ({val.skipped} skipped)"
                 if val
@@ -232,8 +228,8 @@ def check_resume_config(cfg: Config, state: dict, force: bool) -> None:
     changed = diff_keys(load_config_text(state["config_yaml"]), cfg)
     if changed and not force:
         raise ArcVaeError(
-            f"cannot resume with a different config (changed: {', '.join(changed)}); "
-            f"use --force to resume anyway"
+            f"cannot resume with a different config (changed: {', '.join(changed)}); use --force "
+            "to resume anyway"
         )
 
 
@@ -293,10 +289,6 @@ def start(run: Run, resume_state: dict | None, overwrite: bool) -> None:
             p = run.progress
             say(
                 f"resumed {run.run_dir} at step {p.step} (epoch {p.epoch}, batch "
-                ""
-                ""
-                ""
-                ""
                 f"{p.batch_in_epoch})"
                 + (f"; dropped {dropped} records logged after it" if dropped else "")
             )

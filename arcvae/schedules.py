@@ -107,12 +107,8 @@ def schedule_warnings(cfg: BetaConfig, total_epochs: int, free_bits: float = 0.0
             final = scheduled_beta(cfg, total_epochs, total_epochs)
             notes.append(
                 f"beta: warm-up + ramp ({end:g} epochs) is longer than "
-                ""
-                ""
-                ""
-                ""
-                f"train.epochs={total_epochs}; "
-                f"beta ends at {final:.3g} instead of max_beta={cfg.max_beta:g}"
+                f"train.epochs={total_epochs}; beta ends at {final:.3g} instead of "
+                f"max_beta={cfg.max_beta:g}"
             )
     elif cfg.warmup_epochs or cfg.ramp_epochs:
         notes.append(
@@ -124,12 +120,8 @@ def schedule_warnings(cfg: BetaConfig, total_epochs: int, free_bits: float = 0.0
         # Below λ a dimension's KL has no gradient, so β cannot pull the mean KL down to the target.
         notes.append(
             f"beta.target_kl_per_dim={cfg.target_kl_per_dim:g} is not above "
-            ""
-            ""
-            ""
-            ""
-            f"loss.free_bits={free_bits:g}; "
-            f"the controller cannot reach it and will push beta to max_beta"
+            f"loss.free_bits={free_bits:g}; the controller cannot reach it and will push beta to "
+            "max_beta"
         )
     return notes
 

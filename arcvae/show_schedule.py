@@ -29,22 +29,10 @@ def explain_adaptive(b: BetaConfig) -> list[str]:
     """What the feedback schedule does, in place of a curve it does not have."""
     return [
         "# adaptive has no fixed curve: beta is set every step by a PI controller (ControlVAE) "
-        ""
-        ""
-        ""
-        ""
         "from the",
         f"# measured mean KL per latent dimension. It starts at min_beta={b.min_beta:g}, rises "
-        ""
-        ""
-        ""
-        ""
         "while KL/dim is above",
         f"# target_kl_per_dim={b.target_kl_per_dim:g} nats, falls while it is below, and never "
-        ""
-        ""
-        ""
-        ""
         "leaves"
         f" [{b.min_beta:g}, {b.max_beta:g}].",
         "# Watch `beta` and `kl_dim_mean` in metrics.jsonl / TensorBoard. No plot written.",

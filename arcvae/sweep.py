@@ -75,10 +75,6 @@ def sweep_main(argv: list[str]) -> int:
         state = run_state(run_dir)
         print(
             f"== {run_dir.name}: {config} "
-            ""
-            ""
-            ""
-            ""
             f"({'already finished, skipped' if state == 'done' else state})",
             flush=True,
         )

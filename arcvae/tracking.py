@@ -155,12 +155,7 @@ def class_table(global_counts: list[float], batch_counts: list[float], weights: 
     for c in range(N_COLOURS):
         lines.append(
             f"{c:>6}  {100 * global_counts[c] / g_total:7.2f}  "
-            ""
-            ""
-            ""
-            ""
-            f"{100 * batch_counts[c] / b_total:7.2f}"
-            f"  {weights[c]:7.3f}"
+            f"{100 * batch_counts[c] / b_total:7.2f}  {weights[c]:7.3f}"
         )
     lo = min(weights)
     hi = max(weights)
@@ -174,12 +169,7 @@ def expected_time(samples_left: int, rate: float, measured_steps: int, evaluatio
     left = f"{seconds:.0f} more seconds" if seconds < 120 else f"{seconds / 60:.0f} more minutes"
     return (
         f"expected: about {left} of training ({rate:.0f} samples/s over the first {measured_steps} "
-        ""
-        ""
-        ""
-        ""
-        "steps), "
-        f"plus {evaluations} evaluations"
+        f"steps), plus {evaluations} evaluations"
     )
 
 

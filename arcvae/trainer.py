@@ -246,8 +246,8 @@ def count_bad_step(run: Run, finite: torch.Tensor) -> None:
     p.skipped_steps += 1
     if p.bad_steps_in_row >= run.cfg.train.max_bad_steps:
         raise NonFiniteError(
-            f"{p.bad_steps_in_row} steps in a row had a non-finite loss or gradient; "
-            f"the last good checkpoint is kept"
+            f"{p.bad_steps_in_row} steps in a row had a non-finite loss or gradient; the last good "
+            "checkpoint is kept"
         )
 
 
@@ -273,8 +273,8 @@ def log_train(run: Run, batch: Batch, beta, grad_norm, rate: float, bar: tqdm) -
     )
     run.log.log(record)
     bar.set_postfix_str(
-        f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f}"
-        f" non-black={record['non_black_accuracy'] or 0:.1%}"
+        f"β={record['beta']:.3g} rec={record['recon']:.1f} KL/dim={record['kl_dim_mean']:.2f} "
+        f"non-black={record['non_black_accuracy'] or 0:.1%}"
     )
 
 

@@ -204,25 +204,16 @@ def report(cfg, minutes: float, history: list[dict], eval_seconds: float) -> dic
 
 
 HEADER = (
-    f"{'min':>6} {'samples':>9} {'beta':>5} {'non-black':>9} {'pixels':>7} {'exact':>6} "
-    f"{'AU':>4} {'KL/dim min':>10}"
+    f"{'min':>6} {'samples':>9} {'beta':>5} {'non-black':>9} {'pixels':>7} {'exact':>6} {'AU':>4} "
+    f"{'KL/dim min':>10}"
 )
 
 
 def row(p: dict) -> str:
     return (
         f"{p['minutes']:6.1f} {p['samples']:9d} {p['beta']:5.2f} "
-        ""
-        ""
-        ""
-        ""
-        f"{100 * p['non_black_accuracy']:8.1f}% "
-        f"{100 * p['pixel_accuracy']:6.1f}% {100 * p['grid_accuracy']:5.1f}% "
-        ""
-        ""
-        ""
-        ""
-        f"{p['active_units']:4d} {p['kl_dim_min']:10.3f}"
+        f"{100 * p['non_black_accuracy']:8.1f}% {100 * p['pixel_accuracy']:6.1f}% "
+        f"{100 * p['grid_accuracy']:5.1f}% {p['active_units']:4d} {p['kl_dim_min']:10.3f}"
     )
 
 

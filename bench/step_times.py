@@ -72,10 +72,6 @@ def main(argv: list[str] | None = None) -> None:
         steps = ", ".join(f"{c}x{c} {ms:.0f}" for c, ms in per_canvas.items())
         print(
             f"{' '.join(overrides) or '(defaults)'}: {rate:,.0f} samples/s; ms per step by canvas: "
-            ""
-            ""
-            ""
-            ""
             f"{steps}",
             flush=True,
         )

@@ -185,10 +185,6 @@ def measure_speed(paths: dict[str, TrainerPath], args) -> None:
 def report_speed(paths: dict[str, TrainerPath], args) -> None:
     print(
         f"\n{'path':<6} {'samples/s':>10} {'ms/step':>8} {'spread':>7} {'GFLOP/s':>8} "
-        ""
-        ""
-        ""
-        ""
         f"{'MFLOP/sample':>13}  share of peak"
     )
     for path in paths.values():
@@ -202,17 +198,8 @@ def report_speed(paths: dict[str, TrainerPath], args) -> None:
         per_sample = sum(path.flops) / sum(path.samples)
         print(
             f"{path.name:<6} {rate:10.0f} {1e3 * path.cfg.train.batch_size / rate:8.1f} "
-            ""
-            ""
-            ""
-            ""
-            f"{100 * spread:6.0f}% "
-            f"{flop_rate / 1e9:8.1f} {per_sample / 1e6:13.1f}  {100 * flop_rate / peak:5.1f}% of "
-            ""
-            ""
-            ""
-            ""
-            f"{peak / 1e9:.0f} GFLOP/s ({how})"
+            f"{100 * spread:6.0f}% {flop_rate / 1e9:8.1f} {per_sample / 1e6:13.1f}  "
+            f"{100 * flop_rate / peak:5.1f}% of {peak / 1e9:.0f} GFLOP/s ({how})"
         )
 
 
@@ -255,26 +242,18 @@ def report_quality(results: dict[str, dict], args) -> None:
     limit = load_config(args.config, args.overrides).data.val_limit
     grids = f"first {limit} grids" if limit else "every grid"
     print(
-        f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, {grids}; "
-        f"β 0 → 0.5 over epochs 1-3 of 4, free bits 0.3):"
+        f"\nquality after {args.quality_samples} samples each (ARC-AGI-1 evaluation, {grids}; β 0 "
+        "→ 0.5 over epochs 1-3 of 4, free bits 0.3):"
     )
     print(
         f"{'path':<6} {'wall s':>7} {'non-black':>10} {'pixels':>7} {'exact':>6} {'active':>7} "
-        ""
-        ""
-        ""
-        ""
         f"{'KL/dim':>7}"
     )
     for name, r in results.items():
         print(
             f"{name:<6} {r['seconds']:7.0f} {100 * r['non_black_accuracy']:9.1f}% "
-            ""
-            ""
-            ""
-            ""
-            f"{100 * r['pixel_accuracy']:6.1f}% "
-            f"{100 * r['grid_accuracy']:5.1f}% {r['active_units']:7d} {r['kl_dim_mean']:7.2f}"
+            f"{100 * r['pixel_accuracy']:6.1f}% {100 * r['grid_accuracy']:5.1f}% "
+            f"{r['active_units']:7d} {r['kl_dim_mean']:7.2f}"
         )
 
 
@@ -317,8 +296,8 @@ def main() -> None:
     batches = " / ".join(str(p.cfg.train.batch_size) for p in paths.values())
     print(
         f"\ndevice {device} ({where}), torch {torch.__version__}, batch {batches}, "
-        f"{len(paths['today'].train)} grids; "
-        f"{args.repeats} windows of {args.window_samples} samples per path, median"
+        f"{len(paths['today'].train)} grids; {args.repeats} windows of {args.window_samples} "
+        "samples per path, median"
     )
     for path in paths.values():
         recipe = " ".join(PATHS[path.name]) or "the default recipe"

@@ -197,10 +197,6 @@ def test_resume_without_a_checkpoint(tmp_path, capsys):
         (
             b"garbage",
             "no usable checkpoint (step_000000008.pt: corrupt or unreadable checkpoint "
-            ""
-            ""
-            ""
-            ""
             "(UnpicklingError))",
         ),
         (

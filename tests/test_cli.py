@@ -117,10 +117,6 @@ def test_the_real_entry_points_train(tmp_path, entry):
     # how long the run will take, told after its first logged steps
     assert re.search(
         r"expected: about \d+ more (seconds|minutes) of training \(\d+ samples/s over the first "
-        r""
-        r""
-        r""
-        r""
         r"\d+ steps\), "
         r"plus 1 evaluations",
         done.stdout,

@@ -58,9 +58,6 @@ def test_an_unknown_key_in_a_file_names_the_file(tmp_path):
         ConfigError,
         match=r"bad\.yaml: unknown config key 'train\.batchsize' \(did you mean "
         r""
-        r""
-        r""
-        r""
         r"'train\.batch_size'\?\)",
     ):
         load_config(path)

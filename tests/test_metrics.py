@@ -121,10 +121,6 @@ def test_collapse_reasons_name_the_floor_the_dims_and_the_colours():
     assert (
         colours
         == "non-black accuracy 10.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%, 4 "
-        ""
-        ""
-        ""
-        ""
         "yellow 10%)"
     )
 
