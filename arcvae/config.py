@@ -43,11 +43,11 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     arch: str = "patch"
-    latent_dim: int = 1832
+    latent_dim: int | None = None  # null: the architecture's default (ARCH_DEFAULTS)
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128])
     blocks: int = 0
-    spatial_dims: int = 1800
+    cell_dims: int | None = None  # null: the architecture's default (ARCH_DEFAULTS)
 
 
 @dataclass
@@ -144,11 +144,20 @@ SCHEDULE_DEFAULTS = {
     "adaptive": dict(max_beta=0.5, warmup_epochs=0.0, ramp_epochs=0.0),
 }
 
+# Per-architecture defaults for the model keys left null: the global vector's size, and the dims
+# of each 2×2-pixel cell, which only `patch` has.
+ARCH_DEFAULTS = {
+    "conv": dict(latent_dim=256, cell_dims=0),
+    "conv_any": dict(latent_dim=256, cell_dims=0),
+    "resnet": dict(latent_dim=256, cell_dims=0),
+    "patch": dict(latent_dim=32, cell_dims=8),
+}
+
 CHOICES = {
     "data.split": ("training", "evaluation"),
     "data.val_split": ("training", "evaluation"),
     "data.padding": ("black", "symbol"),
-    "model.arch": ("conv", "conv_any", "resnet", "patch"),
+    "model.arch": tuple(ARCH_DEFAULTS),
     "loss.recon": ("ce", "weighted_ce", "focal"),
     "loss.reduction": ("sum", "mean"),
     "loss.class_weights": ("none", "inverse", "inverse_sqrt", "effective_number"),
@@ -169,7 +178,7 @@ RANGES = [
     ("model.latent_dim", 1, None, True),
     ("model.embed_dim", 1, None, True),
     ("model.blocks", 0, None, True),
-    ("model.spatial_dims", 0, None, True),
+    ("model.cell_dims", 0, None, True),
     ("loss.focal_gamma", 0, None, True),
     ("loss.effective_beta", 0, 1, False),
     ("loss.max_weight_ratio", 0, None, True),
@@ -212,13 +221,16 @@ RANGES = [
 ]
 
 
-def resolve_schedule_defaults(cfg: Config) -> None:
-    """Fill β keys left null with the chosen schedule's defaults, so config.yaml shows real
-    values."""
-    defaults = SCHEDULE_DEFAULTS.get(cfg.beta.schedule, {})
-    for key, value in defaults.items():
-        if getattr(cfg.beta, key) is None:
-            setattr(cfg.beta, key, value)
+def resolve_defaults(cfg: Config) -> None:
+    """Fill the β keys left null with the chosen schedule's defaults and the model keys left null
+    with the architecture's, so config.yaml shows real values."""
+    for section, defaults in (
+        (cfg.beta, SCHEDULE_DEFAULTS.get(cfg.beta.schedule, {})),
+        (cfg.model, ARCH_DEFAULTS.get(cfg.model.arch, {})),
+    ):
+        for key, value in defaults.items():
+            if getattr(section, key) is None:
+                setattr(section, key, value)
 
 
 def get_key(cfg: Config, dotted: str) -> Any:
@@ -255,7 +267,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"model.channels: {cfg.model.channels} must be a non-empty list of positive ints"
         )
-    check_spatial_dims(cfg)
+    check_cells(cfg)
     if 0 < cfg.loss.max_weight_ratio < 1:
         raise ConfigError(
             f"loss.max_weight_ratio: {cfg.loss.max_weight_ratio} must be 0 (no cap) or >= 1"
@@ -272,45 +284,26 @@ def check_arch_padding(arch: str, padding: str) -> None:
     if arch == "conv" and padding == "symbol":
         raise ConfigError(
             "model.arch=conv cannot be used with data.padding=symbol (its linear bottleneck is "
-            ""
-            ""
-            ""
-            ""
-            "tied "
-            "to one canvas, and symbol mode uses size buckets); use model.arch=conv_any"
+            "tied to one canvas, and symbol mode uses size buckets); use model.arch=conv_any"
         )
 
 
-def check_spatial_dims(cfg: Config) -> None:
-    """model.spatial_dims: so many dims per 2×2-pixel cell of patch's half-resolution map; the rest
-    is global."""
-    spatial = cfg.model.spatial_dims
-    dims = cfg.model.latent_dim
-    cells = (cfg.data.grid_size + 1) // 2
-    if not spatial:
-        return
-    if cfg.model.arch != "patch" or len(cfg.model.channels) < 2:
+def check_cells(cfg: Config) -> None:
+    """model.cell_dims: dims for each 2×2-pixel cell of patch's half-resolution map."""
+    if cfg.model.cell_dims and cfg.model.arch != "patch":
         raise ConfigError(
-            f"model.spatial_dims: {spatial} needs model.arch=patch with two or more model.channels "
-            ""
-            ""
-            ""
-            ""
-            "(its "
-            "cells live on the half-resolution map); model.spatial_dims=0 gives one global vector"
+            f"model.cell_dims: {cfg.model.cell_dims} needs model.arch=patch (its cells live on the "
+            "half-resolution map); model.cell_dims=0 gives one global vector"
         )
-    if spatial % (cells * cells):
+    if cfg.model.arch == "patch" and len(cfg.model.channels) < 2:
         raise ConfigError(
-            f"model.spatial_dims: {spatial} must be a multiple of {cells * cells} ({cells}x{cells} "
-            f"cells of 2x2 pixels at data.grid_size {cfg.data.grid_size})"
+            f"model.channels: {cfg.model.channels} must hold two or more widths with "
+            "model.arch=patch (its first level is the 2x2 patches)"
         )
-    if spatial >= dims:
-        raise ConfigError(
-            f"model.spatial_dims: {spatial} must be below model.latent_dim {dims}: the rest is the "
-            "global vector, which the shape head reads (model.spatial_dims=0: one global vector "
-            ""
-            ""
-            ""
-            ""
-            f"of {dims})"
-        )
+
+
+def latent_size(model: ModelConfig, grid_size: int) -> int:
+    """D, the dimensions of z: the global vector, then `cell_dims` for each 2×2-pixel cell of the
+    largest canvas's half-resolution map."""
+    cells = (grid_size + 1) // 2
+    return model.latent_dim + (model.cell_dims or 0) * cells * cells

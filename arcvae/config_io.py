@@ -18,7 +18,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import Config, ConfigError, resolve_schedule_defaults, validate
+from .config import Config, ConfigError, resolve_defaults, validate
 
 
 def _known_keys(schema: Any, prefix: str = "") -> list[str]:
@@ -100,28 +100,39 @@ def load_config_text(text: str, where: str = "saved config") -> Config:
     return _merge([(where, yaml.safe_load(text) or {})])
 
 
-# Every model key but the cells': a config with them all and no model.spatial_dims was written
-# (config.yaml,
-# a checkpoint, a copy of default.yaml) before the cells, when the latent was one global vector.
+# Configs written before `model.cell_dims` (config.yaml, a checkpoint's copy, a YAML file) are read
+# as they were meant. Before the cells, a tree had these model keys and no cell key: one global
+# vector. Then `model.spatial_dims` counted the cells' dims in all, and `latent_dim` was D.
 MODEL_KEYS_BEFORE_CELLS = {"arch", "latent_dim", "embed_dim", "channels", "blocks"}
 
 
-def _before_cells(tree: dict) -> dict:
+def _old_model_keys(tree: dict, grid_size: int, where: str) -> dict:
     model = tree.get("model")
-    if (
-        isinstance(model, dict)
-        and "spatial_dims" not in model
-        and MODEL_KEYS_BEFORE_CELLS <= model.keys()
-    ):
-        return {**tree, "model": {**model, "spatial_dims": 0}}
+    if not isinstance(model, dict) or "cell_dims" in model:
+        return tree
+    if "spatial_dims" in model:
+        if where == "command line":
+            raise ConfigError(
+                "command line: model.spatial_dims was replaced by model.cell_dims (dims for each "
+                "2x2-pixel cell) and model.latent_dim (the global vector's dims)"
+            )
+        model = dict(model)
+        spatial = model.pop("spatial_dims")
+        grid_size = tree.get("data", {}).get("grid_size", grid_size)
+        cells = ((grid_size + 1) // 2) ** 2
+        model["latent_dim"] = model.get("latent_dim", 1832) - spatial
+        model["cell_dims"] = spatial // cells
+        return {**tree, "model": model}
+    if MODEL_KEYS_BEFORE_CELLS <= model.keys():
+        return {**tree, "model": {**model, "cell_dims": 0}}
     return tree
 
 
 def _merge(layers: list[tuple[str, dict]]) -> Config:
     merged = OmegaConf.structured(Config)
     for where, tree in layers:
+        tree = _old_model_keys(tree, merged.data.grid_size, where)
         _check_unknown(tree, Config(), where)
-        tree = _before_cells(tree)
         try:
             merged = OmegaConf.merge(merged, tree)
         except OmegaConfBaseException as exc:
@@ -130,7 +141,7 @@ def _merge(layers: list[tuple[str, dict]]) -> Config:
                 f"{where}: bad value for '{key}': {exc.msg.splitlines()[0]}"
             ) from None
     cfg: Config = OmegaConf.to_object(merged)
-    resolve_schedule_defaults(cfg)
+    resolve_defaults(cfg)
     validate(cfg)
     return cfg
 

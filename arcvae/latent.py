@@ -85,8 +85,8 @@ class TrainedRun:
         """Latents z (N, D) (an array, a tensor or nested lists) -> N grids, decoded
         free-running."""
         z = torch.as_tensor(z, dtype=torch.float32)
-        if z.ndim != 2 or z.shape[1] != self.config.model.latent_dim:
-            raise ValueError(f"z must be (N, {self.config.model.latent_dim}), not {tuple(z.shape)}")
+        if z.ndim != 2 or z.shape[1] != self.net.latent_dim:
+            raise ValueError(f"z must be (N, {self.net.latent_dim}), not {tuple(z.shape)}")
         return steps.decode_latents(self.net, z, self.config, self.device)
 
     def reconstruct(self, grids: Sequence, names: Sequence[str] | None = None) -> list[np.ndarray]:

@@ -313,9 +313,7 @@ def sample_main(argv: list[str]) -> int:
     p.add_argument("--n", type=positive, default=16, help="how many grids")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
     args, run = parse_and_load(p, argv)
-    z = torch.randn(
-        args.n, run.config.model.latent_dim, generator=torch.Generator().manual_seed(args.seed)
-    )
+    z = torch.randn(args.n, run.net.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     decoded = run.decode(z)
     out = out_dir(args)
     save_grid_table(

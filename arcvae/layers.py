@@ -41,6 +41,19 @@ def conv_gelu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(Conv3x3(c_in, c_out, stride), nn.GELU())
 
 
+def down_convs(widths: list[int], blocks: int = 0) -> list[nn.Module]:
+    """A stride-2 conv from each width to the next, each followed by `blocks` residual blocks."""
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip(widths[:-1], widths[1:]):
+        layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out) for _ in range(blocks)]]
+    return layers
+
+
+def embed_tokens(embed: nn.Embedding, grids: torch.Tensor) -> torch.Tensor:
+    """(B, C, C) integer tokens -> (B, E, C, C) embeddings, channels first for the convolutions."""
+    return embed(grids.long()).permute(0, 3, 1, 2)
+
+
 def halvings(canvas: int, levels: int) -> list[int]:
     """The encoder's map sizes: canvas, then ceil(/2) per stride-2 conv."""
     sizes = [canvas]

@@ -1,54 +1,26 @@
-"""β-VAEs for categorical grids (Kingma & Welling 2014; Higgins et al. 2017), made by `build_model`.
+"""β-VAEs for categorical grids (Kingma & Welling 2014; Higgins et al. 2017), one class per
+`model.arch`, made by `build_model`.
 
 The contract every architecture meets (what training, evaluation, checkpoints and pictures rely on):
 - `encode(grids) -> (mu, logvar)`: grids (B, C, C) integer tokens: colours 0-9, and in symbol mode
-  (`data.padding: symbol`) PAD = 10 outside each grid (grids anchored top-left); any canvas C the
-  model accepts (`conv`: exactly `grid_size`; `conv_any`, `resnet`: 1..grid_size). mu and logvar (B,
-  D), the diagonal Gaussian posterior q(z|x) with D = `latent_dim`.
-- `decode(z, canvas) -> (logits, size_logits)`: z (B, D) -> logits (B, 10, C, C) unnormalised colour
-  scores per pixel on a (canvas, canvas) canvas, and size_logits (B, 2, 30) scores of the grid's
-  rows and cols (index k = k+1 cells), or None for a model that does not reconstruct the shape
-  (black mode).
+  (`data.padding: symbol`) PAD = 10 outside each grid (grids anchored top-left), on any canvas C the
+  model accepts (`conv`: exactly `grid_size`; the others 1..grid_size). mu and logvar are (B, D),
+  the diagonal Gaussian posterior q(z|x); D is `latent_dim`, the global vector and any cells.
+- `decode(z, canvas) -> (logits, size_logits)`: z (B, D) -> logits (B, 10, C, C), unnormalised
+  colour scores per pixel on a (canvas, canvas) canvas, and size_logits (B, 2, 30), scores of the
+  grid's rows and cols (index k = k+1 cells), or None for a model that does not reconstruct the
+  shape (black mode).
+- `size_logits(z)`: the shape head alone, (B, 2, 30) or None.
 - `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar, size_logits)`: encode, draw
   z = μ + σ·ε (z = μ when `sample` is False: where accuracy is measured), decode on the input's
   canvas.
 - Attributes: `latent_dim` (D), `grid_size` (the largest canvas), `padding` ("black" | "symbol").
   Parameters only; no loss inside (β is scheduled by the trainer).
-- `generate(model, z, multiple, grid_size)`: free-running decode to grids of their predicted shape.
-A new architecture is a class meeting this contract, a name in `ARCHITECTURES` and in the
-`model.arch` choices of config.py.
 
-`conv`: colours are embedded (not one-hot) so the first convolution sees a dense input; strided
-convolutions halve the grid down to a few cells, a linear layer gives μ and log σ²; the decoder
-mirrors it with nearest-neighbour upsampling to the exact encoder sizes and ends in 10 logits per
-pixel. Its linear layers are tied to one canvas (`grid_size`), so it works in black mode only.
-
-`conv_any`: the same widths on any canvas C <= grid_size. Tokens (10 colours, + PAD in symbol mode)
-are embedded; a 3×3 conv at full resolution, then one stride-2 conv per width (C -> ceil(C/2) ->
-...). The bottom map (c, m, m) is read by `GlobalReadout` (layers.py): a linear layer whose weights
-are indexed by absolute position (grids are anchored top-left, so bottom cell (i, j) covers the same
-region on every canvas). The decoder mirrors it: the map from z on the m×m cells, then per level an
-×2 nearest upsampling cropped top-left to that level's encoder size and a conv; a 1×1 conv to 10
-logits. In symbol mode a linear size head predicts rows and cols (2, 30) from the global vector.
-
-`resnet`: `conv_any`'s canvases, readout and widths, with a residual block (3×3 conv, GroupNorm,
-GELU, 3×3 conv started at zero) after every stride-2 conv and at every decoder level, learned ×2
-upsampling (a 2×2 stride-2 transposed conv, so the four cells a bottom cell becomes get their own
-weights instead of one copied value), and a two-layer size head. Why, with figures:
-docs/architectures.md.
-
-`patch`: `conv_any`'s canvases, readout and widths with nothing at full resolution: each 2×2 patch
-of token embeddings becomes one cell (space-to-depth, `pixel_unshuffle`; an odd canvas is padded
-with zero vectors), which is the first halving, and the decoder's half-resolution map gives 40
-logits per cell, 10 for each of its 4 pixels (`pixel_shuffle`), cropped to the canvas. On `conv_any`
-the full-resolution convolutions were about half the work (the decoder's last 64→64 3×3 conv alone
-43% at 30×30); here every conv runs at half resolution or less. `model.blocks` residual blocks per
-level (default 0: measured faster to quality on the CPU), a two-layer size head. And cells
-(`model.spatial_dims` > 0, `SpatialReadout`): z = [the global vector (latent_dim - spatial_dims),
-the cells (spatial_dims)], the cells being so many dims for each 2×2-pixel cell of the
-half-resolution map, read from the first level's output by a shared 1×1 conv, the prior where the
-canvas does not reach, and added (through a 3×3 conv) to the decoder's upsampled map before its last
-conv: a latent that grows with the grid (docs/architectures.md).
+`generate(model, z, multiple, grid_size)` decodes free-running to grids of their predicted shape.
+A new architecture is a class meeting this contract, its name in `ARCHITECTURES` and in the
+`model.arch` choices of config.py, and its defaults in config.py's `ARCH_DEFAULTS`.
+Why each design, with figures: docs/architectures.md.
 """
 
 from __future__ import annotations
@@ -59,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batches import canvas_sizes
-from .config import Config, ModelConfig, check_arch_padding
+from .config import Config, ModelConfig, check_arch_padding, latent_size
 from .data import MAX_SIDE, N_COLOURS
 from .layers import (
     GlobalReadout,
@@ -67,14 +39,23 @@ from .layers import (
     SpatialReadout,
     VAEOutput,
     conv_gelu,
+    down_convs,
+    embed_tokens,
     halvings,
     sample_latent,
     size_head,
 )
 
 
-class GridVAE(nn.Module):
-    """`conv`: one fixed canvas (grid_size), black padding."""
+class FixedCanvasVAE(nn.Module):
+    """`conv`, the seed's network: one grid_size canvas, black padding, so its linear layers can be
+    tied to that canvas.
+
+    Colours are embedded (not one-hot) so the first convolution sees a dense input; strided
+    convolutions halve the grid down to a few cells, a linear layer gives μ and log σ²; the decoder
+    mirrors it with nearest-neighbour upsampling to the exact encoder sizes and ends in 10 logits
+    per pixel.
+    """
 
     padding = "black"
 
@@ -83,42 +64,36 @@ class GridVAE(nn.Module):
         widths = list(cfg.channels)
         self.latent_dim = cfg.latent_dim
         self.grid_size = grid_size
+        self.widths = widths
+        self.sizes = halvings(grid_size, len(widths))
         self.embed = nn.Embedding(N_COLOURS, cfg.embed_dim)
-        # Encoder: a full-resolution conv, then one stride-2 conv per width.
-        self.sizes = [grid_size]
-        for _ in widths:
-            self.sizes.append((self.sizes[-1] + 1) // 2)
         self.encoder = nn.Sequential(
-            conv_gelu(cfg.embed_dim, widths[0]),
-            *[
-                conv_gelu(c_in, c_out, stride=2)
-                for c_in, c_out in zip([widths[0]] + widths[:-1], widths)
-            ],
+            conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths])
         )
         bottom = widths[-1] * self.sizes[-1] ** 2
         self.to_stats = nn.Linear(bottom, 2 * cfg.latent_dim)
-        # Decoder: the mirror image; upsample to each stored size then convolve.
         self.from_latent = nn.Linear(cfg.latent_dim, bottom)
         self.up_convs = nn.ModuleList(
             conv_gelu(c_in, c_out)
             for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
         )
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
-        self.widths = widths
 
     def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S, S) integer colours -> μ, log σ² each (B, D)."""
-        h = self.embed(grids.long()).permute(0, 3, 1, 2)  # (B, E, S, S)
-        h = self.encoder(h).flatten(1)  # (B, C * s * s)
+        h = self.encoder(embed_tokens(self.embed, grids)).flatten(1)  # (B, c * s * s)
         mu, logvar = self.to_stats(h).chunk(2, dim=1)
         return mu, logvar
 
+    def size_logits(self, z: torch.Tensor) -> None:
+        return None
+
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, None]:
-        """(B, D) -> logits (B, 10, S, S), None (no shape head); canvas must be grid_size S."""
+        """(B, D) -> logits (B, 10, S, S) and None (no shape head); canvas must be grid_size."""
         if canvas != self.grid_size:
             raise ValueError(
-                f"model.arch=conv decodes only its {self.grid_size}x{self.grid_size} canvas, "
-                f"not {canvas}x{canvas} (use conv_any for other canvases)"
+                f"model.arch=conv decodes only its {self.grid_size}x{self.grid_size} canvas, not "
+                f"{canvas}x{canvas} (use conv_any for other canvases)"
             )
         s = self.sizes[-1]
         h = F.gelu(self.from_latent(z)).view(-1, self.widths[-1], s, s)
@@ -127,169 +102,221 @@ class GridVAE(nn.Module):
         return self.to_logits(h), None
 
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
-        """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode."""
         mu, logvar = self.encode(grids)
         logits, _ = self.decode(sample_latent(mu, logvar, sample), grids.shape[-1])
         return VAEOutput(logits, mu, logvar)
 
 
-class AnyCanvasVAE(nn.Module):
-    """`conv_any` (blocks=0, nearest upsampling) and `resnet` (residual blocks, learned upsampling)
-    on any canvas 1..grid_size (see the module docstring)."""
+class AnyCanvas:
+    """What the any-canvas models share: the canvas check and the shape head over the global
+    vector (the first `global_dims` of z). A mixin for nn.Module classes, not a model of its own."""
 
-    def __init__(
-        self,
-        cfg: ModelConfig,
-        grid_size: int,
-        padding: str = "black",
-        blocks: int = 0,
-        learned_upsampling: bool = False,
-        size_hidden: int = 0,
-        patches: bool = False,
-    ):
-        super().__init__()
-        if padding not in ("black", "symbol"):
-            raise ValueError(f"unknown padding mode '{padding}'")
-        widths = list(cfg.channels)
-        self.latent_dim = cfg.latent_dim
-        self.grid_size = grid_size
-        self.padding = padding
-        self.widths = widths
-        self.patches = patches
-        self.embed = nn.Embedding(
-            N_COLOURS + (padding == "symbol"), cfg.embed_dim
-        )  # + PAD in symbol mode
-        # patches: 2×2 pixels become one cell (space-to-depth), which is the first halving; else a
-        # full-resolution conv.
-        pixels_per_cell = 4 if patches else 1
-        layers = [
-            conv_gelu(cfg.embed_dim * pixels_per_cell, widths[0]),
-            *[ResBlock(widths[0]) for _ in range(blocks if patches else 0)],
-        ]
-        for c_in, c_out in list(zip([widths[0]] + widths[:-1], widths))[int(patches) :]:
-            layers += [conv_gelu(c_in, c_out, stride=2), *[ResBlock(c_out) for _ in range(blocks)]]
-        self.encoder = nn.Sequential(*layers)
-        M = halvings(grid_size, len(widths))[-1]
-        # z = [the global vector (latent_dim - spatial_dims dims), the cells (spatial_dims dims)].
-        self.splits = [cfg.latent_dim - cfg.spatial_dims, cfg.spatial_dims]
-        self.readout = GlobalReadout(widths[-1], M, self.splits[0])
-        pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))[: len(widths) - patches]
-        self.learned_upsampling = learned_upsampling
-        if learned_upsampling:
-            self.up_convs = nn.ModuleList(
-                nn.ConvTranspose2d(c_in, c_out, 2, stride=2) for c_in, c_out in pairs
-            )
-        else:
-            self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
-        self.dec_blocks = nn.ModuleList(
-            nn.Sequential(*[ResBlock(c) for _ in range(blocks)])
-            for c in [widths[-1]] + [c_out for _, c_out in pairs]
-        )
-        # patch: cells of 2×2 pixels, read from the half-resolution map (the first level's layers)
-        # and added to
-        # the decoder's upsampled map before its last conv, which works at half resolution.
-        if cfg.spatial_dims and not (patches and pairs):
-            raise ValueError(
-                "cells (model.spatial_dims) need model.arch=patch with two or more widths"
-            )
-        self.level0 = 1 + blocks if patches else 0
-        self.cells = (
-            SpatialReadout(widths[0], pairs[-1][0], halvings(grid_size, 1)[1], cfg.spatial_dims)
-            if cfg.spatial_dims
-            else None
-        )
-        # patches: each half-resolution cell gives the 10 logits of its 2×2 pixels (pixel shuffle).
-        self.to_logits = nn.Conv2d(widths[0], N_COLOURS * pixels_per_cell, 1)
-        self.to_sizes = size_head(self.splits[0], size_hidden) if padding == "symbol" else None
+    grid_size: int
+    global_dims: int
+    to_sizes: nn.Module | None
 
-    def _check(self, canvas: int) -> None:
+    def check_canvas(self, canvas: int) -> None:
         if not 1 <= canvas <= self.grid_size:
             raise ValueError(
-                f"model.arch=conv_any takes canvases 1..{self.grid_size} (data.grid_size), not "
-                ""
-                ""
-                ""
-                ""
+                f"{type(self).__name__} takes canvases 1..{self.grid_size} (data.grid_size), not "
                 f"{canvas}"
             )
 
-    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
-        canvas = grids.shape[-1]
-        self._check(canvas)
-        h = self.embed(grids.long()).permute(0, 3, 1, 2)  # (B, E, C, C)
-        if (
-            self.patches
-        ):  # an odd canvas gets a row and column of zero vectors: "nothing here", not a colour
-            h = F.pixel_unshuffle(
-                F.pad(h, (0, canvas % 2, 0, canvas % 2)), 2
-            )  # (B, 4E, ceil(C/2), ceil(C/2))
-        h = self.encoder[: self.level0](h)  # patch: (B, c0, ceil(C/2), ceil(C/2))
-        mu, logvar = self.readout.encode(
-            self.encoder[self.level0 :](h)
-        )  # from the bottom map (B, c, m, m)
-        if self.cells is None:
-            return mu, logvar
-        cell_mu, cell_logvar = self.cells.encode(h)
-        return torch.cat([mu, cell_mu], 1), torch.cat([logvar, cell_logvar], 1)
-
     def size_logits(self, z: torch.Tensor) -> torch.Tensor | None:
         """(B, D) -> (B, 2, 30) scores of rows and cols (k -> k+1 cells), or None in black mode."""
-        return (
-            None
-            if self.to_sizes is None
-            else self.to_sizes(z[:, : self.splits[0]]).view(-1, 2, MAX_SIDE)
-        )
-
-    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
-        self._check(canvas)
-        sizes = halvings(canvas, len(self.widths))
-        z_global, z_cells = z.split(self.splits, 1)
-        h = self.dec_blocks[0](F.gelu(self.readout.decode(z_global, sizes[-1])))
-        for level, (up, blocks, size) in enumerate(
-            zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1])
-        ):
-            if self.learned_upsampling:
-                h = F.gelu(up(h)[:, :, :size, :size])
-            else:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size]
-                if self.cells is not None and level == len(self.up_convs) - 1:
-                    h = h + self.cells.decode(z_cells, size)
-                h = up(h)
-            h = blocks(h)
-        logits = self.to_logits(h)  # (B, 10 or 40, s, s)
-        if self.patches:
-            logits = F.pixel_shuffle(logits, 2)[:, :, :canvas, :canvas]  # (B, 10, C, C)
-        return logits, self.size_logits(z)
+        if self.to_sizes is None:
+            return None
+        return self.to_sizes(z[:, : self.global_dims]).view(-1, 2, MAX_SIDE)
 
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
-        """Encode, reparameterise (z = μ + σ·ε, or z = μ when `sample` is False), decode on the
-        input's canvas."""
         mu, logvar = self.encode(grids)
         logits, size_logits = self.decode(sample_latent(mu, logvar, sample), grids.shape[-1])
         return VAEOutput(logits, mu, logvar, size_logits)
 
 
-ARCHITECTURES = {
-    "conv": lambda cfg: GridVAE(cfg.model, cfg.data.grid_size),
-    "conv_any": lambda cfg: AnyCanvasVAE(cfg.model, cfg.data.grid_size, cfg.data.padding),
-    "resnet": lambda cfg: AnyCanvasVAE(
-        cfg.model,
-        cfg.data.grid_size,
-        cfg.data.padding,
-        blocks=1,
-        learned_upsampling=True,
-        size_hidden=256,
-    ),
-    "patch": lambda cfg: AnyCanvasVAE(
-        cfg.model,
-        cfg.data.grid_size,
-        cfg.data.padding,
-        blocks=cfg.model.blocks,
-        size_hidden=256,
-        patches=True,
-    ),
+class ConvAnyVAE(AnyCanvas, nn.Module):
+    """`conv_any`: the seed's widths on any canvas C <= grid_size.
+
+    Tokens (10 colours, + PAD in symbol mode) are embedded; a 3×3 conv at full resolution, then one
+    stride-2 conv per width (C -> ceil(C/2) -> ...). The bottom map (c, m, m) is read by
+    `GlobalReadout`, a linear layer whose weights are indexed by absolute position (grids are
+    anchored top-left, so bottom cell (i, j) covers the same region on every canvas). The decoder
+    mirrors it: the map from z on the m×m cells, then per level an ×2 nearest upsampling cropped
+    top-left to that level's encoder size and a conv; a 1×1 conv to 10 logits. In symbol mode a
+    linear size head predicts rows and cols (2, 30) from z.
+    """
+
+    def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black"):
+        super().__init__()
+        widths = list(cfg.channels)
+        self.latent_dim = cfg.latent_dim
+        self.global_dims = cfg.latent_dim
+        self.grid_size = grid_size
+        self.padding = padding
+        self.widths = widths
+        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
+        self.encoder = nn.Sequential(
+            conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths])
+        )
+        self.readout = GlobalReadout(
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim
+        )
+        self.up_convs = nn.ModuleList(
+            conv_gelu(c_in, c_out)
+            for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
+        )
+        self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
+        self.to_sizes = size_head(cfg.latent_dim) if padding == "symbol" else None
+
+    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
+        self.check_canvas(grids.shape[-1])
+        return self.readout.encode(self.encoder(embed_tokens(self.embed, grids)))
+
+    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+        self.check_canvas(canvas)
+        sizes = halvings(canvas, len(self.widths))
+        h = F.gelu(self.readout.decode(z, sizes[-1]))  # (B, c, m, m)
+        for conv, size in zip(self.up_convs, sizes[-2::-1]):
+            h = conv(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
+        return self.to_logits(h), self.size_logits(z)
+
+
+class ResNetVAE(AnyCanvas, nn.Module):
+    """`resnet`: `conv_any`'s canvases, readout and widths, with a residual block (`ResBlock`) after
+    every stride-2 conv and at every decoder level, learned ×2 upsampling (a 2×2 stride-2
+    transposed conv, so the four cells a bottom cell becomes get their own weights instead of one
+    copied value), and a two-layer size head.
+    """
+
+    def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black"):
+        super().__init__()
+        widths = list(cfg.channels)
+        self.latent_dim = cfg.latent_dim
+        self.global_dims = cfg.latent_dim
+        self.grid_size = grid_size
+        self.padding = padding
+        self.widths = widths
+        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
+        self.encoder = nn.Sequential(
+            conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths], blocks=1)
+        )
+        self.readout = GlobalReadout(
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim
+        )
+        pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))
+        self.up_convs = nn.ModuleList(
+            nn.ConvTranspose2d(c_in, c_out, 2, stride=2) for c_in, c_out in pairs
+        )
+        self.dec_blocks = nn.ModuleList(
+            nn.Sequential(ResBlock(c)) for c in [widths[-1]] + [c_out for _, c_out in pairs]
+        )
+        self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
+        self.to_sizes = size_head(cfg.latent_dim, hidden=256) if padding == "symbol" else None
+
+    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
+        self.check_canvas(grids.shape[-1])
+        return self.readout.encode(self.encoder(embed_tokens(self.embed, grids)))
+
+    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+        self.check_canvas(canvas)
+        sizes = halvings(canvas, len(self.widths))
+        h = self.dec_blocks[0](F.gelu(self.readout.decode(z, sizes[-1])))  # (B, c, m, m)
+        for up, block, size in zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1]):
+            h = block(F.gelu(up(h)[:, :, :size, :size]))
+        return self.to_logits(h), self.size_logits(z)
+
+
+class PatchVAE(AnyCanvas, nn.Module):
+    """`patch` (the default): `conv_any`'s canvases, readout and widths with nothing at full
+    resolution, and a latent that grows with the grid.
+
+    Each 2×2 patch of token embeddings becomes one cell (space-to-depth, `pixel_unshuffle`; an odd
+    canvas is padded with zero vectors, "nothing here" rather than a colour), which is the first
+    halving; the decoder's half-resolution map gives 40 logits per cell, 10 for each of its 4 pixels
+    (`pixel_shuffle`), cropped to the canvas. `model.blocks` residual blocks per level.
+
+    z = [the global vector (`model.latent_dim`), the cells (`model.cell_dims` for each 2×2-pixel
+    cell of the half-resolution map)]. The cells are read from the first level's output by a shared
+    1×1 conv (`SpatialReadout`), are the prior where the canvas does not reach, and are added
+    through a 3×3 conv to the decoder's upsampled map before its last conv. The shape head reads
+    the global vector only.
+    """
+
+    def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "symbol"):
+        super().__init__()
+        widths = list(cfg.channels)
+        if len(widths) < 2:
+            raise ValueError("model.arch=patch needs two or more model.channels")
+        half = halvings(grid_size, 1)[1]  # the half-resolution map's side at the largest canvas
+        self.global_dims = cfg.latent_dim
+        self.latent_dim = latent_size(cfg, grid_size)
+        self.grid_size = grid_size
+        self.padding = padding
+        self.widths = widths
+        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
+        # The first level (2×2 patches in, at half resolution), then one stride-2 conv per width;
+        # one Sequential so that checkpoints keep their weight names: `self.first` marks the split.
+        self.first = 1 + cfg.blocks
+        self.encoder = nn.Sequential(
+            conv_gelu(cfg.embed_dim * 4, widths[0]),
+            *[ResBlock(widths[0]) for _ in range(cfg.blocks)],
+            *down_convs(widths, blocks=cfg.blocks),
+        )
+        self.readout = GlobalReadout(
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim
+        )
+        pairs = list(zip(widths[::-1], widths[::-1][1:]))  # no level at full resolution
+        self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
+        self.dec_blocks = nn.ModuleList(
+            nn.Sequential(*[ResBlock(c) for _ in range(cfg.blocks)])
+            for c in [widths[-1]] + [c_out for _, c_out in pairs]
+        )
+        cell_total = self.latent_dim - self.global_dims
+        self.cells = (
+            SpatialReadout(widths[0], pairs[-1][0], half, cell_total) if cell_total else None
+        )
+        self.to_logits = nn.Conv2d(widths[0], N_COLOURS * 4, 1)
+        self.to_sizes = size_head(cfg.latent_dim, hidden=256) if padding == "symbol" else None
+
+    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, C) integer tokens -> μ, log σ² each (B, D): the global vector, then the cells."""
+        canvas = grids.shape[-1]
+        self.check_canvas(canvas)
+        h = embed_tokens(self.embed, grids)  # (B, E, C, C)
+        h = F.pixel_unshuffle(F.pad(h, (0, canvas % 2, 0, canvas % 2)), 2)  # (B, 4E, c/2, c/2)
+        h = self.encoder[: self.first](h)  # (B, c0, ceil(C/2), ceil(C/2))
+        mu, logvar = self.readout.encode(self.encoder[self.first :](h))  # from (B, c, m, m)
+        if self.cells is None:
+            return mu, logvar
+        cell_mu, cell_logvar = self.cells.encode(h)
+        return torch.cat([mu, cell_mu], 1), torch.cat([logvar, cell_logvar], 1)
+
+    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+        self.check_canvas(canvas)
+        sizes = halvings(canvas, len(self.widths))
+        z_global, z_cells = z[:, : self.global_dims], z[:, self.global_dims :]
+        h = self.dec_blocks[0](F.gelu(self.readout.decode(z_global, sizes[-1])))  # (B, c, m, m)
+        levels = list(zip(self.up_convs, self.dec_blocks[1:], sizes[-2:0:-1]))
+        for level, (conv, blocks, size) in enumerate(levels):
+            h = F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size]
+            if self.cells is not None and level == len(levels) - 1:
+                h = h + self.cells.decode(z_cells, size)  # the cells join at half resolution
+            h = blocks(conv(h))
+        logits = self.to_logits(h)  # (B, 40, ceil(C/2), ceil(C/2))
+        logits = F.pixel_shuffle(logits, 2)[:, :, :canvas, :canvas]  # (B, 10, C, C)
+        return logits, self.size_logits(z)
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "conv": FixedCanvasVAE,
+    "conv_any": ConvAnyVAE,
+    "resnet": ResNetVAE,
+    "patch": PatchVAE,
 }
 
 
@@ -297,7 +324,9 @@ def build_model(cfg: Config) -> nn.Module:
     """The one place a model is made: the `model.arch` architecture for the data's canvas and
     padding."""
     check_arch_padding(cfg.model.arch, cfg.data.padding)
-    return ARCHITECTURES[cfg.model.arch](cfg)
+    if cfg.model.arch == "conv":
+        return FixedCanvasVAE(cfg.model, cfg.data.grid_size)
+    return ARCHITECTURES[cfg.model.arch](cfg.model, cfg.data.grid_size, cfg.data.padding)
 
 
 @torch.no_grad()
@@ -309,13 +338,11 @@ def generate(model: nn.Module, z: torch.Tensor, multiple: int, grid_size: int) -
     argmax is cropped to (rows, cols). A black-mode model has no shape: the whole grid_size canvas
     is returned.
     """
-    if getattr(model, "padding", "black") != "symbol":
+    if model.padding != "symbol":
         logits, _ = model.decode(z, grid_size)
         return list(logits.argmax(1).to(torch.uint8).cpu().numpy())
     sizes = model.size_logits(z).argmax(-1) + 1  # (B, 2) rows, cols in 1..30
-    sizes = torch.minimum(
-        sizes, torch.tensor(grid_size, device=sizes.device)
-    )  # never beyond the canvas
+    sizes = torch.minimum(sizes, torch.tensor(grid_size, device=sizes.device))  # within the canvas
     canvases = canvas_sizes(sizes, multiple, grid_size)
     out: list[np.ndarray | None] = [None] * len(z)
     for canvas in canvases.unique().tolist():

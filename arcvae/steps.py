@@ -26,7 +26,7 @@ from .batches import (
     mark_outside,
     take,
 )
-from .config import Config
+from .config import Config, latent_size
 from .data import Grids
 from .distributed import World, sum_across
 from .losses import LOSS_TERMS, LossBreakdown, LossOptions, elbo, kl_per_sample_dim
@@ -185,7 +185,7 @@ def evaluate(
 ) -> dict:
     """Figures at z = μ over these batches. Under torchrun each process evaluates every
     world.size-th batch and the sums are added up."""
-    stats = new_stats(cfg.model.latent_dim, device)
+    stats = new_stats(latent_size(cfg.model, cfg.data.grid_size), device)
     for grids, sizes in islice(batches, world.rank, None, world.size):
         grids, sizes = grids.to(device), sizes.to(device)
         out = decode_at_mean(net, grids, cfg, device)
@@ -218,8 +218,8 @@ def encode_grids(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """μ and log σ² (N, D) float32 on the CPU: each grid encoded on its own canvas, in the grids'
     order."""
-    mu = torch.empty(len(grids), cfg.model.latent_dim)
-    logvar = torch.empty(len(grids), cfg.model.latent_dim)
+    mu = torch.empty(len(grids), latent_size(cfg.model, cfg.data.grid_size))
+    logvar = torch.empty(len(grids), latent_size(cfg.model, cfg.data.grid_size))
     for idx, batch in grid_batches(grids, cfg, cfg.train.batch_size):
         with evaluating(net, cfg, device):
             batch_mu, batch_logvar = net.encode(batch.grids.to(device))

@@ -165,7 +165,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     p = run.progress
     plan = epoch_plan(run.setup.train, cfg, epoch, run.steps_per_epoch * run.world.size)
     if p.running is None:  # else a run resumed mid-epoch: the sums since its last record
-        p.running = new_running(cfg.model.latent_dim, run.device)
+        p.running = new_running(run.net.latent_dim, run.device)
     last_time = time.perf_counter()
     last_step = p.step
     # the previous step's finite flag, read one step late so the device queue never drains
@@ -205,7 +205,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
                     )
                 )
             p.running, last_time, last_step = (
-                new_running(cfg.model.latent_dim, run.device),
+                new_running(run.net.latent_dim, run.device),
                 time.perf_counter(),
                 p.step,
             )
@@ -258,7 +258,7 @@ def log_train(run: Run, batch: Batch, beta, grad_norm, rate: float, bar: tqdm) -
         run.progress.running, run.world
     )  # steps are counted on every process, so this averages over them too
     out = decode_at_mean(run.net, batch.grids, run.cfg, run.device)
-    stats = new_stats(run.cfg.model.latent_dim, run.device)
+    stats = new_stats(run.net.latent_dim, run.device)
     add_accuracy(stats, out.logits, batch.grids, batch.sizes, out.mu, out.size_logits)
     figures = {
         **loss_figures({k: v.cpu() for k, v in run.progress.running.items()}),

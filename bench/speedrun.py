@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from arcvae.config import latent_size  # noqa: E402
 from arcvae.config_io import load_config, to_dict  # noqa: E402
 from arcvae.run import set_up  # noqa: E402
 from arcvae.schedules import learning_rate, scheduled_beta  # noqa: E402
@@ -53,7 +54,6 @@ BASELINE = [
     "model.arch=conv",
     "data.padding=black",
     "model.latent_dim=64",
-    "model.spatial_dims=0",
     "model.channels=[64,128,256]",
     "loss.recon=focal",
     "loss.class_weights=inverse_sqrt",
@@ -187,7 +187,7 @@ def report(cfg, minutes: float, history: list[dict], eval_seconds: float) -> dic
     return {
         "minutes": minutes,
         "beta": last["beta"],
-        "latent_dim": cfg.model.latent_dim,
+        "latent_dim": latent_size(cfg.model, cfg.data.grid_size),
         "active_units": last["active_units"],
         "min_kl_per_dim": last["kl_dim_min"],
         "kl_per_dim": last["kl_per_dim"],
@@ -195,7 +195,9 @@ def report(cfg, minutes: float, history: list[dict], eval_seconds: float) -> dic
         "val_grid_accuracy": last["grid_accuracy"],
         "val_pixel_accuracy": last["pixel_accuracy"],
         "per_class_accuracy": last["per_class_accuracy"],
-        "time_to": times_to(history, max_beta, cfg.model.latent_dim, cfg.monitor.kl_floor),
+        "time_to": times_to(
+            history, max_beta, latent_size(cfg.model, cfg.data.grid_size), cfg.monitor.kl_floor
+        ),
         "samples_seen": last["samples"],
         "eval_minutes": eval_seconds / 60,
         "history": [{k: v for k, v in point.items() if k != "kl_per_dim"} for point in history],

@@ -97,7 +97,7 @@ class TrainerPath:
         self.train = self.setup.train.to(self.device)
         self.optimizer = make_optimizer(self.setup.net, cfg, cfg.train.lr)
         self.plan = epoch_plan(self.train, cfg, 0, n_batches)
-        self.running = new_running(cfg.model.latent_dim, self.device)
+        self.running = new_running(self.setup.net.latent_dim, self.device)
         self.precision = "bf16" if uses_bf16(cfg, self.device) else "fp32"
         self.next = 0
         self.samples = []

@@ -8,6 +8,8 @@ logits, the encoder sees every pixel of a patch, and every weight trains."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +21,7 @@ from arcvae.config_io import load_config
 from arcvae.data import PAD, load_arc_grids, pad_grids
 from arcvae.layers import ResBlock
 from arcvae.losses import LossOptions, elbo
-from arcvae.model import AnyCanvasVAE, GridVAE, build_model, generate
+from arcvae.model import ConvAnyVAE, FixedCanvasVAE, PatchVAE, ResNetVAE, build_model, generate
 
 
 def _grids(batch: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -28,10 +30,10 @@ def _grids(batch: int, size: int, seed: int = 0) -> torch.Tensor:
     ).to(torch.uint8)
 
 
-def _model(size: int, channels=(8, 16), latent: int = 6, seed: int = 0) -> GridVAE:
+def _model(size: int, channels=(8, 16), latent: int = 6, seed: int = 0) -> FixedCanvasVAE:
     torch.manual_seed(seed)
-    return GridVAE(
-        ModelConfig(latent_dim=latent, spatial_dims=0, embed_dim=4, channels=list(channels)), size
+    return FixedCanvasVAE(
+        ModelConfig(latent_dim=latent, cell_dims=0, embed_dim=4, channels=list(channels)), size
     )
 
 
@@ -48,11 +50,11 @@ def test_output_shapes(size, channels):
 
 
 # The default widths with one global vector (conv, conv_any and resnet have no cells).
-WIDE = ModelConfig(latent_dim=256, spatial_dims=0)
+WIDE = ModelConfig(latent_dim=256, cell_dims=0)
 
 
 def test_the_default_widths_at_30x30():
-    model = GridVAE(WIDE, 30)
+    model = FixedCanvasVAE(WIDE, 30)
     out = model(_grids(2, 30))
     assert out.logits.shape == (2, 10, 30, 30) and out.mu.shape == (2, 256)
 
@@ -90,14 +92,14 @@ def test_gradients_reach_every_parameter_and_one_step_changes_every_weight():
 
 # ---------------------------------------------------------------- conv_any
 
-SMALL = ModelConfig(latent_dim=6, spatial_dims=0, embed_dim=4, channels=[8, 16, 32])
+SMALL = ModelConfig(latent_dim=6, cell_dims=0, embed_dim=4, channels=[8, 16, 32])
 
 
 def _any_model(
     padding: str = "symbol", grid_size: int = 30, cfg: ModelConfig = SMALL, seed: int = 0
-) -> AnyCanvasVAE:
+) -> ConvAnyVAE:
     torch.manual_seed(seed)
-    return AnyCanvasVAE(cfg, grid_size, padding)
+    return ConvAnyVAE(cfg, grid_size, padding)
 
 
 def _tokens(batch: int, canvas: int, padding: str, seed: int = 0) -> torch.Tensor:
@@ -123,14 +125,14 @@ def test_every_canvas_1_to_30_gives_logits_on_that_canvas(padding, arch):
 
 
 def test_the_default_widths_at_small_and_full_canvases():
-    model = AnyCanvasVAE(WIDE, 30, "symbol")
+    model = ConvAnyVAE(WIDE, 30, "symbol")
     for canvas in (4, 30):
         out = model(_tokens(2, canvas, "symbol"))
         assert out.logits.shape == (2, 10, canvas, canvas) and out.mu.shape == (2, 256)
     # conv's parameters, plus the PAD embedding row and the size head (D -> 2x30).
-    conv = sum(p.numel() for p in GridVAE(WIDE, 30).parameters())
+    conv = sum(p.numel() for p in FixedCanvasVAE(WIDE, 30).parameters())
     assert sum(p.numel() for p in model.parameters()) == conv + 16 + 256 * 60 + 60
-    assert sum(p.numel() for p in AnyCanvasVAE(WIDE, 30, "black").parameters()) == conv
+    assert sum(p.numel() for p in ConvAnyVAE(WIDE, 30, "black").parameters()) == conv
 
 
 def test_the_readout_is_a_linear_layer_over_the_bottom_map_zero_padded_to_the_full_canvas():
@@ -152,25 +154,25 @@ def test_canvases_beyond_grid_size_and_conv_on_another_canvas_are_refused():
     with pytest.raises(ValueError, match="canvases 1..16"):
         _any_model(grid_size=16).decode(torch.zeros(1, 6), 17)
     torch.manual_seed(0)
-    conv = GridVAE(SMALL, 10)
+    conv = FixedCanvasVAE(SMALL, 10)
     with pytest.raises(ValueError, match="only its 10x10 canvas"):
         conv.decode(torch.zeros(1, 6), 8)
 
 
 def test_build_model_passes_the_padding_mode_and_refuses_conv_with_symbol():
     symbol = build_model(
-        load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=symbol"])
+        load_config(None, ["model.arch=conv_any", "model.cell_dims=0", "data.padding=symbol"])
     )
     assert (
-        isinstance(symbol, AnyCanvasVAE)
+        isinstance(symbol, ConvAnyVAE)
         and symbol.padding == "symbol"
         and symbol.embed.num_embeddings == 11
     )
     black = build_model(
-        load_config(None, ["model.arch=conv_any", "model.spatial_dims=0", "data.padding=black"])
+        load_config(None, ["model.arch=conv_any", "model.cell_dims=0", "data.padding=black"])
     )
     assert black.padding == "black" and black.embed.num_embeddings == 10 and black.to_sizes is None
-    cfg = load_config(None, ["model.arch=conv", "model.spatial_dims=0", "data.padding=black"])
+    cfg = load_config(None, ["model.arch=conv", "model.cell_dims=0", "data.padding=black"])
     cfg.data.padding = "symbol"  # bypassing the validation of load_config
     with pytest.raises(
         ConfigError, match="model.arch=conv cannot be used with data.padding=symbol"
@@ -218,7 +220,7 @@ def test_generate_of_a_black_mode_model_returns_the_whole_canvas():
     grids = generate(_any_model("black", grid_size=12), torch.randn(3, 6), 4, 12)
     assert [g.shape for g in grids] == [(12, 12)] * 3
     torch.manual_seed(0)
-    assert [g.shape for g in generate(GridVAE(SMALL, 10), torch.randn(2, 6), 4, 10)] == [
+    assert [g.shape for g in generate(FixedCanvasVAE(SMALL, 10), torch.randn(2, 6), 4, 10)] == [
         (10, 10)
     ] * 2
 
@@ -251,9 +253,7 @@ def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
     )  # one batch, carried up to the full canvas
     # 500 steps: the size head only learns once μ has grown (seeds 0-5 all pass; 150-300 steps fail
     # some)
-    model = _any_model(
-        cfg=ModelConfig(latent_dim=16, spatial_dims=0, embed_dim=4, channels=[8, 16])
-    )
+    model = _any_model(cfg=ModelConfig(latent_dim=16, cell_dims=0, embed_dim=4, channels=[8, 16]))
     _overfit(model, [batch], steps=500, lr=1e-2)
     with torch.no_grad():
         mu, _ = model.encode(batch[0])
@@ -272,9 +272,7 @@ def test_a_3x7_grid_goes_in_and_the_same_3x7_grid_comes_out(arc1):
     assert canvas == 8
     tokens = mark_outside(grids.pixels[:, :canvas, :canvas], grids.sizes)
     assert (tokens[0, 3:] == PAD).all()
-    model = _any_model(
-        cfg=ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[16, 32])
-    )
+    model = _any_model(cfg=ModelConfig(latent_dim=8, cell_dims=0, embed_dim=8, channels=[16, 32]))
     _overfit(model, [(tokens, grids.sizes)], steps=120)
     with torch.no_grad():
         mu, _ = model.encode(tokens)
@@ -286,20 +284,18 @@ def test_a_3x7_grid_goes_in_and_the_same_3x7_grid_comes_out(arc1):
 # ---------------------------------------------------------------- resnet
 
 
-def _resnet(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0) -> AnyCanvasVAE:
+def _resnet(padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0) -> ResNetVAE:
     torch.manual_seed(seed)
-    return AnyCanvasVAE(cfg, 30, padding, blocks=1, learned_upsampling=True, size_hidden=16)
+    return ResNetVAE(cfg, 30, padding)
 
 
 def test_build_model_makes_the_resnet_in_both_padding_modes():
     for padding, tokens in (("symbol", 11), ("black", 10)):
         model = build_model(
-            load_config(
-                None, ["model.arch=resnet", "model.spatial_dims=0", f"data.padding={padding}"]
-            )
+            load_config(None, ["model.arch=resnet", "model.cell_dims=0", f"data.padding={padding}"])
         )
         assert (
-            isinstance(model, AnyCanvasVAE)
+            isinstance(model, ResNetVAE)
             and model.padding == padding
             and model.embed.num_embeddings == tokens
         )
@@ -345,7 +341,7 @@ def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widt
     grids."""
     grids = pad_grids(arc1[:32], 30)
     batch = (mark_outside(grids.pixels, grids.sizes), grids.sizes)
-    cfg = ModelConfig(latent_dim=32, spatial_dims=0, embed_dim=8, channels=[16, 32, 64])
+    cfg = ModelConfig(latent_dim=32, cell_dims=0, embed_dim=8, channels=[16, 32, 64])
     accuracy = {}
     for name, model in (("conv_any", _any_model(cfg=cfg)), ("resnet", _resnet(cfg=cfg))):
         _overfit(model, [batch], steps=200, lr=3e-3)
@@ -361,15 +357,15 @@ def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widt
 
 def _patch(
     padding: str = "symbol", cfg: ModelConfig = SMALL, seed: int = 0, blocks: int = 1
-) -> AnyCanvasVAE:
+) -> PatchVAE:
     torch.manual_seed(seed)
-    return AnyCanvasVAE(cfg, 30, padding, blocks=blocks, size_hidden=16, patches=True)
+    return PatchVAE(dataclasses.replace(cfg, blocks=blocks), 30, padding)
 
 
 def test_build_model_makes_the_patch_model_with_its_blocks_and_no_full_resolution_conv():
     for blocks in (0, 2):
         model = build_model(load_config(None, ["model.arch=patch", f"model.blocks={blocks}"]))
-        assert isinstance(model, AnyCanvasVAE) and model.patches and model.padding == "symbol"
+        assert isinstance(model, PatchVAE) and model.padding == "symbol"
         assert sum(isinstance(m, ResBlock) for m in model.modules()) == 2 * blocks * len(
             model.widths
         )

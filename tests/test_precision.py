@@ -62,28 +62,21 @@ def test_bf16_gradients_match_fp32_on_small_canvases(arch):
     it."""
     from arcvae.config import ModelConfig
     from arcvae.layers import ResBlock
-    from arcvae.model import AnyCanvasVAE, GridVAE
+    from arcvae.model import ARCHITECTURES, FixedCanvasVAE
 
     for canvas in (1, 2, 3, 4, 8):
         torch.manual_seed(canvas)
-        cfg = ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[16, 32, 64])
+        cfg = ModelConfig(latent_dim=8, cell_dims=0, embed_dim=8, channels=[16, 32, 64])
         if arch == "conv":
-            model = GridVAE(cfg, canvas)
+            model = FixedCanvasVAE(cfg, canvas)
         # resnet: its blocks' second convs made non-zero, so that every conv has a gradient to
         # compare;
         else:
             # 64 channels, as the defaults' narrowest: GroupNorm over 2 channels of a 1×1 map is
             # ill-conditioned in bf16
             if arch == "resnet":
-                cfg = ModelConfig(latent_dim=8, spatial_dims=0, embed_dim=8, channels=[64, 64, 64])
-            model = AnyCanvasVAE(
-                cfg,
-                30,
-                "black",
-                blocks=int(arch == "resnet"),
-                learned_upsampling=arch == "resnet",
-                patches=arch == "patch",
-            )
+                cfg = ModelConfig(latent_dim=8, cell_dims=0, embed_dim=8, channels=[64, 64, 64])
+            model = ARCHITECTURES[arch](cfg, 30, "black")
             for block in (m for m in model.modules() if isinstance(m, ResBlock)):
                 torch.nn.init.normal_(block.conv_b.weight, std=0.05)
         grids = torch.randint(0, 10, (16, canvas, canvas))

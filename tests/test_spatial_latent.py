@@ -1,10 +1,11 @@
-"""model.spatial_dims: that many of the latent dimensions spread evenly over patch's cells of 2×2
-pixels, so a grid's latent grows with its area; the rest is the global vector (which the shape head
-reads). The cells a canvas does not reach are the prior (no KL); the cells are local both ways (a
-pixel moves only the cells near it, a cell only the pixels near it); every weight trains; the
+"""model.cell_dims: that many latent dimensions for each of patch's cells of 2×2 pixels, so a
+grid's latent grows with its area, beside the global vector of model.latent_dim (which the shape
+head reads). The cells a canvas does not reach are the prior (no KL); the cells are local both ways
+(a pixel moves only the cells near it, a cell only the pixels near it); every weight trains; the
 default model passes the overfit check as a user runs it; a run saved before the cells (one global
-vector, the readout's old names) still loads and resumes; and sizes that do not split over the cells
-are refused by name."""
+vector, the readout's old names) and a run saved with the cells' total (model.spatial_dims) still
+load and resume; the cells follow data.grid_size; and cells on another architecture are refused by
+name."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from arcvae.model import build_model
 
 # 32 global dims, then 15x15 cells (2x2 pixels each at 30x30) of 2 dims each
 SPATIAL = [
-    "model.latent_dim=482",
-    "model.spatial_dims=450",
+    "model.latent_dim=32",
+    "model.cell_dims=2",
     "model.channels=[16,32]",
     "model.embed_dim=8",
 ]
@@ -106,11 +107,19 @@ def test_the_default_model_with_its_cells_passes_the_overfit_check_as_a_user_run
     )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert code == 0 and summary["passed"] is True and summary["iterations_to_target"] <= 500
-    assert load_config(tmp_path / "run" / "config.yaml").model.spatial_dims == 1800
+    saved = load_config(tmp_path / "run" / "config.yaml").model
+    assert (saved.latent_dim, saved.cell_dims) == (32, 8)
 
 
 def _as_before_the_cells(text: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if "spatial_dims" not in line)
+    return "".join(line for line in text.splitlines(keepends=True) if "cell_dims" not in line)
+
+
+def _with_the_cells_total(text: str) -> str:
+    """What the versions between the cells and model.cell_dims wrote: latent_dim was D, and
+    spatial_dims the cells' share of it (here 32 global + 2 x 5x5 cells at grid size 10)."""
+    text = text.replace("latent_dim: 32\n", "latent_dim: 82\n")
+    return text.replace("cell_dims: 2\n", "spatial_dims: 50\n")
 
 
 def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
@@ -126,30 +135,49 @@ def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
         state["config_yaml"] = _as_before_the_cells(state["config_yaml"])
         torch.save(state, path)
     old = load_run(run)
-    assert old.config.model.spatial_dims == 0 and old.net.cells is None
+    assert old.config.model.cell_dims == 0 and old.net.cells is None
     assert [g.tolist() for g in old.reconstruct([[[0, 3, 0], [3, 3, 3]]])] == [
         g.tolist() for g in expected
     ]
     assert main(["--resume", str(run), "train.epochs=3", "--force"]) == 0
 
 
-def test_latent_sizes_that_do_not_split_over_the_cells_and_other_archs_are_refused_by_name():
-    with pytest.raises(
-        ConfigError, match=r"model.spatial_dims: 100 must be a multiple of 225 \(15x15 cells"
-    ):
-        load_config(None, ["model.latent_dim=356", "model.spatial_dims=100"])
-    with pytest.raises(
-        ConfigError, match=r"multiple of 25 \(5x5 cells of 2x2 pixels at data.grid_size 10"
-    ):
-        load_config(None, ["model.spatial_dims=64", "data.grid_size=10"])
-    with pytest.raises(
-        ConfigError, match="model.spatial_dims: 450 must be below model.latent_dim 450"
-    ):
-        load_config(None, ["model.spatial_dims=450", "model.latent_dim=450"])
+def test_a_run_saved_with_the_cells_total_loads_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    cells = ["model.arch=patch", "model.latent_dim=32", "model.cell_dims=2"]
+    argv = ["--out", str(run), *TINY, *cells, f"data.cache_dir={tmp_path / 'cache'}"]
+    assert main(argv) == 0
+    expected = load_run(run).reconstruct([[[0, 3, 0], [3, 3, 3]]])
+    (run / "config.yaml").write_text(_with_the_cells_total((run / "config.yaml").read_text()))
+    for path in list_checkpoints(run):
+        state = torch.load(path, weights_only=True)
+        state["config_yaml"] = _with_the_cells_total(state["config_yaml"])
+        torch.save(state, path)
+    old = load_run(run)
+    assert (old.config.model.latent_dim, old.config.model.cell_dims) == (32, 2)
+    assert old.net.latent_dim == 32 + 2 * 25
+    assert [g.tolist() for g in old.reconstruct([[[0, 3, 0], [3, 3, 3]]])] == [
+        g.tolist() for g in expected
+    ]
+    assert main(["--resume", str(run)]) == 0  # the saved config, read anew, is the same config
+    assert main(["--resume", str(run), "train.epochs=3", "--force"]) == 0
+
+
+def test_the_cells_follow_the_grid_size_and_each_arch_has_its_own_defaults():
+    for grid_size, cells in ((30, 15), (16, 8), (5, 3)):
+        cfg = load_config(None, [f"data.grid_size={grid_size}"])
+        assert build_model(cfg).latent_dim == 32 + 8 * cells * cells
     for arch in ("conv_any", "resnet"):
-        with pytest.raises(ConfigError, match="model.spatial_dims: 225 needs model.arch=patch"):
-            load_config(
-                None, ["model.spatial_dims=225", "model.latent_dim=257", f"model.arch={arch}"]
-            )
-    with pytest.raises(ConfigError, match="model.spatial_dims: -225 is out of range"):
-        load_config(None, ["model.spatial_dims=-225"])
+        cfg = load_config(None, [f"model.arch={arch}"])
+        assert (cfg.model.latent_dim, cfg.model.cell_dims) == (256, 0)
+        assert build_model(cfg).latent_dim == 256
+
+
+def test_cells_on_other_archs_and_the_old_key_on_the_command_line_are_refused_by_name():
+    for arch in ("conv_any", "resnet"):
+        with pytest.raises(ConfigError, match="model.cell_dims: 4 needs model.arch=patch"):
+            load_config(None, ["model.cell_dims=4", f"model.arch={arch}"])
+    with pytest.raises(ConfigError, match="model.cell_dims: -2 is out of range"):
+        load_config(None, ["model.cell_dims=-2"])
+    with pytest.raises(ConfigError, match="model.spatial_dims was replaced by model.cell_dims"):
+        load_config(None, ["model.spatial_dims=0"])
