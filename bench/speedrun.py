@@ -30,13 +30,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# noqa: E402
+from arcvae.batches import epoch_plan, grid_batches, make_batch  # noqa: E402
 from arcvae.config import latent_size  # noqa: E402
 from arcvae.config_io import load_config, to_dict  # noqa: E402
+from arcvae.evaluation import evaluate  # noqa: E402
 from arcvae.run import set_up  # noqa: E402
 from arcvae.schedules import learning_rate, scheduled_beta  # noqa: E402
-
-# noqa: E402
-from arcvae.steps import epoch_plan, evaluate, grid_batches, make_batch, make_optimizer, train_step
+from arcvae.steps import make_optimizer, train_step  # noqa: E402
 
 RECIPE = [
     "train.epochs=10",

@@ -6,12 +6,12 @@ configurations.
     python bench/step_times.py --steps 320 model.blocks=1
 
 Each configuration (overrides; `vs` separates configurations) runs the speedrun's `Trainer` (the
-trainer's own `run.set_up`, `steps.epoch_plan`, `make_batch`, `train_step`) over the first `--steps`
-batches of epoch 0's plan, so the mix of canvases is the real one. Reported: samples/s over those
-batches (batch building included, the first batch of each canvas excluded: it builds that shape's
-kernels) and the median step time per canvas. Why the batch size matters on a CPU: a step has a
-fixed cost (the optimizer over every weight, kernel launches) that a small canvas does not amortise,
-and most of ARC's grids sit on small canvases.
+trainer's own `run.set_up`, `batches.epoch_plan`, `make_batch`, `train_step`) over the first
+`--steps` batches of epoch 0's plan, so the mix of canvases is the real one. Reported: samples/s
+over those batches (batch building included, the first batch of each canvas excluded: it builds that
+shape's kernels) and the median step time per canvas. Why the batch size matters on a CPU: a step
+has a fixed cost (the optimizer over every weight, kernel launches) that a small canvas does not
+amortise, and most of ARC's grids sit on small canvases.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ run.
     python bench/throughput.py --quality-samples 0    # speed only: about 2 minutes
     python bench/throughput.py --device cuda
 
-Both paths are the trainer's own code (`run.set_up`, `steps.epoch_plan`, `make_batch`, `train_step`,
-the running sums) on all of ARC-AGI-1 training (3,434 grids up to 30×30), each as a user runs it:
+Both paths are the trainer's own code (`run.set_up`, `batches.epoch_plan`, `make_batch`,
+`train_step`, the running sums) on all of ARC-AGI-1 training (3,434 grids up to 30×30), each as a
+user runs it:
 - today: `conv`, every grid padded black to 30×30, fp32, contiguous layout, batch 128 (`--baseline`
   of bench/speedrun.py);
 - new: the default recipe: `patch`, padding as its own symbol, each batch on its size bucket's
@@ -42,19 +43,12 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speedrun import BASELINE  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
+from arcvae.batches import epoch_plan, make_batch  # noqa: E402
 from arcvae.config_io import load_config  # noqa: E402
 from arcvae.losses import elbo  # noqa: E402
+from arcvae.precision import autocast, uses_bf16  # noqa: E402
 from arcvae.run import set_up  # noqa: E402
-from arcvae.steps import (
-    add_running,
-    autocast,
-    epoch_plan,
-    make_batch,
-    make_optimizer,
-    new_running,  # noqa: E402
-    train_step,
-    uses_bf16,
-)
+from arcvae.steps import add_running, make_optimizer, new_running, train_step  # noqa: E402
 from arcvae.trainer import train  # noqa: E402
 
 PATHS = {

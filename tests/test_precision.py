@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from arcvae.batches import epoch_plan, make_batch
+from arcvae.precision import native_bf16, uses_bf16
 from arcvae.run import set_up
-from arcvae.steps import epoch_plan, make_batch, make_optimizer, native_bf16, train_step, uses_bf16
+from arcvae.steps import make_optimizer, train_step
 
 STEPS = 200
 # bf16 keeps 8 bits of mantissa, so two runs from the same start drift apart step by step. Stated

@@ -1,0 +1,79 @@
+"""Figures at z = μ: the model in eval mode at the run's precision, over batches of grids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import contextmanager
+from itertools import islice
+
+import numpy as np
+import torch
+
+from .batches import Batch
+from .config import Config, latent_size
+from .distributed import World, sum_across
+from .layers import VAEOutput
+from .losses import LossOptions, elbo, kl_per_sample_dim
+from .metrics import add_batch, new_stats, summarize
+from .precision import autocast
+
+
+@contextmanager
+def evaluating(net: torch.nn.Module, cfg: Config, device: torch.device):
+    """Eval mode, no gradients, the run's precision; the net's mode is restored after."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), autocast(cfg, device):
+            yield
+    finally:
+        net.train(was_training)
+
+
+def decode_at_mean(
+    net: torch.nn.Module, grids: torch.Tensor, cfg: Config, device: torch.device
+) -> VAEOutput:
+    """The model's output at z = μ (where DESIGN.md measures accuracy), decoded on the input's
+    canvas."""
+    with evaluating(net, cfg, device):
+        return net(grids, sample=False)
+
+
+@torch.no_grad()
+def evaluate(
+    net: torch.nn.Module,
+    batches: Iterable[Batch],
+    beta: float,
+    options: LossOptions,
+    cfg: Config,
+    device,
+    world: World = World(),
+) -> dict:
+    """Figures at z = μ over these batches. Under torchrun each process evaluates every
+    world.size-th batch and the sums are added up."""
+    stats = new_stats(latent_size(cfg.model, cfg.data.grid_size), device)
+    for grids, sizes in islice(batches, world.rank, None, world.size):
+        grids, sizes = grids.to(device), sizes.to(device)
+        out = decode_at_mean(net, grids, cfg, device)
+        parts = elbo(out, grids, sizes, beta, options)
+        add_batch(
+            stats,
+            out.logits,
+            grids,
+            sizes,
+            out.mu,
+            kl_per_sample_dim(out.mu, out.logvar),
+            parts,
+            out.size_logits,
+        )
+    return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
+
+
+def predicted_grids(out: VAEOutput) -> list[np.ndarray]:
+    """The argmax grids of a teacher-forced output: cropped to the predicted shape where the model
+    predicts it (and it fits the canvas), the whole canvas otherwise."""
+    pixels = out.logits.argmax(1).to(torch.uint8).cpu().numpy()  # (B, C, C)
+    if out.size_logits is None:
+        return list(pixels)
+    sizes = (out.size_logits.argmax(-1) + 1).tolist()
+    return [grid[:h, :w] for grid, (h, w) in zip(pixels, sizes)]

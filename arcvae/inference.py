@@ -1,0 +1,49 @@
+"""A trained model on grids: encode each on its own canvas, decode latents free-running to grids
+of their predicted shape. What `load_run`, the latent commands and the run's pictures use."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .batches import grid_batches
+from .config import Config, latent_size
+from .data import Grids
+from .evaluation import evaluating
+from .model import generate
+
+
+def encode_grids(
+    net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ and log σ² (N, D) float32 on the CPU: each grid encoded on its own canvas, in the grids'
+    order."""
+    mu = torch.empty(len(grids), latent_size(cfg.model, cfg.data.grid_size))
+    logvar = torch.empty(len(grids), latent_size(cfg.model, cfg.data.grid_size))
+    for idx, batch in grid_batches(grids, cfg, cfg.train.batch_size):
+        with evaluating(net, cfg, device):
+            batch_mu, batch_logvar = net.encode(batch.grids.to(device))
+        idx = idx.cpu()
+        mu[idx] = batch_mu.float().cpu()
+        logvar[idx] = batch_logvar.float().cpu()
+    return mu, logvar
+
+
+def decode_latents(
+    net: torch.nn.Module, z: torch.Tensor, cfg: Config, device: torch.device
+) -> list[np.ndarray]:
+    """z (N, D) decoded free-running (`generate`), a batch at a time: grids of their predicted shape
+    in symbol mode, the whole canvas in black mode."""
+    out: list[np.ndarray] = []
+    for chunk in z.split(cfg.train.batch_size):
+        with evaluating(net, cfg, device):
+            out += generate(net, chunk.to(device), cfg.data.bucket_multiple, cfg.data.grid_size)
+    return out
+
+
+def reconstruct(
+    net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device
+) -> list[np.ndarray]:
+    """Each grid encoded at z = μ on its own canvas and decoded free-running, in the grids'
+    order."""
+    return decode_latents(net, encode_grids(net, grids, cfg, device)[0], cfg, device)
