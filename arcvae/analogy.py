@@ -54,9 +54,8 @@ class Task:
 def gather_tasks(grids: list[TaskGrid], run: TrainedRun) -> list[Task]:
     """The tasks with a training pair and a test pair with its output, every grid fitting the
     model's canvas."""
-    pairs: dict[str, dict] = defaultdict(
-        lambda: defaultdict(dict)
-    )  # task -> (subset, pair) -> role -> index
+    # task -> (subset, pair) -> role -> index
+    pairs: dict[str, dict] = defaultdict(lambda: defaultdict(dict))
     for i, g in enumerate(grids):
         # the origin names the file too: ids may repeat across files
         pairs[g.origin][g.subset, g.pair_index][g.role] = i

@@ -195,9 +195,8 @@ def eval_batches(
 class Batch(NamedTuple):
     """What a step trains on and a figure is measured on."""
 
-    grids: (
-        torch.Tensor
-    )  # (B, C, C) uint8: the model's input and target; PAD outside the grids in symbol mode
+    # (B, C, C) uint8: the model's input and target; PAD outside the grids in symbol mode
+    grids: torch.Tensor
     sizes: torch.Tensor  # (B, 2) each grid's rows and cols
 
 

@@ -61,9 +61,8 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict, keep: int = 2) -> P
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except (
-        BaseException
-    ):  # a failed write (disk full, second Ctrl-C) leaves no temp file; re-raised
+    # a failed write (disk full, second Ctrl-C) leaves no temp file; re-raised
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     dir_fd = os.open(folder, os.O_RDONLY)  # make the rename itself durable
@@ -126,9 +125,8 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         return None, "checkpoint not found"
-    except (
-        Exception
-    ) as exc:  # torch raises many types for a corrupt file; all mean the same to the user
+    # torch raises many types for a corrupt file; all mean the same to the user
+    except Exception as exc:
         return None, f"corrupt or unreadable checkpoint ({type(exc).__name__})"
     missing = (
         [k for k in REQUIRED_KEYS if k not in state]
@@ -143,9 +141,8 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
 def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
     """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a
     traceback."""
-    if isinstance(
-        target, torch.nn.Module
-    ):  # weights saved before the readout moved into `readout` (issue 13)
+    # weights saved before the readout moved into `readout` (issue 13)
+    if isinstance(target, torch.nn.Module):
         names = target.state_dict().keys()
         state_dict = {
             f"readout.{k}" if k not in names and f"readout.{k}" in names else k: v

@@ -71,9 +71,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 def resolve_config(args: argparse.Namespace) -> Config:
     config_file = args.config
-    if (
-        args.resume and not config_file
-    ):  # resuming reuses the run's own config unless told otherwise
+    # resuming reuses the run's own config unless told otherwise
+    if args.resume and not config_file:
         config_file = Path(args.resume) / "config.yaml"
         if not config_file.exists():
             raise ArcVaeError(f"{args.resume}: not a run folder (no config.yaml)")
@@ -126,9 +125,8 @@ def train_main(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if (
-            argv and argv[0] in COMMANDS
-        ):  # imported when used: `compare` need not load the model code
+        # imported when used: `compare` need not load the model code
+        if argv and argv[0] in COMMANDS:
             module = importlib.import_module(f".{COMMANDS[argv[0]]}", __package__)
             return getattr(module, f"{argv[0]}_main")(argv[1:])
         if argv and argv[0] == "train":
@@ -137,13 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     except ArcVaeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (
-        KeyboardInterrupt
-    ):  # Ctrl-C before the training loop took over the signal (loading data, say)
+    # Ctrl-C before the training loop took over the signal (loading data, say)
+    except KeyboardInterrupt:
         print("interrupted before training started", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `--show-schedule | head`: the reader has what it wanted
-        os.dup2(
-            os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
-        )  # so the exit-time flush cannot fail again
+        # so the exit-time flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

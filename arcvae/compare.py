@@ -84,9 +84,8 @@ def _read_config(folder: Path, notes: list[str]) -> Config | None:
         return None
     try:
         return load_config_text(path.read_text(), str(path))
-    except (
-        ArcVaeError
-    ) as exc:  # a run from another version of the schema: still compare its figures
+    # a run from another version of the schema: still compare its figures
+    except ArcVaeError as exc:
         notes.append(f"config.yaml not usable: {exc}")
         return None
 

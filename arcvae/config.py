@@ -15,9 +15,8 @@ from typing import Any
 class ArcVaeError(Exception):
     """Bad input from the user (data, config, arguments): printed as one line, exit status 2."""
 
-    def __str__(
-        self,
-    ) -> str:  # quoted user text (a key, a value) may hold line breaks: keep one line
+    # quoted user text (a key, a value) may hold line breaks: keep one line
+    def __str__(self) -> str:
         return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
@@ -253,9 +252,8 @@ def validate(cfg: Config) -> None:
         value = get_key(cfg, key)
         if value is None:
             continue
-        if not math.isfinite(
-            value
-        ):  # YAML reads .nan and .inf as floats, which compare as in range
+        # YAML reads .nan and .inf as floats, which compare as in range
+        if not math.isfinite(value):
             raise ConfigError(f"{key}: {value} is not a finite number")
         if value < low or (value == low and not low_ok) or (high is not None and value > high):
             bound = f">= {low}" if low_ok else f"> {low}"

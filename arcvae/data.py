@@ -94,9 +94,8 @@ def validate_grid(grid: object, where: str) -> np.ndarray:
         raise DataError(f"{where}: grid is {height}x{width}, ARC grids are at most 30x30")
     for row in grid:
         for value in row:
-            if (
-                type(value) is not int or not 0 <= value < N_COLOURS
-            ):  # bool is an int subclass: excluded
+            # bool is an int subclass: excluded
+            if type(value) is not int or not 0 <= value < N_COLOURS:
                 raise DataError(
                     f"{where}: colour {json.dumps(value, default=repr)} is not an integer 0-9"
                 )

@@ -18,8 +18,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except (
-        BaseException
-    ):  # a failed write (disk full, Ctrl-C) leaves no temp file behind; re-raised
+    # a failed write (disk full, Ctrl-C) leaves no temp file behind; re-raised
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -120,9 +120,8 @@ def save_reconstructions(
         size = tuple(int(v) for v in sizes[i]) if sizes is not None else originals[i].shape
         truth = originals[i][: size[0], : size[1]]
         recon = recons[i]
-        if (
-            recon.shape == originals[i].shape
-        ):  # a whole canvas: crop both to the grid and what was painted past it
+        # a whole canvas: crop both to the grid and what was painted past it
+        if recon.shape == originals[i].shape:
             rows, width = _view(recon, size)
             shown, recon, judged = (
                 originals[i][:rows, :width],

@@ -33,9 +33,8 @@ GRID_HELP = (
     "a grid: SOURCE[:TASK_ID][@train[0].input], SOURCE a task JSON file or folder, or arc1/arc2 "
     "(both splits); without TASK_ID the first task, without @... its first grid"
 )
-TRAVERSE_OFFSETS = np.arange(
-    -3, 4
-)  # in prior standard deviations, added to one dimension of the grid's μ
+# in prior standard deviations, added to one dimension of the grid's μ
+TRAVERSE_OFFSETS = np.arange(-3, 4)
 TRAVERSE_DIMS = 32  # rows of the picture by default: the default latent has 1,832 dims
 
 

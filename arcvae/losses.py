@@ -28,9 +28,8 @@ from .model import VAEOutput
 class LossBreakdown:
     loss: torch.Tensor  # scalar: recon + β·kl_clamped, what is minimised
     recon: torch.Tensor  # scalar: per-sample reconstruction (pixels + shape), batch mean
-    shape: (
-        torch.Tensor
-    )  # scalar: the shape term of recon, -log p(rows, cols | z), batch mean (0 in black mode)
+    # scalar: the shape term of recon, -log p(rows, cols | z), batch mean (0 in black mode)
+    shape: torch.Tensor
     kl: torch.Tensor  # scalar: the true KL (Σ_d), batch mean
     kl_clamped: torch.Tensor  # scalar: KL' after free bits
     kl_per_dim: torch.Tensor  # (D,): true KL of each dimension, batch mean
@@ -172,9 +171,8 @@ def elbo(
         rec = recon_loss(
             out.logits, grids, options.recon, options.class_weights, options.gamma
         ).mean()
-        if (
-            options.reduction == "mean"
-        ):  # the seed's scaling: every pixel of the canvas, black padding included
+        # the seed's scaling: every pixel of the canvas, black padding included
+        if options.reduction == "mean":
             rec = rec / grids[0].numel()
         shape = torch.zeros((), dtype=rec.dtype, device=rec.device)
     kl = kl_per_sample_dim(out.mu, out.logvar)  # (B, D)

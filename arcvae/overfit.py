@@ -34,9 +34,8 @@ LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
 
 def pick_batch(grids: Grids, size: int, seed: int) -> torch.Tensor:
     """`size` grid indices, drawn with the seed from the grids that hold at least 3 colours."""
-    colours = torch.stack([(grids.pixels == c).flatten(1).any(1) for c in range(N_COLOURS)], 1).sum(
-        1
-    )  # (N,)
+    present = [(grids.pixels == c).flatten(1).any(1) for c in range(N_COLOURS)]
+    colours = torch.stack(present, 1).sum(1)  # (N,) colours in each grid
     pool = torch.nonzero(colours >= 3).flatten()
     if len(pool) < size:
         pool = torch.arange(len(grids))

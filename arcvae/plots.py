@@ -99,9 +99,8 @@ def _draw_panel(ax, panel: tuple, by_split: dict, alarm: tuple | None) -> None:
         for key, style in keys:
             x, y = _series(records, key)
             if log:
-                y = np.maximum(
-                    y, 1e-4
-                )  # a dead dimension reads 0: keep it on the log axis, at the bottom
+                # a dead dimension reads 0: keep it on the log axis, at the bottom
+                y = np.maximum(y, 1e-4)
             ax.plot(
                 x,
                 y,
@@ -111,9 +110,8 @@ def _draw_panel(ax, panel: tuple, by_split: dict, alarm: tuple | None) -> None:
                 markersize=3,
                 linewidth=1.2,
             )
-    if (
-        alarm is not None
-    ):  # the alarm judges evaluations only: show its floors, its quiet warm-up, and where it fired
+    # the alarm judges evaluations only: show its floors, its quiet warm-up, and where it fired
+    if alarm is not None:
         monitor, start, flagged = alarm
         if floor:
             ax.axhline(getattr(monitor, floor), color="0.4", linestyle="-.", linewidth=1)
@@ -144,9 +142,8 @@ def _curves_legend(fig, by_split: dict, with_alarm: bool) -> None:
 def save_kl_heatmap(path: Path, rows: list[dict], monitor: MonitorConfig) -> None:
     """KL per dimension (columns) per evaluation (rows), log colour scale: a dark column is a dead
     dimension."""
-    kl = np.array(
-        [[np.nan if v is None else v for v in r["kl_per_dim"]] for r in rows], dtype=float
-    )  # (E, D)
+    # (E, D): one row per evaluation
+    kl = np.array([[np.nan if v is None else v for v in r["kl_per_dim"]] for r in rows], float)
     lo, hi = KL_IMAGE_RANGE
     fig, ax = plt.subplots(
         figsize=(np.clip(4 + 0.14 * kl.shape[1], 7, 14), min(2.2 + 0.22 * len(rows), 9))
@@ -250,9 +247,8 @@ def save_comparison(path: Path, runs: list[tuple[str, list[dict]]], monitor: Mon
         ax.set_title(title + ("; grey band: alarm floor" if floor is not None else ""), fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].set_yscale(
-        "symlog", linthresh=0.01
-    )  # runs' β often differ by orders of magnitude, and start at 0
+    # runs' β often differ by orders of magnitude, and start at 0
+    axes[0].set_yscale("symlog", linthresh=0.01)
     fig.legend(loc="upper center", ncol=min(len(runs), 4), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.05 * ((len(runs) + 3) // 4)))
     fig.savefig(path, dpi=80)

@@ -242,9 +242,8 @@ def restore(run: Run, state: dict) -> None:
     if run.progress.running is not None:
         run.progress.running = {k: v.to(run.device) for k, v in run.progress.running.items()}
     ckpt.set_rng_state(state["rng"])
-    if (
-        run.world.rank > 0
-    ):  # the checkpoint holds rank 0's RNG; the others need their own noise again
+    # the checkpoint holds rank 0's RNG; the others need their own noise again
+    if run.world.rank > 0:
         torch.manual_seed(run.cfg.train.seed + run.world.rank + 1_000_003 * run.progress.step)
 
 

@@ -56,9 +56,8 @@ def cyclical_fraction(progress: float, n_cycles: int, ratio: float, shape: str) 
     itself gets the shape's value (0.9975 for sigmoid) and only u > 1 is held at 1.
     """
     position = progress * n_cycles  # cycles elapsed
-    cycle = min(
-        math.floor(position + _CYCLE_SLACK), n_cycles - 1
-    )  # the last cycle holds to the end
+    # the last cycle holds to the end
+    cycle = min(math.floor(position + _CYCLE_SLACK), n_cycles - 1)
     u = max(0.0, position - cycle) / ratio
     return 1.0 if u > 1.0 + _CYCLE_SLACK else ramp_shape(min(u, 1.0), shape)
 

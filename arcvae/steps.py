@@ -59,9 +59,8 @@ def new_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor
 
 
 def add_running(running: dict, parts: LossBreakdown, finite: torch.Tensor) -> None:
-    weight = (
-        finite.float()
-    )  # a skipped step's NaNs must not poison the means: multiply, then nan_to_num
+    # a skipped step's NaNs must not poison the means: multiply, then nan_to_num
+    weight = finite.float()
     terms = torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().float()
     running["terms"] += torch.nan_to_num(terms) * weight
     running["kl_per_dim"] += torch.nan_to_num(parts.kl_per_dim.detach().float()) * weight

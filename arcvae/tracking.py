@@ -74,9 +74,8 @@ def kl_stripe(kl: torch.Tensor, cell: int = 8) -> np.ndarray:
     lo, hi = np.log10(KL_IMAGE_RANGE)
     level = (np.log10(np.maximum(kl.numpy(), KL_IMAGE_RANGE[0])) - lo) / (hi - lo)  # (D,) in [0, 1]
     rgb = colormaps["magma"](np.clip(level, 0, 1))[:, :3]  # (D, 3)
-    return np.repeat(np.repeat(rgb[None], cell, axis=0), cell, axis=1).astype(
-        np.float32
-    )  # (cell, D*cell, 3)
+    # (cell, D*cell, 3)
+    return np.repeat(np.repeat(rgb[None], cell, axis=0), cell, axis=1).astype(np.float32)
 
 
 class RunLog:

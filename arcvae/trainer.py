@@ -67,9 +67,8 @@ def train(
         check_resume_config(cfg, state, force)
     else:
         refuse_existing_run(run_dir, overwrite)
-    run = build_run(
-        cfg, run_dir, recompute_weights
-    )  # loads and validates the data before anything is written
+    # loads and validates the data before anything is written
+    run = build_run(cfg, run_dir, recompute_weights)
     start(run, state, overwrite)
     status = "completed"
     message = None
@@ -83,9 +82,8 @@ def train(
         finally:
             run.log.close()
     summary = write_summary(run, status, started, message) if run.world.main else {"status": status}
-    barrier(
-        run.world
-    )  # leave together: a process group torn down under a peer still writing aborts it
+    # leave together: a process group torn down under a peer still writing aborts it
+    barrier(run.world)
     # Free DDP (its reducer may hold gloo work) before the group goes, not at interpreter exit,
     # where
     # freeing it can abort the process (seen as a rare "terminate called without an active
@@ -99,9 +97,8 @@ def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Ru
     setup = set_up(cfg, recompute_weights)
     warn_about_schedule(cfg, setup.world)
     setup.train = setup.train.to(setup.device)
-    torch.manual_seed(
-        cfg.train.seed + setup.world.rank
-    )  # each process its own reparameterisation noise
+    # each process its own reparameterisation noise
+    torch.manual_seed(cfg.train.seed + setup.world.rank)
     # One graph per size bucket: inductor (torch 2.13, CPU) fails on channels_last strides with
     # symbolic sizes.
     model = torch.compile(setup.net, dynamic=False) if cfg.train.compile else setup.net
@@ -200,9 +197,8 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
                 time.perf_counter(),
                 p.step,
             )
-        if (
-            step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch
-        ):  # epoch ends: end_of_epoch
+        # epoch ends: end_of_epoch
+        if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:
             count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too
             pending = None
             save(run)
@@ -245,9 +241,8 @@ def count_bad_step(run: Run, finite: torch.Tensor) -> None:
 def log_train(run: Run, batch: Batch, beta, grad_norm, rate: float, bar: tqdm) -> None:
     """A 'train' record: running means of the loss terms since the last log, accuracy on this batch
     at z = μ."""
-    sum_across(
-        run.progress.running, run.world
-    )  # steps are counted on every process, so this averages over them too
+    # steps are counted on every process, so this averages over them too
+    sum_across(run.progress.running, run.world)
     out = decode_at_mean(run.net, batch.grids, run.cfg, run.device)
     stats = new_stats(run.net.latent_dim, run.device)
     add_accuracy(stats, out.logits, batch.grids, batch.sizes, out.mu, out.size_logits)

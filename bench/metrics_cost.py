@@ -71,9 +71,8 @@ def main() -> None:
                 times[log_every].append(seconds / steps)
     every = statistics.median(times[1])
     never = statistics.median(times[10**9])
-    per_record = (every - never) / (
-        1 - 1 / steps
-    )  # the 'never' epoch still writes its one closing record
+    # the 'never' epoch still writes its one closing record
+    per_record = (every - never) / (1 - 1 / steps)
     print(f"{steps} steps of batch 64 per epoch, median of {args.repeats}, device {args.device}")
     print(f"step, one record per epoch:  {1e3 * never:7.1f} ms")
     print(f"step + a record every step:  {1e3 * every:7.1f} ms   (+{per_record / never:.0%})")

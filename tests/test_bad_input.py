@@ -92,9 +92,8 @@ def test_bad_data_file(tmp_path, capsys, name):
 def test_bad_data_source(tmp_path, capsys, source, words):
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "holder").mkdir()
-    (
-        tmp_path / "holder" / "dir_named.json"
-    ).mkdir()  # a folder of tasks holding a folder named *.json
+    # a folder of tasks holding a folder named *.json
+    (tmp_path / "holder" / "dir_named.json").mkdir()
     path = tmp_path / ("holder" if source == "dir_named.json" else source)
     code, err = run_cli(train_args(tmp_path, f"data.source={path}"), capsys)
     assert_one_line_error(code, err, str(path), words)
@@ -203,10 +202,8 @@ def test_resume_without_a_checkpoint(tmp_path, capsys):
             {"weights": torch.ones(2)},
             "step_000000008.pt: not an arcvae checkpoint (missing model, optimizer",
         ),
-        (
-            {"model": Path("/")},
-            "corrupt or unreadable checkpoint (UnpicklingError)",
-        ),  # arbitrary pickle: refused
+        # arbitrary pickle: refused
+        ({"model": Path("/")}, "corrupt or unreadable checkpoint (UnpicklingError)"),
     ],
 )
 def test_resume_from_a_bad_checkpoint(tmp_path, capsys, payload, words):

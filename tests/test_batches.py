@@ -90,9 +90,8 @@ def test_each_symmetry_equals_padding_the_numpy_transformed_grid(asymmetric_grid
     )
     assert torch.equal(out, expected.pixels)
     assert torch.equal(sizes, expected.sizes)
-    for g, o, (h, w) in zip(
-        asymmetric_grids, out.numpy(), sizes.tolist()
-    ):  # a bijection of the content
+    # a bijection of the content
+    for g, o, (h, w) in zip(asymmetric_grids, out.numpy(), sizes.tolist()):
         assert (h, w) == (g.shape[::-1] if sym & 4 else g.shape)
         assert np.array_equal(_histogram(o[:h, :w]), _histogram(g))
 
@@ -148,11 +147,12 @@ def test_augmentation_is_deterministic_per_seed(arc1_training):
 
 
 def test_batch_generators_accept_every_valid_seed():
+    # the mix of seed, epoch and batch must not overflow torch's seed
     for seed in (
         0,
         123_456_789,
         2**32 - 1,
-    ):  # the mix of seed, epoch and batch must not overflow torch's seed
+    ):
         a = torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
         assert torch.equal(
             a, torch.rand(3, generator=batch_generator(seed, epoch=7, batch=9, device=CPU))
@@ -179,9 +179,8 @@ def test_canvas_is_the_longest_side_rounded_up_to_the_multiple_and_capped():
     sizes = torch.tensor([[1, 1], [3, 7], [7, 3], [8, 8], [9, 2], [29, 30], [30, 1]])
     assert canvas_sizes(sizes, 4, 30).tolist() == [4, 8, 8, 8, 12, 30, 30]
     assert canvas_sizes(sizes, 1, 30).tolist() == [1, 7, 7, 8, 9, 30, 30]
-    assert (
-        canvas_sizes(sizes, 100, 30).tolist() == [30] * 7
-    )  # a multiple above grid_size: one canvas
+    # a multiple above grid_size: one canvas
+    assert canvas_sizes(sizes, 100, 30).tolist() == [30] * 7
     assert canvas_sizes(sizes[:4], 5, 8).tolist() == [5, 8, 8, 8]  # 10 capped at grid_size 8
     assert canvas_sizes(sizes, 4, 30).dtype == torch.int64
 
@@ -228,13 +227,11 @@ def test_the_plan_draws_todays_multiset_in_full_batches_each_grid_on_a_canvas_th
     assert len(plan) == len(order) // 128
     assert all(len(idx) == 128 for _, idx in plan)
     drawn = torch.cat([idx for _, idx in plan])
-    assert torch.equal(
-        drawn.sort().values, order.sort().values
-    )  # the same multiset as without buckets
+    # the same multiset as without buckets
+    assert torch.equal(drawn.sort().values, order.sort().values)
     for canvas, idx in plan:
-        assert (
-            canvas == canvases[idx].max().item()
-        )  # the smallest canvas holding every grid of the batch
+        # the smallest canvas holding every grid of the batch
+        assert canvas == canvases[idx].max().item()
     assert {c for c, _ in plan} <= set(canvases.unique().tolist())
     # Leftovers are carried up only: at most one batch per canvas mixes buckets.
     mixed = [c for c, idx in plan if canvases[idx].min() != c]
@@ -263,9 +260,8 @@ def test_the_plan_keeps_each_grids_share_of_the_epoch(arc1):
 
 
 def test_a_small_bucket_is_carried_up_until_it_fills_a_batch():
-    canvases = torch.tensor(
-        [4] * 3 + [8] * 2 + [12] * 7
-    )  # 3 + 2 leftovers carried into the 12 bucket
+    # 3 + 2 leftovers carried into the 12 bucket
+    canvases = torch.tensor([4] * 3 + [8] * 2 + [12] * 7)
     plan = bucket_batches(torch.arange(12), canvases, 4, torch.Generator().manual_seed(0))
     by_canvas = sorted((c, sorted(idx.tolist())) for c, idx in plan)
     assert by_canvas == [(8, [0, 1, 2, 3]), (12, [4, 5, 6, 7]), (12, [8, 9, 10, 11])]

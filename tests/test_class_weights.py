@@ -33,9 +33,8 @@ def weights_for(
 
 def test_padded_counts_are_the_designs_figures(arc_grids, arc_counts):
     assert len(arc_grids) == 3434
-    assert arc_counts[0] / arc_counts.sum() == pytest.approx(
-        0.941, abs=5e-4
-    )  # DESIGN.md: 94.1% black padded
+    # DESIGN.md: 94.1% black padded
+    assert arc_counts[0] / arc_counts.sum() == pytest.approx(0.941, abs=5e-4)
     assert arc_counts[1:].tolist() == [33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
 
 
@@ -120,9 +119,8 @@ def test_expected_counts_make_weights_blind_to_a_colour_permutation(arc_grids, t
     a = weights_for(arc_grids, None, permute=True)
     b = weights_for(shuffled, None, permute=True)
     assert a.weights == b.weights
-    assert (
-        len(set(a.weights[1:])) == 1
-    )  # every non-black colour is equally common after augmentation
+    # every non-black colour is equally common after augmentation
+    assert len(set(a.weights[1:])) == 1
     assert a.weights[0] < a.weights[1]
     assert b.raw_counts == [a.raw_counts[perm.index(c)] for c in range(10)]
     # Without augmentation the raw counts decide, so the permutation moves the weights with the
@@ -157,9 +155,8 @@ def test_second_call_is_a_cache_hit_with_equal_weights(arc_grids, tmp_path):
     )
     assert second.fingerprint == first.fingerprint
     entry = json.loads((tmp_path / f"class_weights_{first.fingerprint}.json").read_text())
-    assert (
-        entry["method"] == "inverse_sqrt" and entry["weights"] == first.weights
-    )  # human-readable JSON
+    # human-readable JSON
+    assert entry["method"] == "inverse_sqrt" and entry["weights"] == first.weights
 
 
 @pytest.mark.parametrize(
@@ -218,9 +215,8 @@ def test_a_damaged_cache_file_is_recomputed_with_a_warning_and_rewritten(
         "empty": "",
         "wrong_shape": json.dumps({**entry, "weights": entry["weights"][:9]}),
         "negative_weight": json.dumps({**entry, "weights": [-1.0] + entry["weights"][1:]}),
-        "infinite_weight": json.dumps(
-            {**entry, "weights": [float("inf")] + entry["weights"][1:]}
-        ),  # "Infinity"
+        # "Infinity"
+        "infinite_weight": json.dumps({**entry, "weights": [float("inf")] + entry["weights"][1:]}),
         "other_key": json.dumps({**entry, "fingerprint": "0" * 20}),
     }[damage]
     path.write_text(damaged)

@@ -77,9 +77,8 @@ def test_table_lists_whole_and_damaged_runs(runs, capsys):
     assert rows[names[2]].split()[-4] == f"ep{first['epoch']}" and rows[names[2]].split()[
         -3
     ] == "+".join(reason_kinds(first["reasons"]))
-    assert (
-        "constant" in rows[names[3]]
-    )  # the schedule comes from summary.json when config.yaml is gone
+    # the schedule comes from summary.json when config.yaml is gone
+    assert "constant" in rows[names[3]]
     assert f"{names[2]}: no summary.json (interrupted or killed?)" in out
     assert "metrics.jsonl: 1 unreadable line(s) skipped" in out
     assert f"{names[3]}: no config.yaml" in out

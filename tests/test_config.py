@@ -172,9 +172,8 @@ def test_every_schema_key_is_in_default_yaml_with_a_comment_on_its_line():
     sorted((ROOT / "configs").rglob("*.yaml")),
     ids=lambda p: str(p.relative_to(ROOT / "configs")),
 )
-def test_every_config_file_loads(
-    path,
-):  # the results/ studies' too: a sweep must not die on its last config
+# the results/ studies' too: a sweep must not die on its last config
+def test_every_config_file_loads(path):
     assert isinstance(load_config(path), Config)
 
 

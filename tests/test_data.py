@@ -140,9 +140,8 @@ def test_find_grid_names_one_grid_of_a_file_or_a_bundle(tmp_path, arc1_tasks):
     assert find_grid(f"arc1:{evaluation_only}@test[0].output").task_id == evaluation_only
     chosen = find_grid("arc1:007bbfb7@train[1].output")
     assert chosen.grid.tolist() == arc1_tasks["007bbfb7"]["train"][1]["output"]
-    assert len(named_grids("arc1:007bbfb7")) == _task_grid_count(
-        arc1_tasks["007bbfb7"]
-    )  # one task's grids
+    # one task's grids
+    assert len(named_grids("arc1:007bbfb7")) == _task_grid_count(arc1_tasks["007bbfb7"])
     assert len(named_grids(f"{path}:t")) == len(named_grids(str(path))) == 4
     for ref, words in (
         (f"{path}:u", "no task 'u'"),

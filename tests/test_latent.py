@@ -111,13 +111,11 @@ def test_load_run_gives_the_run_config_step_and_device(symbol_run):
         and run.predicts_shape
     )
     assert run.step == summary(symbol_run)["step"] == 64
-    assert run.device == torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu"
-    )  # train.device=auto
+    # train.device=auto
+    assert run.device == torch.device("cuda" if torch.cuda.is_available() else "cpu")
     assert not run.net.training
-    assert (
-        arcvae.load_run(symbol_run, checkpoint=32).step == 32
-    )  # keep_checkpoints=2: epochs 1 and 2
+    # keep_checkpoints=2: epochs 1 and 2
+    assert arcvae.load_run(symbol_run, checkpoint=32).step == 32
 
 
 def test_api_round_trips_real_grids_with_their_shapes(symbol_run, tasks_dir):
@@ -130,9 +128,8 @@ def test_api_round_trips_real_grids_with_their_shapes(symbol_run, tasks_dir):
     assert [r.shape for r in recons] == [r.shape for r in run.decode(mu)]
     assert all(r.dtype == np.uint8 and r.max() <= 9 for r in recons)
     kept = np.mean([r.shape == g.shape for r, g in zip(recons, grids)])
-    assert (
-        kept == summary(symbol_run)["shape_accuracy"] >= 0.75
-    )  # the share training measured, shape for shape
+    # the share training measured, shape for shape
+    assert kept == summary(symbol_run)["shape_accuracy"] >= 0.75
     size_head = run.net.size_logits(torch.from_numpy(mu)).argmax(-1) + 1
     assert [r.shape for r in recons] == [tuple(s) for s in size_head.tolist()]
 
@@ -232,9 +229,8 @@ def test_reconstruct_a_folder_agrees_with_the_run_figures(symbol_run, tasks_dir,
 
 
 def test_reconstruct_black_mode_judges_own_pixels_only(black_run, tmp_path):
-    assert (
-        cli("reconstruct", black_run, f"arc1:{TASKS[0]}", "--out", tmp_path) == 0
-    )  # one task of the bundle
+    # one task of the bundle
+    assert cli("reconstruct", black_run, f"arc1:{TASKS[0]}", "--out", tmp_path) == 0
     figures = json.loads((tmp_path / "reconstruct.json").read_text())
     assert (
         figures["samples"] == 12
@@ -251,9 +247,8 @@ def test_traverse_orders_dimensions_by_the_kl_training_logged(symbol_run, tmp_pa
     assert cli("traverse", symbol_run, "--out", tmp_path) == 0
     result = json.loads((tmp_path / "traverse.json").read_text())
     kl = np.array(result["kl_per_dim"])
-    assert np.allclose(
-        kl, summary(symbol_run)["final"]["kl_per_dim"], rtol=1e-3, atol=1e-4
-    )  # same grids, same figure
+    # same grids, same figure
+    assert np.allclose(kl, summary(symbol_run)["final"]["kl_per_dim"], rtol=1e-3, atol=1e-4)
     assert sorted(result["dims"]) == list(range(LATENT_DIM)) and list(kl[result["dims"]]) == sorted(
         kl, reverse=True
     )

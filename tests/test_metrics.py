@@ -66,17 +66,15 @@ def test_grid_figures_of_decoded_grids_by_hand():
     with_shape = grid_figures(predicted, targets, judge_shape=True)
     assert with_shape["pixel_accuracy"] == pytest.approx(6 / 8)
     assert with_shape["non_black_accuracy"] == pytest.approx(4 / 5)  # 1, 2, 3 (of two), 4
-    assert with_shape["per_class_accuracy"][:5] == pytest.approx(
-        [2 / 3, 1.0, 1.0, 0.5, 1.0]
-    )  # the 0 that [[3]] left out
+    # the 0 that [[3]] left out
+    assert with_shape["per_class_accuracy"][:5] == pytest.approx([2 / 3, 1.0, 1.0, 0.5, 1.0])
     assert (with_shape["grid_accuracy"], with_shape["shape_accuracy"], with_shape["samples"]) == (
         pytest.approx(1 / 3),
         pytest.approx(1 / 3),
         3,
     )
-    own_pixels = grid_figures(
-        predicted, targets, judge_shape=False
-    )  # black mode: the canvas is not a shape
+    # black mode: the canvas is not a shape
+    own_pixels = grid_figures(predicted, targets, judge_shape=False)
     assert (
         own_pixels["grid_accuracy"] == pytest.approx(2 / 3) and own_pixels["shape_accuracy"] is None
     )

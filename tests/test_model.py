@@ -202,9 +202,8 @@ def test_generate_crops_to_the_size_heads_argmax_on_each_samples_bucket():
         model.to_sizes.bias.zero_()
         model.to_sizes.weight.view(2, 30, 6)[0, :, 0] = torch.arange(30.0)
         model.to_sizes.weight.view(2, 30, 6)[1, :, 1] = torch.arange(30.0)
-        model.to_sizes.bias.view(2, 30).copy_(
-            -0.5 * torch.arange(30.0) ** 2
-        )  # argmax_k k*z - k²/2 = round(z)
+        # argmax_k k*z - k²/2 = round(z)
+        model.to_sizes.bias.view(2, 30).copy_(-0.5 * torch.arange(30.0) ** 2)
     z = torch.zeros(5, 6)
     z[:, :2] = (sizes - 1).float()
     grids = generate(model, z, 4, 30)
@@ -247,10 +246,11 @@ def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
     big = next(g for g in arc1 if g.shape == (30, 30) and len(np.unique(g)) > 3)
     crops = [big[:k, : 31 - k] for k in range(1, 31)]
     grids = pad_grids(crops, 30)
+    # one batch, carried up to the full canvas
     batch = (
         mark_outside(grids.pixels, grids.sizes),
         grids.sizes,
-    )  # one batch, carried up to the full canvas
+    )
     # 500 steps: the size head only learns once μ has grown (seeds 0-5 all pass; 150-300 steps fail
     # some)
     model = _any_model(cfg=ModelConfig(latent_dim=16, cell_dims=0, embed_dim=4, channels=[8, 16]))
@@ -369,9 +369,8 @@ def test_build_model_makes_the_patch_model_with_its_blocks_and_no_full_resolutio
         assert sum(isinstance(m, ResBlock) for m in model.modules()) == 2 * blocks * len(
             model.widths
         )
-        assert (
-            model.encoder[0][0].in_channels == 4 * model.embed.embedding_dim
-        )  # a 2×2 patch of embeddings
+        # a 2×2 patch of embeddings
+        assert model.encoder[0][0].in_channels == 4 * model.embed.embedding_dim
         assert model.to_logits.out_channels == 40  # 10 logits for each of its 4 pixels
     with pytest.raises(ConfigError, match="model.blocks"):
         load_config(None, ["model.blocks=-1"])
@@ -397,9 +396,8 @@ def test_every_patch_weight_trains_on_real_grids(arc1):
     tokens = mark_outside(grids.pixels, grids.sizes)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(
-        2
-    ):  # each block's second conv starts at zero: the first conv's gradient appears at step 2
+    # each block's second conv starts at zero: the first conv's gradient appears at step 2
+    for _ in range(2):
         optimizer.zero_grad()
         elbo(
             model(tokens),

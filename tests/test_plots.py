@@ -66,9 +66,8 @@ def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_p
     plots.save_curves(tmp_path, MonitorConfig(), start=2.0)
     width, height = _png_size(tmp_path / "plots" / "curves.png")
     rows = -(-n_panels // 3)
-    assert width == 13 * 80 and height == pytest.approx(
-        3.25 * rows * 80, abs=1
-    )  # figsize (13, 3.25 a row) at 80 dpi
+    # figsize (13, 3.25 a row) at 80 dpi
+    assert width == 13 * 80 and height == pytest.approx(3.25 * rows * 80, abs=1)
     for name in ("kl_heatmap.png", "per_class_accuracy.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG_MAGIC
 

@@ -64,9 +64,8 @@ def test_constant_and_a_ramp_of_zero_epochs():
 
 
 def test_cyclical_points():
-    cyc = beta_cfg(
-        "beta.schedule=cyclical"
-    )  # 4 cycles, ratio 0.5, linear, max 0.5; 40 epochs: 10 per cycle
+    # 4 cycles, ratio 0.5, linear, max 0.5; 40 epochs: 10 per cycle
+    cyc = beta_cfg("beta.schedule=cyclical")
     points = [0, 2.5, 5, 7, 10, 12.5, 30, 35, 40]
     assert [scheduled_beta(cyc, e, 40) for e in points] == pytest.approx(
         [0, 0.25, 0.5, 0.5, 0, 0.25, 0, 0.5, 0.5]
@@ -84,9 +83,8 @@ def reference_cycle(n_iter, n_cycle, ratio, shape):
     step = 1.0 / (period * ratio)
     for c in range(n_cycle):
         v, i = 0.0, 0
-        while (
-            v <= 1.0 and int(i + c * period) < n_iter
-        ):  # the bound check only the linear variant has
+        # the bound check only the linear variant has
+        while v <= 1.0 and int(i + c * period) < n_iter:
             values[int(i + c * period)] = {
                 "linear": v,
                 "sigmoid": 1.0 / (1.0 + math.exp(-(v * 12.0 - 6.0))),
@@ -120,9 +118,8 @@ def test_cyclical_matches_reference(shape, n_iter, n_cycle, ratio):
             assert ours == pytest.approx(ramp_shape(1.0, shape), abs=1e-12)
         else:
             assert ours == pytest.approx(expected[i], abs=1e-9), i
-    assert scheduled_beta(cfg, period, n_iter) == pytest.approx(
-        ramp_shape(0.0, shape)
-    )  # a cycle restarts
+    # a cycle restarts
+    assert scheduled_beta(cfg, period, n_iter) == pytest.approx(ramp_shape(0.0, shape))
 
 
 @pytest.mark.parametrize(
@@ -238,9 +235,9 @@ def falling(k0: float, b0: float):
         (5.0, 0.05, 300.0),
         (1.0, 0.5, 100.0),  # typical
         (2.0, 0.005, 100.0),  # steep and fast: old ki x 5 rang
-        (5.0, 0.02, 2000.0),
+        (5.0, 0.02, 2000.0),  # slow: old defaults swung 25%
     ],
-)  # slow: old defaults swung 25%
+)
 def test_adaptive_settles_on_target_without_sustained_oscillation(k0, b0, tau):
     ctrl = controller()
     steps = 10_000  # 16 epochs of 625 steps
@@ -324,9 +321,8 @@ def test_shipped_configs_are_consistent_and_show_their_schedule(name, tmp_path, 
         [scheduled_beta(cfg.beta, e, cfg.train.epochs) for e in range(cfg.train.epochs + 1)],
         abs=1e-6,
     )
-    assert float(table[-1][1]) == pytest.approx(
-        cfg.beta.max_beta
-    )  # every shipped schedule reaches its top
+    # every shipped schedule reaches its top
+    assert float(table[-1][1]) == pytest.approx(cfg.beta.max_beta)
     assert plot.stat().st_size > 0
     assert not (tmp_path / "metrics.jsonl").exists()  # nothing trained
 
@@ -405,9 +401,8 @@ def test_cosine_learning_rate_falls_from_lr_to_the_floor_and_stays():
         and rates[100] == pytest.approx(0.0002)
     )
     assert all(a > b for a, b in zip(rates, rates[1:]))
-    assert learning_rate(train_cfg, 1.3) == pytest.approx(
-        0.0002
-    )  # past the end (a speedrun's last step) held
+    # past the end (a speedrun's last step) held
+    assert learning_rate(train_cfg, 1.3) == pytest.approx(0.0002)
     constant = load_config(None, ["train.lr=0.002", "train.lr_schedule=constant"]).train
     assert {learning_rate(constant, k / 10) for k in range(11)} == {0.002}
 

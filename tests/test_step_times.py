@@ -35,6 +35,5 @@ def test_each_configuration_gets_a_line_with_its_rate_and_the_canvases_of_its_pl
     ].endswith("train.batch_size=32")
     for line in lines:
         assert float(line.split(": ")[1].split(" samples/s")[0].replace(",", "")) > 0
-        assert (
-            "4x4" in line or "8x8" in line
-        )  # the tiny plan's buckets (grids up to 10x10, multiple 4)
+        # the tiny plan's buckets (grids up to 10x10, multiple 4)
+        assert "4x4" in line or "8x8" in line

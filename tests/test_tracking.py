@@ -100,13 +100,11 @@ def test_a_record_round_trips_through_metrics_jsonl_and_reaches_tensorboard(tmp_
     log.log({"split": "train", "step": 13, "epoch": 1.625, "loss": float("inf")})
     log.close()
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in lines] == read_metrics(
-        tmp_path
-    )  # one strict JSON object a line
+    # one strict JSON object a line
+    assert [json.loads(line) for line in lines] == read_metrics(tmp_path)
     first, second = read_metrics(tmp_path)
-    assert (
-        first == {**record, "grid_accuracy": None} and second["loss"] is None
-    )  # NaN and inf written as null
+    # NaN and inf written as null
+    assert first == {**record, "grid_accuracy": None} and second["loss"] is None
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))

@@ -49,12 +49,10 @@ def test_training_logs_the_true_kl_and_the_clamped_one(tiny_config, tmp_path):
     floor = cfg.model.latent_dim * 0.5  # 8 dims x 0.5 nats
     for r in records:
         assert r["kl_clamped"] >= floor - 1e-4  # KL' is floored...
-        assert r["kl"] == pytest.approx(
-            sum(r["kl_per_dim"]), rel=1e-3, abs=1e-3
-        )  # ...kl is the true sum
-    assert any(
-        r["kl"] < r["kl_clamped"] - 1e-3 for r in records
-    )  # and they differ while dims sit below λ
+        # ...kl is the true sum
+        assert r["kl"] == pytest.approx(sum(r["kl_per_dim"]), rel=1e-3, abs=1e-3)
+    # and they differ while dims sit below λ
+    assert any(r["kl"] < r["kl_clamped"] - 1e-3 for r in records)
 
 
 # ---------------------------------------------------------------- the collapse alarm on real runs
@@ -174,19 +172,19 @@ def assert_same_run(a: Path, b: Path) -> None:
 def test_resume_mid_epoch_matches_uninterrupted_run(tiny_config, tmp_path, monkeypatch, schedule):
     cfg = tiny_config(*RESUMABLE, *schedule)
     whole = trainer.train(cfg, tmp_path / "whole")
-    sigint_at_call(
-        monkeypatch, 11
-    )  # step 11: epoch 2, batch 3, two steps after a log and a checkpoint
+    # step 11: epoch 2, batch 3, two steps after a log and a checkpoint
+    sigint_at_call(monkeypatch, 11)
     summary = trainer.train(cfg, tmp_path / "cut")
     assert summary["status"] == "interrupted" and summary["step"] == 11
     monkeypatch.setattr(trainer, "train_step", REAL_STEP)
     summary = trainer.train(cfg, tmp_path / "cut", resume=True)
     assert summary["step"] == 24
     # The tiny model trips the collapse alarm; the alarm's record must carry over too.
+    # timings; the rest of final_train is compared in metrics.jsonl
     drop = (
         "wall_time_s",
         "final_train",
-    )  # timings; the rest of final_train is compared in metrics.jsonl
+    )
     assert {k: v for k, v in summary.items() if k not in drop} == {
         k: v for k, v in whole.items() if k not in drop
     }
@@ -214,9 +212,8 @@ def test_resume_after_kill_past_last_checkpoint(tiny_config, tmp_path, monkeypat
 
 @pytest.mark.usefixtures("no_pictures")
 def test_too_many_nan_steps_in_a_row_fail_the_run(tiny_config, tmp_path, monkeypatch, capsys):
-    nan_loss_on_calls(
-        monkeypatch, set(range(11, 100))
-    )  # from step 11 on: the weights stay good, the loss does not
+    # from step 11 on: the weights stay good, the loss does not
+    nan_loss_on_calls(monkeypatch, set(range(11, 100)))
     code = main(
         TINY
         + [
@@ -341,9 +338,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(reference_run, tmp_path):
     proc.send_signal(signal.SIGKILL)
     code, _ = finish(proc)
     assert code == -signal.SIGKILL
-    assert all(
-        ckpt.load_checkpoint(p) for p in ckpt.list_checkpoints(out)
-    )  # every complete one loads
+    # every complete one loads
+    assert all(ckpt.load_checkpoint(p) for p in ckpt.list_checkpoints(out))
     code, output = finish(start(out, tmp_path / "cache", "--resume", str(out)))
     assert code == 0, output
     assert_same_run(reference_run, out)
