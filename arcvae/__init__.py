@@ -1,7 +1,17 @@
 """arcvae: train β-VAEs on ARC grids without posterior collapse, then use their latent space
-(`load_run`)."""
+(`load_run`).
 
-from .latent import TrainedRun, load_run
+`import arcvae` loads no training code (torch, TensorBoard, matplotlib): `load_run` and
+`TrainedRun` are imported from arcvae.latent the first time they are used.
+"""
 
 __all__ = ["TrainedRun", "load_run"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import latent
+
+        return getattr(latent, name)
+    raise AttributeError(f"module 'arcvae' has no attribute '{name}'")

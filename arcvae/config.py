@@ -120,6 +120,8 @@ class MonitorConfig:
     non_black_floor: float = 0.30
     active_threshold: float = 0.01
     n_recon_grids: int = 8
+    wandb: bool = False
+    wandb_project: str = "arcvae"
 
 
 @dataclass

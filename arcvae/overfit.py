@@ -17,17 +17,18 @@ import torch
 from .batches import Batch, canvases_of, model_input, take
 from .class_weights import pixel_counts
 from .config import Config, OverfitConfig
-from .config_io import to_yaml
+from .config_io import to_dict, to_yaml
 from .data import N_COLOURS, Grids
 from .evaluation import decode_at_mean, evaluate, predicted_grids
 from .grid_plots import save_reconstructions
+from .loggers import RunLog, open_log
 from .losses import LossOptions
 from .metrics import alarm_start
 from .plots import save_curves
 from .run import prepare_run_dir, refuse_existing_run, set_up
 from .schedules import cosine_share
 from .steps import make_optimizer, train_step
-from .tracking import RunLog, class_table, say, write_json_atomic
+from .tracking import class_table, say, write_json_atomic
 
 LR_FLOOR = 0.1  # the cosine decay ends at this share of overfit.lr
 
@@ -163,7 +164,7 @@ def overfit_batch(
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     picked, batch = the_batch(setup.train, cfg, device)
     announce(cfg, setup.train, picked, setup.options.class_weights)
-    log = RunLog(run_dir)
+    log = open_log(run_dir, cfg.monitor, to_dict(cfg))
     try:
         it, reached_at, figures = train_on_batch(model, batch, cfg, device, setup.options, log)
     finally:
@@ -177,7 +178,7 @@ def overfit_batch(
         "reconstructions",
         sizes=picked.sizes.numpy(),
     )
-    save_curves(run_dir, cfg.monitor, alarm_start(cfg.beta))
+    save_curves(run_dir, log.records, cfg.monitor, alarm_start(cfg.beta))
     passed = reached_at is not None
     summary = {
         **figures,

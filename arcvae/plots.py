@@ -17,7 +17,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from .config import MonitorConfig  # noqa: E402
 from .grid_plots import ARC_PALETTE  # noqa: E402
 from .metrics import colour_label, flagged_epochs  # noqa: E402
-from .tracking import KL_IMAGE_RANGE, read_metrics  # noqa: E402
+from .tracking import KL_IMAGE_RANGE  # noqa: E402
 
 PALE = {4, 5, 8}  # yellow, grey, teal: thin lines of these vanish on white without an outline
 EVAL_SPLITS = ("val", "train_eval")
@@ -56,13 +56,13 @@ CURVE_PANELS = [
 ]
 
 
-def save_curves(run_dir: Path, monitor: MonitorConfig, start: float) -> None:
-    """plots/curves.png, plots/kl_heatmap.png and plots/per_class_accuracy.png from metrics.jsonl.
+def save_curves(run_dir: Path, records: list[dict], monitor: MonitorConfig, start: float) -> None:
+    """plots/curves.png, plots/kl_heatmap.png and plots/per_class_accuracy.png from a run's
+    records.
 
     `monitor` and `start` (the first epoch the alarm judges) draw the alarm's floors and quiet
     warm-up.
     """
-    records = read_metrics(run_dir)
     if not records:
         return
     out = Path(run_dir) / "plots"

@@ -18,15 +18,16 @@ import torch
 from . import checkpoint as ckpt
 from .class_weights import class_weights
 from .config import ArcVaeError, Config
-from .config_io import config_hash, diff_keys, load_config_text, to_yaml
+from .config_io import config_hash, diff_keys, load_config_text, to_dict, to_yaml
 from .data import Grids, load_datasets
 from .distributed import World, broadcast_from_main, device_for, init_world
+from .loggers import RunLog, check_wandb, open_log
 from .losses import LossOptions, uses_class_weights
 from .metrics import FIGURES
 from .model import build_model
 from .precision import uses_bf16
 from .schedules import AdaptiveBeta, learning_rate, schedule_warnings, scheduled_beta
-from .tracking import NullLog, RunLog, read_metrics, say, write_json_atomic
+from .tracking import read_metrics, say, write_json_atomic
 
 # ---------------------------------------------------------------- the run folder
 
@@ -123,6 +124,7 @@ def load_weights(
 def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
     """Join torchrun's group (if launched so), seed, load and check the data, weigh the classes,
     build the model."""
+    check_wandb(cfg.monitor)
     world = init_world(cfg.train.device)
     device = device_for(world, resolve_device(cfg.train.device))
     seed_everything(cfg.train.seed)
@@ -166,6 +168,38 @@ class Progress:
     worst_non_black: float | None = None
     running: dict | None = None  # loss sums since the last 'train' record, on the device
 
+    def took_step(self, batch: int) -> None:
+        """Batch `batch` of the epoch was trained on."""
+        self.step += 1
+        self.batch_in_epoch = batch + 1
+
+    def finished_epoch(self) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+
+    def count_step(self, finite: bool) -> int:
+        """A step's verdict (skipped when not finite); returns the non-finite steps in a row."""
+        if finite:
+            self.bad_steps_in_row = 0
+        else:
+            self.bad_steps_in_row += 1
+            self.skipped_steps += 1
+        return self.bad_steps_in_row
+
+    def note_evaluation(self, record: dict, collapse_reasons: list[str]) -> None:
+        """An evaluation after warm-up: the worst figures so far, and a collapse event if any."""
+        worst = self.worst_kl_dim_mean
+        self.worst_kl_dim_mean = (
+            record["kl_dim_mean"] if worst is None else min(worst, record["kl_dim_mean"])
+        )
+        non_black = record["non_black_accuracy"]
+        if non_black is not None:
+            worst = self.worst_non_black
+            self.worst_non_black = non_black if worst is None else min(worst, non_black)
+        if collapse_reasons:
+            event = {"epoch": self.epoch, "step": self.step, "reasons": collapse_reasons}
+            self.collapse_events.append(event)
+
 
 @dataclass
 class Run:
@@ -178,7 +212,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     controller: AdaptiveBeta | None
     steps_per_epoch: int
-    log: RunLog | NullLog = field(default_factory=NullLog)
+    log: RunLog = field(default_factory=RunLog)  # no loggers until `start` (rank 0)
     progress: Progress = field(default_factory=Progress)
     stop_requested: bool = False  # set by SIGINT/SIGTERM; not saved
     timed: bool = False  # the expected-time line has been printed
@@ -250,7 +284,7 @@ def restore(run: Run, state: dict) -> None:
 def write_summary(run: Run, status: str, started: float, message: str | None = None) -> dict:
     """summary.json: the final figures, the worst seen after warm-up, the collapse record,
     status."""
-    records = read_metrics(run.run_dir)
+    records = run.log.records
     final = [r for r in records if r["split"] in ("val", "train_eval")]
     last_train = [r for r in records if r["split"] == "train"]
     p = run.progress
@@ -295,7 +329,8 @@ def start(run: Run, resume_state: dict | None, overwrite: bool) -> None:
         prepare_run_dir(run.run_dir, overwrite)
     if run.world.main:
         (run.run_dir / "config.yaml").write_text(to_yaml(run.cfg))
-        run.log = RunLog(run.run_dir)
+        earlier = read_metrics(run.run_dir) if resume_state is not None else []
+        run.log = open_log(run.run_dir, run.cfg.monitor, to_dict(run.cfg), earlier)
 
 
 def warn_about_schedule(cfg: Config, world: World) -> None:

@@ -1,4 +1,5 @@
-"""Where figures go: metrics.jsonl, TensorBoard, the console line, and the run's summary.json."""
+"""Figures in files and on the console: JSON written atomically, metrics.jsonl read back, the
+console lines. Where records go as training runs is loggers.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from matplotlib import colormaps
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from .data import N_COLOURS
@@ -20,19 +17,19 @@ from .files import write_text_atomic
 KL_IMAGE_RANGE = (1e-3, 10.0)
 
 
-def _clean(value):
+def clean_json(value):
     """JSON has no NaN/inf: write them as null rather than produce an unreadable file."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     return value
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    write_text_atomic(path, json.dumps(_clean(payload), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(clean_json(payload), indent=2) + "\n")
 
 
 def scan_metrics(run_dir: Path) -> tuple[list[dict], int]:
@@ -62,60 +59,6 @@ def scan_metrics(run_dir: Path) -> tuple[list[dict], int]:
 def read_metrics(run_dir: Path) -> list[dict]:
     """The readable records of a run's metrics.jsonl ([] if absent)."""
     return scan_metrics(run_dir)[0]
-
-
-def kl_stripe(kl: torch.Tensor, cell: int = 8) -> np.ndarray:
-    """KL per dim as an image strip (cell x cell pixels per dim), magma on a fixed log scale.
-
-    Fixed, not per-record, limits: normalising by the record's max would paint a fully collapsed
-    latent (all dims ~0) as bright as a healthy one. Black: <= KL_IMAGE_RANGE[0] nats; white: >=
-    [1].
-    """
-    lo, hi = np.log10(KL_IMAGE_RANGE)
-    level = (np.log10(np.maximum(kl.numpy(), KL_IMAGE_RANGE[0])) - lo) / (hi - lo)  # (D,) in [0, 1]
-    rgb = colormaps["magma"](np.clip(level, 0, 1))[:, :3]  # (D, 3)
-    # (cell, D*cell, 3)
-    return np.repeat(np.repeat(rgb[None], cell, axis=0), cell, axis=1).astype(np.float32)
-
-
-class RunLog:
-    """Appends records to metrics.jsonl and mirrors their figures to TensorBoard."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-        self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
-        self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-
-    def log(self, record: dict) -> None:
-        self.jsonl.write(json.dumps(_clean(record)) + "\n")
-        split = record["split"]
-        step = record["step"]
-        for key, value in record.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
-                self.tb.add_scalar(f"{split}/{key}", value, step)
-        # One add_scalar per colour under one group: add_scalars would write a run folder per
-        # colour.
-        for c, acc in enumerate(record.get("per_class_accuracy") or []):
-            if acc is not None:
-                self.tb.add_scalar(f"per_class_accuracy/{split}_colour{c}", acc, step)
-        if record.get("kl_per_dim"):
-            kl = torch.tensor(record["kl_per_dim"], dtype=torch.float32)
-            self.tb.add_histogram(f"kl_per_dim/{split}", kl, step)
-            self.tb.add_image(f"kl_per_dim_image/{split}", kl_stripe(kl), step, dataformats="HWC")
-
-    def close(self) -> None:
-        self.jsonl.close()
-        self.tb.close()
-
-
-class NullLog:
-    """What processes other than rank 0 log to: nothing (one writer per run folder)."""
-
-    def log(self, record: dict) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def console_line(record: dict) -> str:

@@ -7,7 +7,6 @@ summed on the device and read back only when logged.
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from pathlib import Path
@@ -85,8 +84,7 @@ def train(
     # leave together: a process group torn down under a peer still writing aborts it
     barrier(run.world)
     # Free DDP (its reducer may hold gloo work) before the group goes, not at interpreter exit,
-    # where
-    # freeing it can abort the process (seen as a rare "terminate called without an active
+    # where freeing it can abort the process (seen as a rare "terminate called without an active
     # exception").
     run.model = run.net
     shutdown(run.world)
@@ -170,7 +168,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         if pending is not None:
             count_bad_step(run, pending)
         pending = finite
-        p.step, p.batch_in_epoch = p.step + 1, b + 1
+        p.took_step(b)
         bar.update(1)
         if p.step % cfg.train.log_every == 0 or b + 1 == run.steps_per_epoch:
             rate = (
@@ -192,11 +190,9 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
                         left, rate, p.step - last_step, cfg.train.epochs // cfg.train.eval_every
                     )
                 )
-            p.running, last_time, last_step = (
-                new_running(run.net.latent_dim, run.device),
-                time.perf_counter(),
-                p.step,
-            )
+            p.running = new_running(run.net.latent_dim, run.device)
+            last_time = time.perf_counter()
+            last_step = p.step
         # epoch ends: end_of_epoch
         if step_checkpoint_due(cfg, p.step) and b + 1 < run.steps_per_epoch:
             count_bad_step(run, pending)  # the checkpoint must hold this step's verdict too
@@ -207,8 +203,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
     if pending is not None:
         count_bad_step(run, pending)
     if p.batch_in_epoch == run.steps_per_epoch:
-        p.epoch = epoch + 1
-        p.batch_in_epoch = 0
+        p.finished_epoch()
 
 
 def stop_agreed(run: Run) -> bool:
@@ -225,15 +220,10 @@ def step_checkpoint_due(cfg: Config, step: int) -> bool:
 
 
 def count_bad_step(run: Run, finite: torch.Tensor) -> None:
-    p = run.progress
-    if finite.item():
-        p.bad_steps_in_row = 0
-        return
-    p.bad_steps_in_row += 1
-    p.skipped_steps += 1
-    if p.bad_steps_in_row >= run.cfg.train.max_bad_steps:
+    in_a_row = run.progress.count_step(bool(finite.item()))
+    if in_a_row >= run.cfg.train.max_bad_steps:
         raise NonFiniteError(
-            f"{p.bad_steps_in_row} steps in a row had a non-finite loss or gradient; the last good "
+            f"{in_a_row} steps in a row had a non-finite loss or gradient; the last good "
             "checkpoint is kept"
         )
 
@@ -306,19 +296,10 @@ def watch_collapse(run: Run, record: dict) -> None:
     p = run.progress
     if p.epoch < alarm_start(run.cfg.beta):
         return
-    p.worst_kl_dim_mean = min(
-        record["kl_dim_mean"], p.worst_kl_dim_mean if p.worst_kl_dim_mean is not None else math.inf
-    )
-    if record["non_black_accuracy"] is not None:
-        p.worst_non_black = min(
-            record["non_black_accuracy"],
-            p.worst_non_black if p.worst_non_black is not None else math.inf,
-        )
     reasons = collapse_reasons(record, run.cfg.monitor)
-    if reasons:
-        p.collapse_events.append({"epoch": p.epoch, "step": p.step, "reasons": reasons})
-        if run.world.main:
-            say(f"warning: POSTERIOR COLLAPSE at epoch {p.epoch}: " + "; ".join(reasons))
+    p.note_evaluation(record, reasons)
+    if reasons and run.world.main:
+        say(f"warning: POSTERIOR COLLAPSE at epoch {p.epoch}: " + "; ".join(reasons))
 
 
 def draw(run: Run, grids: Grids) -> None:
@@ -332,7 +313,7 @@ def draw(run: Run, grids: Grids) -> None:
             f"epoch {run.progress.epoch}: originals above reconstructions (z = μ)",
             shown.sizes.numpy(),
         )
-    save_curves(run.run_dir, run.cfg.monitor, alarm_start(run.cfg.beta))
+    save_curves(run.run_dir, run.log.records, run.cfg.monitor, alarm_start(run.cfg.beta))
 
 
 class interruptible:

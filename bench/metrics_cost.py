@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcvae.config_io import load_config  # noqa: E402
-from arcvae.tracking import RunLog  # noqa: E402
+from arcvae.loggers import open_log  # noqa: E402
 from arcvae.trainer import build_run, train_epoch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def epoch_seconds(log_every: int, args, run_dir: Path) -> tuple[float, int]:
     )
     run_dir.mkdir(parents=True)
     run = build_run(cfg, run_dir)
-    run.log = RunLog(run_dir)
+    run.log = open_log(run_dir)
     bar = tqdm(disable=True)
     train_epoch(run, 0, bar)  # warm-up: allocator, first-call overheads
     if run.device.type == "cuda":

@@ -33,8 +33,7 @@ TINY = [
     "train.log_every=4",
     "train.progress=false",
     # β stays 0 for the 2 epochs (the collapse alarm unarmed): a tiny model is not the default
-    # recipe, and a
-    # test that wants β, a schedule or the alarm sets them itself.
+    # recipe, and a test that wants β, a schedule or the alarm sets them itself.
     "beta.warmup_epochs=5",
     "beta.ramp_epochs=20",
 ]

@@ -12,11 +12,9 @@ from conftest import ROOT, TINY
 
 # Black padding, no augmentation and no free bits: then the 2 processes' batches are exactly the two
 # halves of the single process's batch (in symbol mode each process takes whole size-bucket batches
-# of
-# its own, so they differ by design; the resume test below runs that mode), and the only difference
-# left is each process's own reparameterisation noise. Step-1 losses (before any update) agree
-# within
-# 2%, the mean over 32 steps within 5%.
+# of its own, so they differ by design; the resume test below runs that mode), and the only
+# difference left is each process's own reparameterisation noise. Step-1 losses (before any update)
+# agree within 2%, the mean over 32 steps within 5%.
 COMMON = [
     *TINY,
     "data.padding=black",

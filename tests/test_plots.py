@@ -11,7 +11,8 @@ import pytest
 from arcvae import plots
 from arcvae.config import MonitorConfig
 from arcvae.grid_plots import save_grid_table
-from arcvae.tracking import RunLog
+from arcvae.loggers import open_log
+from arcvae.tracking import read_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -48,7 +49,7 @@ def _record(split: str, epoch: float, dead: bool = False) -> dict:
 
 
 def _write_run(run_dir, splits: tuple[str, ...]) -> None:
-    log = RunLog(run_dir)
+    log = open_log(run_dir)
     for epoch in (0.5, 1.0, 1.5, 2.0, 3.0):
         log.log(_record("train", epoch))
         if epoch == int(epoch) and "val" in splits:
@@ -63,7 +64,7 @@ def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_p
     panels = (plots.CURVE_PANELS * 2)[:n_panels]
     monkeypatch.setattr(plots, "CURVE_PANELS", panels)
     _write_run(tmp_path, ("train", "val"))
-    plots.save_curves(tmp_path, MonitorConfig(), start=2.0)
+    plots.save_curves(tmp_path, read_metrics(tmp_path), MonitorConfig(), start=2.0)
     width, height = _png_size(tmp_path / "plots" / "curves.png")
     rows = -(-n_panels // 3)
     # figsize (13, 3.25 a row) at 80 dpi
@@ -74,7 +75,7 @@ def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_p
 
 def test_save_curves_of_a_run_without_evaluations_uses_the_train_records(tmp_path):
     _write_run(tmp_path, ("train",))
-    plots.save_curves(tmp_path, MonitorConfig(), start=2.0)
+    plots.save_curves(tmp_path, read_metrics(tmp_path), MonitorConfig(), start=2.0)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "curves.png",
         "kl_heatmap.png",
@@ -84,7 +85,7 @@ def test_save_curves_of_a_run_without_evaluations_uses_the_train_records(tmp_pat
 
 def test_save_curves_of_an_empty_run_writes_nothing(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("")
-    plots.save_curves(tmp_path, MonitorConfig(), start=1.0)
+    plots.save_curves(tmp_path, read_metrics(tmp_path), MonitorConfig(), start=1.0)
     assert not (tmp_path / "plots").exists()
 
 

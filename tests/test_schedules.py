@@ -269,9 +269,8 @@ def test_adaptive_anti_windup_leaves_max_quickly():
     ctrl = controller()
     # For 5000 steps KL stays far above target even at max β; then the plant changes so that the
     # target needs β = 0.02. A wound-up integral (0.002 x 1 nat x 5000 steps = 10) would take
-    # ~10,000
-    # steps to unwind at a few tenths of a nat of error; the frozen one lets go soon after KL
-    # crosses.
+    # ~10,000 steps to unwind at a few tenths of a nat of error; the frozen one lets go soon after
+    # KL crosses.
     pinned, _, kl = run_plant(ctrl, lambda beta, t: 2.0 - beta, 5000, kl=1.0)
     assert min(pinned[-1000:]) > 0.499  # pinned at max_beta (noise aside)
     assert float(ctrl.integral) <= 0.5  # frozen at the bound, not ~10

@@ -9,7 +9,8 @@ import torch
 from conftest import hand_stats
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from arcvae.tracking import RunLog, console_line, kl_stripe, read_metrics, scan_metrics
+from arcvae.loggers import kl_stripe, open_log
+from arcvae.tracking import console_line, read_metrics, scan_metrics
 from arcvae.trainer import train
 
 
@@ -95,7 +96,7 @@ def test_a_record_round_trips_through_metrics_jsonl_and_reaches_tensorboard(tmp_
         "per_class_accuracy": [1.0, None, 0.5] + [None] * 7,
         "grid_accuracy": float("nan"),
     }
-    log = RunLog(tmp_path)
+    log = open_log(tmp_path)
     log.log(record)
     log.log({"split": "train", "step": 13, "epoch": 1.625, "loss": float("inf")})
     log.close()
