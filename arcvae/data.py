@@ -346,11 +346,11 @@ def hold_out(cfg: DataConfig) -> tuple[Grids, Grids | None]:
     held[order[: min(round(cfg.val_fraction * n), n - 1)]] = True
     if not held.any():
         return pad_array(arrays, cfg.grid_size, cfg.source), None
-    share = f"held-out {held.mean():.0%} (data.val_fraction)"
+    share = f"held-out {held.mean():.0%}"
     train = {name: values[~held] for name, values in arrays.items()}
     val = {name: values[held] for name, values in arrays.items()}
     return (
-        pad_array(train, cfg.grid_size, f"{cfg.source} less a {share}"),
+        pad_array(train, cfg.grid_size, f"{cfg.source} less a {share} (data.val_fraction)"),
         pad_array(val, cfg.grid_size, f"{cfg.source}'s {share}"),
     )
 
