@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -31,6 +32,17 @@ NUMPY_SUFFIXES = (".npy", ".npz")
 # Fixed seeds, independent of train.seed: every run of a config sees the same grids.
 ATOMS_SEEDS = {"train": 0, "val": 1}  # data.source / data.val_source: atoms
 HOLD_OUT_SEED = 0  # which grids of a numpy file are held out for validation (data.val_fraction)
+# What np.load and zipfile raise on a damaged file, or on a pickled one with allow_pickle=False
+# (ValueError); a corrupt .npy header can surface as the tokenizer's error.
+NUMPY_DAMAGE = (
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,  # a zip compression method that does not exist
+    RuntimeError,  # a zip member marked encrypted
+    tokenize.TokenError,
+)
 
 
 class DataError(ArcVaeError):
@@ -256,7 +268,7 @@ def read_numpy(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.
         raise DataError(f"{path}: no such file") from None
     except OSError as exc:  # a folder, no permission, ...
         raise DataError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except NUMPY_DAMAGE as exc:
         raise DataError(f"{where}: not a numpy array readable without pickle ({exc})") from None
 
 
@@ -267,8 +279,8 @@ def check_sizes(sizes: np.ndarray | None, where: str, shape: tuple[int, ...]) ->
         return np.tile(np.array([height, width], dtype=np.int64), (n, 1))
     if not np.issubdtype(sizes.dtype, np.integer) or sizes.shape != (n, 2):
         raise DataError(
-            f"{where}: a {sizes.dtype} array of shape {sizes.shape}; sizes must be integers "
-            f"({n}, 2): each grid's rows and cols"
+            f"{where}: must be integers of shape ({n}, 2), each grid's rows and cols, not "
+            f"{sizes.dtype} of shape {sizes.shape}"
         )
     bad = (sizes < 1).any(axis=1) | (sizes[:, 0] > height) | (sizes[:, 1] > width)
     if bad.any():
@@ -295,9 +307,9 @@ def grid_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarr
     grids = arrays[key]
     named = f"{where}: {key}"
     if not np.issubdtype(grids.dtype, np.integer):
-        raise DataError(f"{named}: a {grids.dtype} array; grids must be integers 0-9")
+        raise DataError(f"{named}: colours must be integers 0-9, not {grids.dtype}")
     if grids.ndim != 3 or grids.size == 0:
-        raise DataError(f"{named}: shape {grids.shape}; grids must be a non-empty (N, rows, cols)")
+        raise DataError(f"{named}: shape {grids.shape}, not a non-empty (grids, rows, cols)")
     n, height, width = grids.shape
     if height > MAX_SIDE or width > MAX_SIDE:
         raise DataError(f"{named}: grids are {height}x{width}, ARC grids are at most 30x30")
