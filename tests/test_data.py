@@ -330,6 +330,17 @@ def test_the_held_out_share_is_fixed_and_disjoint(tmp_path):
     assert origin == f"{path} less a held-out 10% (data.val_fraction)"
 
 
+def test_named_grids_of_a_numpy_file_keep_their_rows(tmp_path):
+    """What `encode --data FILE.npz` reads: each grid at its size, pair_index its row in the file
+    (so latents line up with the file's factors)."""
+    grids = np.zeros((3, 4, 4), dtype=np.uint8)
+    grids[1, 0, 0] = 5
+    path = write_npz(tmp_path / "g.npz", grids=grids, sizes=np.array([[4, 4], [1, 2], [3, 1]]))
+    found = named_grids(path)
+    assert [(g.pair_index, g.grid.shape) for g in found] == [(0, (4, 4)), (1, (1, 2)), (2, (3, 1))]
+    assert found[1].grid.tolist() == [[5, 0]] and found[1].label == f"{path} grids[1].grid"
+
+
 def test_eighty_thousand_atoms_grids_load_quickly(tmp_path):
     path = tmp_path / "atoms.npz"
     np.savez_compressed(path, **atoms.generate(80_000, 0))
