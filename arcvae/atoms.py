@@ -111,7 +111,7 @@ def shapes(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
     vertical = rng.random(line.sum()) < 0.5
     masks[line] = boxes(np.where(vertical, length, 1), np.where(vertical, 1, length))
     # A pixel count, then a shape among those of that count (PATTERNS is ordered by count).
-    pixels = rng.integers(MIN_PIXELS, 10, pattern.sum())
+    pixels = rng.integers(MIN_PIXELS, PATTERN_PIXELS.max() + 1, pattern.sum())
     first = np.searchsorted(PATTERN_PIXELS, pixels, side="left")
     last = np.searchsorted(PATTERN_PIXELS, pixels, side="right")
     masks[pattern, :3, :3] = PATTERNS[

@@ -35,7 +35,7 @@ from .losses import kl_per_sample_dim
 from .metrics import figures_by_side, grid_figures
 from .parser import EXIT_OK, Parser, positive
 from .tracking import write_json_atomic
-from .validity import grid_statistics, is_valid, statistics_table, total_variation
+from .validity import compare, report_lines
 
 SOURCE_HELP = (
     "SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as "
@@ -338,7 +338,7 @@ def sample_main(argv: list[str]) -> int:
         args.n, run.config.model.latent_dim, generator=torch.Generator().manual_seed(args.seed)
     )
     decoded = run.decode(z)
-    validity = {} if canvas is None else atoms_validity(run, decoded, canvas)
+    validity = {} if canvas is None else atoms_report(run, decoded, canvas)
     out = out_dir(args)
     save_grid_table(
         out / "samples.png",
@@ -347,45 +347,20 @@ def sample_main(argv: list[str]) -> int:
     )
     write_json_atomic(
         out / "samples.json",
-        {
-            **written_by(run),
-            "seed": args.seed,
-            **validity,
-            "grids": [g.tolist() for g in decoded],
-        },
+        {**written_by(run), "seed": args.seed, **validity, "grids": [g.tolist() for g in decoded]},
     )
     print(f"decoded {args.n} draws from the prior: {out / 'samples.png'}")
     if validity:
-        print(
-            f"valid (validity.is_valid on {canvas}x{canvas}): {percent(validity['valid_share'])} "
-            f"of the samples, {percent(validity['data_valid_share'])} of the {validity['data']}"
-        )
-        print(
-            "\n".join(
-                statistics_table(
-                    validity["samples"], validity["data_statistics"], validity["total_variation"]
-                )
-            )
-        )
+        print("\n".join(report_lines(validity)))
     return EXIT_OK
 
 
-def atoms_validity(run: TrainedRun, decoded: list[np.ndarray], canvas: int) -> dict:
-    """A run trained on atoms grids: the share of samples that follow the rules, and their objects'
-    statistics beside those of the run's validation (else training) grids."""
+def atoms_report(run: TrainedRun, decoded: list[np.ndarray], canvas: int) -> dict:
+    """A run trained on atoms grids: its samples judged by the rules beside the run's validation
+    grids (its training grids when it has none)."""
     reference, which = reference_grids(run)
     grids = [
         reference.pixels[i, :rows, :cols].numpy()
         for i, (rows, cols) in enumerate(reference.sizes.tolist())
     ]
-    samples = grid_statistics(decoded)
-    data = grid_statistics(grids)
-    return {
-        "valid_share": float(np.mean([is_valid(g, canvas) for g in decoded])),
-        "canvas": canvas,
-        "data": f"{len(grids)} {which} grids",
-        "data_valid_share": float(np.mean([is_valid(g, canvas) for g in grids])),
-        "samples": samples,
-        "data_statistics": data,
-        "total_variation": {name: total_variation(samples[name], data[name]) for name in samples},
-    }
+    return compare(decoded, grids, canvas, f"{len(grids)} {which} grids")

@@ -7,7 +7,8 @@ construction, so two touching objects of the same colour are one object, and pix
 at a corner are two.
 
 `grid_statistics` gives the distributions the samples are compared on (object counts, object sizes,
-colours), `total_variation` the distance between two of them.
+colours), `total_variation` the distance between two of them, `compare` all of it for a model's
+samples beside its data.
 """
 
 from __future__ import annotations
@@ -108,14 +109,34 @@ def total_variation(p: dict[str, float], q: dict[str, float]) -> float | None:
     return 0.5 * sum(abs(p[label] - q[label]) for label in p)
 
 
-def statistics_table(samples: dict, data: dict, distances: dict) -> list[str]:
-    """Two rows per distribution, the samples' shares above the data's, and their distance."""
-    lines = []
+def compare(samples: list, data: list, canvas: int, data_name: str) -> dict:
+    """The samples beside the data they should resemble: the share of each that follows the rules,
+    their statistics and the distance between them (what `sample` reports)."""
+    ours, theirs = grid_statistics(samples), grid_statistics(data)
+    return {
+        "valid_share": float(np.mean([is_valid(g, canvas) for g in samples])),
+        "canvas": canvas,
+        "data": data_name,
+        "data_valid_share": float(np.mean([is_valid(g, canvas) for g in data])),
+        "samples": ours,
+        "data_statistics": theirs,
+        "total_variation": {name: total_variation(ours[name], theirs[name]) for name in BINS},
+    }
+
+
+def report_lines(report: dict) -> list[str]:
+    """A `compare` report for the console: the valid shares, then two rows per distribution in
+    percent, the samples' above the data's, and their distance."""
+    canvas = report["canvas"]
+    lines = [
+        f"valid (validity.is_valid on {canvas}x{canvas}): {report['valid_share']:.1%} of the "
+        f"samples, {report['data_valid_share']:.1%} of the {report['data']}"
+    ]
     for name, labels in BINS.items():
-        distance = distances[name]
-        tv = "-" if distance is None else f"{distance:.3f}"
+        distance = report["total_variation"][name]
         lines.append(f"  {name:<9} " + " ".join(f"{label:>4}" for label in labels) + "    TV")
-        for who, stats in (("samples", samples), ("data", data)):
+        for who, stats in (("samples", report["samples"]), ("data", report["data_statistics"])):
             row = " ".join(f"{100 * stats[name][label]:4.0f}" for label in labels)
-            lines.append(f"  {who:<9} {row}" + (f"  {tv}" if who == "samples" else ""))
+            tv = "" if who == "data" else "     -" if distance is None else f"  {distance:.3f}"
+            lines.append(f"  {who:<9} {row}{tv}")
     return lines

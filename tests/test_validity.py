@@ -12,10 +12,11 @@ from conftest import ROOT
 from arcvae.cli import main
 from arcvae.validity import (
     BINS,
+    compare,
     grid_statistics,
     is_valid,
     objects,
-    statistics_table,
+    report_lines,
     total_variation,
 )
 
@@ -99,10 +100,19 @@ def test_total_variation():
     assert total_variation(p, {"a": 0.0, "b": 0.0, "c": 0.0}) is None  # no objects at all
 
 
-def test_the_table_has_two_rows_per_distribution():
-    stats = grid_statistics([canvas((3, DOMINO))])
-    lines = statistics_table(stats, stats, {name: 0.0 for name in BINS})
-    assert len(lines) == 3 * len(BINS) and lines[1].endswith("0.000")
+def test_compare_reports_the_samples_beside_the_data():
+    data = [canvas((3, DOMINO))] * 4
+    samples = [canvas((3, DOMINO)), canvas((3, [(0, 0)]))]  # one valid, one of a single pixel
+    report = compare(samples, data, 6, "4 validation grids")
+    assert report["valid_share"] == 0.5 and report["data_valid_share"] == 1
+    assert report["total_variation"] == {"n_objects": 0, "pixels": 0.5, "colour": 0}
+    lines = report_lines(report)
+    assert lines[0] == (
+        "valid (validity.is_valid on 6x6): 50.0% of the samples, 100.0% of the 4 validation grids"
+    )
+    assert len(lines) == 1 + 3 * len(BINS) and lines[5].endswith("0.500")
+    empty = compare([canvas()], data, 6, "4 validation grids")
+    assert empty["total_variation"]["pixels"] is None and report_lines(empty)[5].endswith("-")
 
 
 # ---------------------------------------------------------------- end to end
