@@ -21,6 +21,7 @@ COMMANDS = {
     "compare": "compare",
     "sweep": "sweep",
     "analogy": "analogy",
+    "atoms": "atoms",
     **{
         name: "latent_commands"
         for name in ("encode", "reconstruct", "traverse", "interpolate", "sample")

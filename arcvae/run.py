@@ -131,10 +131,10 @@ def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
     train, val = load_datasets(cfg.data)
     if world.main:
         say(
-            f"data: {len(train)} training grids from {cfg.data.source}:{cfg.data.split} "
-            f"({train.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
+            f"data: {len(train)} training grids from {train.origin}"
+            f" ({train.skipped} larger than {cfg.data.grid_size}x{cfg.data.grid_size} skipped), "
             + (
-                f"{len(val)} validation grids ({val.skipped} skipped)"
+                f"{len(val)} validation grids from {val.origin} ({val.skipped} skipped)"
                 if val
                 else "no validation set"
             )

