@@ -49,6 +49,7 @@ class ModelConfig:
     embed_dim: int = 16
     channels: list[int] = field(default_factory=lambda: [64, 128])
     blocks: int = 0
+    hidden: int = 0
     cell_dims: int | None = None  # null: the architecture's default (ARCH_DEFAULTS)
 
 
@@ -186,6 +187,7 @@ RANGES = [
     ("model.embed_dim", 1, None, True),
     ("model.blocks", 0, None, True),
     ("model.cell_dims", 0, None, True),
+    ("model.hidden", 0, None, True),
     ("loss.focal_gamma", 0, None, True),
     ("loss.effective_beta", 0, 1, False),
     ("loss.max_weight_ratio", 0, None, True),
@@ -302,6 +304,11 @@ def check_cells(cfg: Config) -> None:
         raise ConfigError(
             f"model.cell_dims: {cfg.model.cell_dims} needs model.arch=patch (its cells live on the "
             "half-resolution map); model.cell_dims=0 gives one global vector"
+        )
+    if cfg.model.hidden and cfg.model.arch == "conv":
+        raise ConfigError(
+            f"model.hidden: {cfg.model.hidden} needs an any-canvas model.arch (patch, conv_any, "
+            "resnet); conv's bottleneck is one linear layer"
         )
     if cfg.model.arch == "patch" and len(cfg.model.channels) < 2:
         raise ConfigError(

@@ -94,34 +94,46 @@ class ResBlock(nn.Module):
 
 class GlobalReadout(nn.Module):
     """One latent vector for the whole grid. The bottom map (c, m, m) is read by a linear layer
-    whose weights are indexed by absolute position: a weight (2D, c, M, M), M the bottom size of
+    whose weights are indexed by absolute position: a weight (out, c, M, M), M the bottom size of
     grid_size, cropped to [:, :, :m, :m] (a Linear over the bottom map zero-padded to M×M); grids
     are anchored top-left, so bottom cell (i, j) covers the same region on every canvas. The
-    decoder's mirror writes only the m×m cells."""
+    decoder's mirror writes only the m×m cells.
 
-    def __init__(self, c: int, M: int, latent_dim: int):
+    With `hidden` units, a hidden layer (GELU) sits between that layer and z on both sides, so a
+    compact z reaches the map through a nonlinearity rather than one linear map.
+    """
+
+    def __init__(self, c: int, M: int, latent_dim: int, hidden: int = 0):
         super().__init__()
         self.c = c
         self.M = M
-        # nn.Linear(c*M*M, 2D)'s weight and init, viewed as (2D, c, M, M) to crop by position.
-        stats = nn.Linear(c * M * M, 2 * latent_dim)
-        self.stats_weight = nn.Parameter(
-            stats.weight.detach().view(2 * latent_dim, c, M, M).clone()
-        )
+        width = hidden or 2 * latent_dim  # what the position-indexed layer reads the map into
+        # nn.Linear(c*M*M, width)'s weight and init, viewed as (width, c, M, M) to crop by position.
+        stats = nn.Linear(c * M * M, width)
+        self.stats_weight = nn.Parameter(stats.weight.detach().view(width, c, M, M).clone())
         self.stats_bias = nn.Parameter(stats.bias.detach().clone())
-        self.from_latent = nn.Linear(latent_dim, c * M * M)
+        self.from_latent = nn.Linear(hidden or latent_dim, c * M * M)
+        self.hidden = hidden
+        if hidden:
+            self.to_stats = nn.Linear(hidden, 2 * latent_dim)
+            self.from_z = nn.Linear(latent_dim, hidden)
 
     def encode(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Bottom map (B, c, m, m) -> μ, log σ² each (B, D)."""
         m = h.shape[-1]
         weight = self.stats_weight[:, :, :m, :m].reshape(self.stats_weight.shape[0], -1)
-        mu, logvar = F.linear(h.flatten(1), weight, self.stats_bias).chunk(2, dim=1)
+        h = F.linear(h.flatten(1), weight, self.stats_bias)  # (B, hidden or 2D)
+        if self.hidden:
+            h = self.to_stats(F.gelu(h))  # (B, 2D)
+        mu, logvar = h.chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: torch.Tensor, m: int) -> torch.Tensor:
         """z (B, D) -> the bottom map (B, c, m, m), before its activation."""
         c = self.c
         M = self.M
+        if self.hidden:
+            z = F.gelu(self.from_z(z))  # (B, hidden)
         # Only the m×m positions this canvas uses: computing all M×M and cropping was most of a
         # small canvas's step.
         weight = self.from_latent.weight.view(c, M, M, -1)[:, :m, :m].reshape(c * m * m, -1)

@@ -159,7 +159,7 @@ class ConvAnyVAE(AnyCanvas, nn.Module):
             conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths])
         )
         self.readout = GlobalReadout(
-            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
         )
         self.up_convs = nn.ModuleList(
             conv_gelu(c_in, c_out)
@@ -203,7 +203,7 @@ class ResNetVAE(AnyCanvas, nn.Module):
             conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths], blocks=1)
         )
         self.readout = GlobalReadout(
-            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
         )
         pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))
         self.up_convs = nn.ModuleList(
@@ -267,7 +267,7 @@ class PatchVAE(AnyCanvas, nn.Module):
             *down_convs(widths, blocks=cfg.blocks),
         )
         self.readout = GlobalReadout(
-            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
         )
         pairs = list(zip(widths[::-1], widths[::-1][1:]))  # no level at full resolution
         self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)

@@ -409,3 +409,24 @@ def test_every_patch_weight_trains_on_real_grids(arc1):
         optimizer.step()
     for name, p in model.named_parameters():
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
+
+
+def test_a_hidden_layer_between_the_global_vector_and_the_map_trains_in_every_any_canvas_arch():
+    """model.hidden: z reaches the bottom map through a GELU layer both ways; each of its weights
+    gets a gradient, and conv (one linear bottleneck) refuses it by name."""
+    for arch in ("patch", "conv_any", "resnet"):
+        cfg = load_config(
+            None,
+            [f"model.arch={arch}", "model.latent_dim=10", "model.cell_dims=0", "model.hidden=32"],
+        )
+        model = build_model(cfg)
+        assert model.readout.to_stats.in_features == model.readout.from_z.out_features == 32
+        tokens = _tokens(4, 12, "symbol")
+        out = model(tokens)
+        assert out.mu.shape == (4, 10) and out.logits.shape == (4, 10, 12, 12)
+        out.logits.sum().backward()
+        for name in ("to_stats.weight", "from_z.weight", "stats_weight", "from_latent.weight"):
+            grad = dict(model.readout.named_parameters())[name].grad
+            assert grad is not None and grad.abs().sum() > 0, (arch, name)
+    with pytest.raises(ConfigError, match="model.hidden: 32 needs an any-canvas model.arch"):
+        load_config(None, ["model.arch=conv", "data.padding=black", "model.hidden=32"])
