@@ -1,5 +1,5 @@
-"""The CLI end to end: one short run's folder against the DESIGN.md contract, the real entry points,
-and the one-line errors (exit 2) for bad input."""
+"""The CLI end to end: one short run's folder against the docs/design.md contract, the real entry
+points, and the one-line errors (exit 2) for bad input."""
 
 from __future__ import annotations
 
