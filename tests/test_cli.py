@@ -60,6 +60,7 @@ def _records(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_config_yaml_is_fully_resolved_and_loadable(run_dir):
     cfg = load_config(run_dir / "config.yaml")
     assert cfg.train.epochs == 1 and cfg.data.grid_size == 10 and cfg.model.latent_dim == LATENT_DIM
@@ -67,6 +68,7 @@ def test_config_yaml_is_fully_resolved_and_loadable(run_dir):
     assert None not in yaml.safe_load((run_dir / "config.yaml").read_text())["beta"].values()
 
 
+@pytest.mark.slow
 def test_every_metrics_record_has_the_contract_keys(run_dir):
     records = _records(run_dir)
     assert {r["split"] for r in records} >= {"train", "val"}
@@ -79,6 +81,7 @@ def test_every_metrics_record_has_the_contract_keys(run_dir):
         assert 0 <= r["active_units"] <= LATENT_DIM
 
 
+@pytest.mark.slow
 def test_summary_has_status_and_the_final_figures(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] in ("completed", "collapsed")
@@ -89,6 +92,7 @@ def test_summary_has_status_and_the_final_figures(run_dir):
     assert summary["pixel_accuracy"] == last_val["pixel_accuracy"]
 
 
+@pytest.mark.slow
 def test_checkpoint_tensorboard_and_plots_are_written(run_dir):
     checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
     assert checkpoints
@@ -104,6 +108,7 @@ def test_checkpoint_tensorboard_and_plots_are_written(run_dir):
 @pytest.mark.parametrize(
     "entry", [["train_vae.py"], ["-m", "arcvae", "train"]], ids=["train_vae.py", "-m arcvae"]
 )
+@pytest.mark.slow
 def test_the_real_entry_points_train(tmp_path, entry):
     args = _tiny_args(
         tmp_path / "run", tmp_path / "cache", "data.samples_per_epoch=64", "data.val_limit=16"

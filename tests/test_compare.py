@@ -52,6 +52,7 @@ def rows_by_run(out: str) -> dict[str, str]:
     return {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
 
 
+@pytest.mark.slow
 def test_table_lists_whole_and_damaged_runs(runs, capsys):
     names = [str(runs / n) for n in ("const", "warmup_fb", "killed", "no_config")]
     assert compare_main(names) == 0
@@ -85,6 +86,7 @@ def test_table_lists_whole_and_damaged_runs(runs, capsys):
     assert f"{names[3]}: no config.yaml" in out
 
 
+@pytest.mark.slow
 def test_paths_that_are_not_runs_get_a_line_each(runs, capsys):
     missing, empty = str(runs / "nowhere"), str(runs / "not_a_run")
     assert compare_main([str(runs / "const"), missing, empty]) == 0
@@ -95,6 +97,7 @@ def test_paths_that_are_not_runs_get_a_line_each(runs, capsys):
     assert "none of the 2 path(s) holds a readable run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_out_writes_overlaid_curves(runs, tmp_path, capsys):
     assert (
         main(

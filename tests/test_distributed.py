@@ -42,6 +42,8 @@ def train_losses(run_dir) -> list[float]:
     return [r["loss"] for r in records if r["split"] == "train"]
 
 
+@pytest.mark.slow
+@pytest.mark.torchrun
 def test_two_process_torchrun_matches_single_process(tmp_path):
     cache = f"data.cache_dir={tmp_path / 'cache'}"
     ddp, single = tmp_path / "ddp", tmp_path / "single"
@@ -89,6 +91,8 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
     assert sum(ddp_losses) == pytest.approx(sum(single_losses), rel=0.05)
 
 
+@pytest.mark.slow
+@pytest.mark.torchrun
 def test_two_process_run_resumes(tmp_path):
     """A torchrun run continued with --resume (here: one more epoch, so --force) picks up where it
     stopped."""

@@ -88,6 +88,7 @@ def test_lr_without_warm_up_or_decay_is_flat_there(warmup, decay):
         assert lrs[warmup:] == [0.01] * (99 - warmup)
 
 
+@pytest.mark.slow
 def test_defaults_pass_and_write_the_run_folder(tmp_path):
     """The configured loss and overfit schedule (weighted cross-entropy, inverse weights from the
     whole training set, warm-up and decay) memorise the batch; only the model and grid are shrunk,
@@ -124,6 +125,7 @@ def test_defaults_pass_and_write_the_run_folder(tmp_path):
     assert records[-1]["step"] == summary["iterations_to_target"]
 
 
+@pytest.mark.slow
 def test_a_missed_target_exits_1_with_the_summary_saying_so(tmp_path):
     code, summary, _ = overfit(tmp_path, *ONE_STEP)
     assert code == 1
@@ -132,6 +134,7 @@ def test_a_missed_target_exits_1_with_the_summary_saying_so(tmp_path):
     assert (tmp_path / "run" / "plots" / "overfit_reconstructions.png").exists()
 
 
+@pytest.mark.slow
 def test_plain_ce_without_weights_paints_black_and_pixel_accuracy_alone_would_pass_it(tmp_path):
     """The failure mode the check exists for.
 
@@ -163,12 +166,14 @@ def test_plain_ce_without_weights_paints_black_and_pixel_accuracy_alone_would_pa
     assert code == 0 and summary["non_black_accuracy"] < 0.05  # "passed" by painting black
 
 
+@pytest.mark.slow
 def test_no_cache_writes_no_class_weight_file(tmp_path):
     code, _, _ = overfit(tmp_path, *ONE_STEP, "--no-cache")
     assert code == 1
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.slow
 def test_the_overfit_run_caches_the_global_weights_and_reuses_them(tmp_path, capsys):
     overfit(tmp_path, *ONE_STEP)
     assert "computed over" in capsys.readouterr().out

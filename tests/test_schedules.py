@@ -367,6 +367,7 @@ def check_logged_beta(run_dir, cfg):
     return records
 
 
+@pytest.mark.slow
 def test_ultra_conservative_run_follows_the_schedule(tiny_config, tmp_path):
     cfg = tiny_config(
         "beta.schedule=ultra_conservative",
@@ -382,6 +383,7 @@ def test_ultra_conservative_run_follows_the_schedule(tiny_config, tmp_path):
     assert any(0.0 < b < 0.1 for b in betas)  # the ramp was logged on its way up
 
 
+@pytest.mark.slow
 def test_cyclical_run_follows_the_schedule(tiny_config, tmp_path):
     cfg = tiny_config(
         "beta.schedule=cyclical", "beta.n_cycles=2", "beta.shape=cosine", "train.log_every=1"
@@ -412,6 +414,7 @@ def test_cosine_learning_rate_falls_from_lr_to_the_floor_and_stays():
     assert {learning_rate(constant, k / 10) for k in range(11)} == {0.002}
 
 
+@pytest.mark.slow
 def test_a_cosine_run_logs_the_rate_of_each_step(tiny_config, tmp_path):
     cfg = tiny_config("train.lr_schedule=cosine", "train.log_every=1")
     train(cfg, tmp_path / "run")

@@ -98,6 +98,7 @@ def test_every_weight_of_a_spatial_model_trains_on_real_grids(arc1):
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
 
 
+@pytest.mark.slow
 def test_the_default_model_with_its_cells_passes_the_overfit_check_as_a_user_runs_it(tmp_path):
     """`python train_vae.py --overfit-batch` with nothing shrunk: 32 real grids at 30×30, the
     default cells."""
@@ -113,6 +114,7 @@ def _as_before_the_cells(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if "spatial_dims" not in line)
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
     run = tmp_path / "run"
     assert main(["--out", str(run), *TINY, f"data.cache_dir={tmp_path / 'cache'}"]) == 0

@@ -13,6 +13,7 @@ from arcvae.tracking import read_metrics
 
 
 @pytest.mark.usefixtures("no_pictures")
+@pytest.mark.slow
 def test_nan_steps_are_skipped_and_counted(tiny_config, tmp_path, monkeypatch):
     cfg = tiny_config("train.max_bad_steps=3")
     nan_loss_on_calls(monkeypatch, {3, 4, 9, 10})  # two short bursts, each under the limit

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import TINY
 
 from arcvae.cli import main
 from arcvae.sweep import run_state
 
 
+@pytest.mark.slow
 def test_sweep_runs_skips_and_compares(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("train:\n  epochs: 1\n")
@@ -47,6 +49,7 @@ def test_sweep_runs_skips_and_compares(tmp_path, capsys):
     assert (runs[0] / "metrics.jsonl").read_text() == first
 
 
+@pytest.mark.slow
 def test_a_run_without_its_summary_is_resumed_not_restarted(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("train:\n  epochs: 1\n")
