@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import TINY
+from conftest import TINY, assert_picture
 
 from arcvae.cli import main
 from arcvae.compare import compare_main
@@ -14,8 +14,6 @@ from arcvae.config_io import load_config
 from arcvae.metrics import reason_kinds
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +110,7 @@ def test_out_writes_overlaid_curves(runs, tmp_path, capsys):
         )
         == 0
     )
-    assert (tmp_path / "cmp" / "compare.png").read_bytes()[:8] == PNG_MAGIC
+    assert_picture(tmp_path / "cmp" / "compare.png")
     (tmp_path / "file").write_text("")
     assert main(["compare", str(runs / "const"), "--out", str(tmp_path / "file")]) == 2
     assert "is not a folder" in capsys.readouterr().err

@@ -81,7 +81,7 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
         assert (ddp / name).is_file()
     assert list((ddp / "checkpoints").glob("step_*.pt"))
     assert list((ddp / "tensorboard").glob("events.*"))
-    assert json.loads((ddp / "summary.json").read_text())["status"] in ("completed", "collapsed")
+    assert json.loads((ddp / "summary.json").read_text())["status"] == "completed"
 
     ddp_losses, single_losses = train_losses(ddp), train_losses(single)
     assert len(ddp_losses) == len(single_losses) == 1024 // 32  # same number of global steps

@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, assert_picture
 
 from arcvae.cli import main
 from arcvae.config_io import load_config
@@ -117,7 +117,7 @@ def test_defaults_pass_and_write_the_run_folder(tmp_path):
     recalls = [a for a in summary["per_class_accuracy"] if a is not None]
     assert len(summary["per_class_accuracy"]) == 10 and min(recalls) >= 0.80
     run = tmp_path / "run"
-    assert (run / "plots" / "overfit_reconstructions.png").stat().st_size > 0
+    assert_picture(run / "plots" / "overfit_reconstructions.png")
     assert (run / "config.yaml").exists()
     assert records and all(
         r["split"] == "train" and len(r["per_class_accuracy"]) == 10 for r in records
@@ -131,7 +131,7 @@ def test_a_missed_target_exits_1_with_the_summary_saying_so(tmp_path):
     assert code == 1
     assert summary["passed"] is False and summary["iterations_to_target"] is None
     assert summary["iterations"] == 1
-    assert (tmp_path / "run" / "plots" / "overfit_reconstructions.png").exists()
+    assert_picture(tmp_path / "run" / "plots" / "overfit_reconstructions.png")
 
 
 @pytest.mark.slow

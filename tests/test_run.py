@@ -20,7 +20,7 @@ from arcvae.trainer import train
 @pytest.mark.slow
 def test_compiled_model_checkpoints_the_bare_weights(tiny_config, tmp_path):
     cfg = tiny_config("train.epochs=1", "train.compile=true")
-    assert train(cfg, tmp_path / "run")["status"] != "failed"
+    assert train(cfg, tmp_path / "run")["status"] == "completed"  # β 0 throughout: no alarm
     state = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])["model"]
     assert not any(key.startswith("_orig_mod") for key in state)  # loadable without torch.compile
     build_model(cfg).load_state_dict(state)
