@@ -33,7 +33,7 @@ def evaluating(net: torch.nn.Module, cfg: Config, device: torch.device):
 def decode_at_mean(
     net: torch.nn.Module, grids: torch.Tensor, cfg: Config, device: torch.device
 ) -> VAEOutput:
-    """The model's output at z = μ (where DESIGN.md measures accuracy), decoded on the input's
+    """The model's output at z = μ (where docs/design.md measures accuracy), decoded on the input's
     canvas."""
     with evaluating(net, cfg, device):
         return net(grids, sample=False)

@@ -1,4 +1,4 @@
-"""The ELBO and its parts, at the scale fixed in DESIGN.md.
+"""The ELBO and its parts, at the scale fixed in docs/design.md.
 
 Reconstruction: sum over a grid's pixels of the per-pixel loss (`loss.reduction: mean` divides it by
 the pixels counted, the scaling in which users met the collapse at β = 0.01); KL: sum over latent
@@ -132,7 +132,7 @@ def kl_per_sample_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> torch.Tensor:
     """KL' per sample (B,) with a floor of `free_bits` nats on each dimension.
 
-    batch: clamp each dimension's batch-mean KL (the DESIGN.md default), so the gradient of a
+    batch: clamp each dimension's batch-mean KL (the docs/design.md default), so the gradient of a
     dimension is zero while its mean KL is below λ. sample: clamp each sample's KL_d.
     The result, averaged over the batch, is Σ_d max(λ, mean_b KL_bd) in batch mode.
     """

@@ -1,6 +1,7 @@
 """Health figures of a β-VAE on grids, accumulated on the device and read back only when logged.
 
-Definitions (DESIGN.md): accuracy on the argmax of the logits at z = μ, over each grid's own pixels
+Definitions (docs/design.md):
+accuracy on the argmax of the logits at z = μ, over each grid's own pixels
 (the padding is not a pixel of the grid, in either padding mode); non-black accuracy over pixels
 whose target is not 0; per-class accuracy = recall of each colour (None when absent); grid accuracy
 = every own pixel right and, where the model predicts the shape (size logits), rows and cols right
@@ -203,7 +204,7 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
     return {**loss_figures(s), **accuracy_figures(s, active_threshold)}
 
 
-# The figures every record and summary carries (DESIGN.md's metrics.jsonl contract), in record
+# The figures every record and summary carries (docs/design.md's metrics.jsonl contract), in record
 # order.
 FIGURES = (
     *LOSS_TERMS,
@@ -220,7 +221,7 @@ FIGURES = (
 )
 
 
-# Colour names for messages, in the order of the ARC palette (DESIGN.md).
+# Colour names for messages, in the order of the ARC palette (docs/design.md).
 COLOUR_NAMES = [
     "black",
     "blue",

@@ -1,8 +1,8 @@
 """What the per-log health figures cost: one training epoch with a record every step against one
 record per epoch, the same steps otherwise, alternated to cancel drift on a shared machine.
 
-    OMP_NUM_THREADS=1 python bench/metrics_cost.py                 # CPU, cpu_small settings: ~1-2
-    min python bench/metrics_cost.py --device cuda --repeats 5
+    OMP_NUM_THREADS=1 python bench/metrics_cost.py                 # CPU, cpu_small settings
+    python bench/metrics_cost.py --device cuda --repeats 5
 
 A record (arcvae.trainer.log_train) adds one forward pass at z = μ on the current batch, the
 figures' device-to-host copy, a metrics.jsonl line and TensorBoard scalars, histogram and image.

@@ -1,8 +1,8 @@
 """Time to quality on full-size ARC, like airbench's time to 94% on CIFAR-10.
 
-    python bench/speedrun.py --minutes 30 --out runs/speedrun_new                   # the default
-    recipe python bench/speedrun.py --minutes 30 --out runs/speedrun_today --baseline      # today's
-    network python bench/speedrun.py --minutes 30 --out DIR model.arch=conv_any data.padding=symbol
+    python bench/speedrun.py --minutes 30 --out runs/speedrun_new               # the default recipe
+    python bench/speedrun.py --minutes 30 --out runs/speedrun_today --baseline  # the seed's network
+    python bench/speedrun.py --minutes 10 --out DIR model.blocks=1              # any overrides
 
 Trains on all ARC-AGI-1 training grids (full size, augmented: the trainer's own batches and step)
 for a wall-clock budget of training time, and evaluates on all 3,564 ARC-AGI-1 evaluation grids

@@ -1,8 +1,8 @@
 """Training throughput and what it buys: today's path against the new default, side by side in one
 run.
 
-    python bench/throughput.py                        # 2 CPU cores: about 6 minutes
-    python bench/throughput.py --quality-samples 0    # speed only: about 2 minutes
+    python bench/throughput.py                        # speed, then quality after the same samples
+    python bench/throughput.py --quality-samples 0    # speed only
     python bench/throughput.py --device cuda
 
 Both paths are the trainer's own code (`run.set_up`, `batches.epoch_plan`, `make_batch`,
@@ -17,10 +17,10 @@ user runs it:
 Speed: samples/s over windows of consecutive batches of each path's epoch plan (so the new path's
 mix of canvases is the real one), the paths taking turns so drift hits both alike; the median
 window. FLOPs per step are counted by FlopCounterMode (forward + backward, per canvas). The CPU's
-peak is cores × FLOP per cycle × clock: a Zen 4 core issues two 256-bit FMAs per cycle, 32 fp32
-FLOP, and twice that in bf16 (VDPBF16PS), so 2 cores at 2.6 GHz give 166 fp32 / 333 bf16 GFLOP/s
-(`--ghz`, `--cores` to change; on another CPU the share of peak is only as good as these two
-numbers).
+peak is cores × FLOP per cycle × clock, with two FMA units a core of `--fma-bits` each (an FMA is
+2 FLOP per lane; bf16 dot products such as VDPBF16PS do twice the fp32 lanes): at the defaults,
+256-bit FMAs at 2.6 GHz, that is 32 fp32 / 64 bf16 FLOP per cycle a core. Set `--fma-bits`, `--ghz`
+and `--cores` to the machine's: the share of peak is only as good as these three numbers.
 
 Quality: each path then trains `--quality-samples` samples with the real trainer (1 epoch warm-up,
 2 of ramp to β = 0.5, free bits 0.3, the rest of the config default) and is evaluated on all
@@ -67,10 +67,16 @@ QUALITY = [
     "train.progress=false",
     "monitor.n_recon_grids=0",
 ]
-FLOP_PER_CYCLE = {
-    "fp32": 32,
-    "bf16": 64,
-}  # per Zen 4 core: 2 × 256-bit FMA; VDPBF16PS doubles it in bf16
+FMA_UNITS = 2  # FMA units a core, each of --fma-bits
+
+
+def flop_per_cycle(precision: str, fma_bits: int) -> int:
+    """Peak FLOP a core issues per cycle: FMA units × fp32 lanes × 2 (multiply and add), twice that
+    in bf16 (a bf16 dot product fills each fp32 lane with two products)."""
+    fp32 = FMA_UNITS * (fma_bits // 32) * 2
+    return fp32 * (2 if precision == "bf16" else 1)
+
+
 CUDA_PEAK = {"fp32": 67e12, "bf16": 989e12}  # H100 SXM dense
 
 
@@ -161,9 +167,10 @@ def peak_flops(device: torch.device, precision: str, args) -> tuple[float, str]:
     if device.type == "cuda":
         return CUDA_PEAK[precision], f"H100 SXM dense {precision}"
     cores = args.cores or torch.get_num_threads()
+    per_cycle = flop_per_cycle(precision, args.fma_bits)
     return (
-        cores * FLOP_PER_CYCLE[precision] * args.ghz * 1e9,
-        f"{cores} cores × {FLOP_PER_CYCLE[precision]} {precision} FLOP/cycle × {args.ghz} GHz",
+        cores * per_cycle * args.ghz * 1e9,
+        f"{cores} cores × {per_cycle} {precision} FLOP/cycle × {args.ghz} GHz",
     )
 
 
@@ -269,6 +276,13 @@ def main() -> None:
         help="samples trained per path for quality (0: skip)",
     )
     p.add_argument("--ghz", type=float, default=2.6, help="CPU clock for the peak (default 2.6)")
+    p.add_argument(
+        "--fma-bits",
+        type=int,
+        choices=[128, 256, 512],
+        default=256,
+        help="width of each of a core's two FMA units, for the peak (default 256)",
+    )
     p.add_argument(
         "--cores", type=int, default=0, help="cores for the peak (default: torch's thread count)"
     )

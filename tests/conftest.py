@@ -6,6 +6,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import matplotlib.image
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -56,6 +58,17 @@ def assert_one_line_error(code: int, err: str, *words: str) -> None:
     assert err.startswith("error: ") and err.count("\n") == 1, err
     for word in words:
         assert word in err, (word, err)
+
+
+def assert_picture(path: Path, min_width: int = 64, min_height: int = 64) -> np.ndarray:
+    """A PNG that opens as an RGB(A) image of at least that size with more than two colours in it:
+    something was drawn, it is not a blank page. Returns the pixels (H, W, 3 or 4)."""
+    pixels = matplotlib.image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[2] in (3, 4), (path, pixels.shape)
+    assert pixels.shape[0] >= min_height and pixels.shape[1] >= min_width, (path, pixels.shape)
+    colours = np.unique(pixels[..., :3].reshape(-1, 3), axis=0)
+    assert len(colours) > 2, f"{path} is blank: {len(colours)} colour(s)"
+    return pixels
 
 
 def final_weights(run_dir: Path) -> dict:

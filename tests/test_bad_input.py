@@ -360,6 +360,7 @@ def test_corrupt_class_weight_cache_is_rebuilt(tmp_path, capsys):
         (["train.lr=-1"], "train.lr: -1.0 is out of range"),
     ],
 )
+@pytest.mark.slow
 def test_entry_point_prints_one_line(tmp_path, args, words):
     done = subprocess.run(
         [sys.executable, "train_vae.py", *args, "--out", str(tmp_path / "run")],

@@ -188,7 +188,7 @@ def test_canvas_is_the_longest_side_rounded_up_to_the_multiple_and_capped():
 def test_arc1_bucket_mix_matches_the_design_figures(arc1):
     canvases = canvas_sizes(arc1.sizes, 4, 30)
     assert (canvases >= arc1.sizes.max(1).values).all()
-    # DESIGN.md: with canvases rounded up to a multiple of 4 the mean canvas is 20% of 30x30.
+    # docs/design.md: with canvases rounded up to a multiple of 4 the mean canvas is 20% of 30x30.
     assert (canvases.double() ** 2).mean().item() / 900 == pytest.approx(0.20, abs=0.01)
 
 

@@ -33,7 +33,7 @@ def weights_for(
 
 def test_padded_counts_are_the_designs_figures(arc_grids, arc_counts):
     assert len(arc_grids) == 3434
-    # DESIGN.md: 94.1% black padded
+    # docs/design.md: 94.1% black padded
     assert arc_counts[0] / arc_counts.sum() == pytest.approx(0.941, abs=5e-4)
     assert arc_counts[1:].tolist() == [33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
 

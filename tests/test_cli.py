@@ -1,5 +1,5 @@
-"""The CLI end to end: one short run's folder against the DESIGN.md contract, the real entry points,
-and the one-line errors (exit 2) for bad input."""
+"""The CLI end to end: one short run's folder against the docs/design.md contract, the real entry
+points, and the one-line errors (exit 2) for bad input."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, assert_picture
 
 from arcvae.cli import main
 from arcvae.config_io import load_config
@@ -60,6 +60,7 @@ def _records(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_config_yaml_is_fully_resolved_and_loadable(run_dir):
     cfg = load_config(run_dir / "config.yaml")
     assert cfg.train.epochs == 1 and cfg.data.grid_size == 10 and cfg.model.latent_dim == LATENT_DIM
@@ -67,6 +68,7 @@ def test_config_yaml_is_fully_resolved_and_loadable(run_dir):
     assert None not in yaml.safe_load((run_dir / "config.yaml").read_text())["beta"].values()
 
 
+@pytest.mark.slow
 def test_every_metrics_record_has_the_contract_keys(run_dir):
     records = _records(run_dir)
     assert {r["split"] for r in records} >= {"train", "val"}
@@ -79,9 +81,10 @@ def test_every_metrics_record_has_the_contract_keys(run_dir):
         assert 0 <= r["active_units"] <= LATENT_DIM
 
 
+@pytest.mark.slow
 def test_summary_has_status_and_the_final_figures(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] in ("completed", "collapsed")
+    assert summary["status"] == "completed"  # TINY keeps β at 0: the alarm is not armed
     for key in CONTRACT_KEYS[3:]:
         if key != "beta":
             assert summary[key] is not None, key
@@ -89,6 +92,7 @@ def test_summary_has_status_and_the_final_figures(run_dir):
     assert summary["pixel_accuracy"] == last_val["pixel_accuracy"]
 
 
+@pytest.mark.slow
 def test_checkpoint_tensorboard_and_plots_are_written(run_dir):
     checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
     assert checkpoints
@@ -99,11 +103,14 @@ def test_checkpoint_tensorboard_and_plots_are_written(run_dir):
         "reconstructions.png",
         "curves.png",
     }
+    for name in ("reconstructions.png", "curves.png"):
+        assert_picture(run_dir / "plots" / name)
 
 
 @pytest.mark.parametrize(
     "entry", [["train_vae.py"], ["-m", "arcvae", "train"]], ids=["train_vae.py", "-m arcvae"]
 )
+@pytest.mark.slow
 def test_the_real_entry_points_train(tmp_path, entry):
     args = _tiny_args(
         tmp_path / "run", tmp_path / "cache", "data.samples_per_epoch=64", "data.val_limit=16"

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import TINY
+from conftest import TINY, assert_picture
 
 from arcvae.cli import main
 from arcvae.compare import compare_main
@@ -14,8 +14,6 @@ from arcvae.config_io import load_config
 from arcvae.metrics import reason_kinds
 from arcvae.tracking import read_metrics
 from arcvae.trainer import train
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +50,7 @@ def rows_by_run(out: str) -> dict[str, str]:
     return {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
 
 
+@pytest.mark.slow
 def test_table_lists_whole_and_damaged_runs(runs, capsys):
     names = [str(runs / n) for n in ("const", "warmup_fb", "killed", "no_config")]
     assert compare_main(names) == 0
@@ -84,6 +83,7 @@ def test_table_lists_whole_and_damaged_runs(runs, capsys):
     assert f"{names[3]}: no config.yaml" in out
 
 
+@pytest.mark.slow
 def test_paths_that_are_not_runs_get_a_line_each(runs, capsys):
     missing, empty = str(runs / "nowhere"), str(runs / "not_a_run")
     assert compare_main([str(runs / "const"), missing, empty]) == 0
@@ -94,6 +94,7 @@ def test_paths_that_are_not_runs_get_a_line_each(runs, capsys):
     assert "none of the 2 path(s) holds a readable run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_out_writes_overlaid_curves(runs, tmp_path, capsys):
     assert (
         main(
@@ -108,7 +109,7 @@ def test_out_writes_overlaid_curves(runs, tmp_path, capsys):
         )
         == 0
     )
-    assert (tmp_path / "cmp" / "compare.png").read_bytes()[:8] == PNG_MAGIC
+    assert_picture(tmp_path / "cmp" / "compare.png")
     (tmp_path / "file").write_text("")
     assert main(["compare", str(runs / "const"), "--out", str(tmp_path / "file")]) == 2
     assert "is not a folder" in capsys.readouterr().err

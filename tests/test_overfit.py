@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, assert_picture
 
 from arcvae.cli import main
 from arcvae.config_io import load_config
@@ -88,6 +88,7 @@ def test_lr_without_warm_up_or_decay_is_flat_there(warmup, decay):
         assert lrs[warmup:] == [0.01] * (99 - warmup)
 
 
+@pytest.mark.slow
 def test_defaults_pass_and_write_the_run_folder(tmp_path):
     """The configured loss and overfit schedule (weighted cross-entropy, inverse weights from the
     whole training set, warm-up and decay) memorise the batch; only the model and grid are shrunk,
@@ -116,7 +117,7 @@ def test_defaults_pass_and_write_the_run_folder(tmp_path):
     recalls = [a for a in summary["per_class_accuracy"] if a is not None]
     assert len(summary["per_class_accuracy"]) == 10 and min(recalls) >= 0.80
     run = tmp_path / "run"
-    assert (run / "plots" / "overfit_reconstructions.png").stat().st_size > 0
+    assert_picture(run / "plots" / "overfit_reconstructions.png")
     assert (run / "config.yaml").exists()
     assert records and all(
         r["split"] == "train" and len(r["per_class_accuracy"]) == 10 for r in records
@@ -124,14 +125,16 @@ def test_defaults_pass_and_write_the_run_folder(tmp_path):
     assert records[-1]["step"] == summary["iterations_to_target"]
 
 
+@pytest.mark.slow
 def test_a_missed_target_exits_1_with_the_summary_saying_so(tmp_path):
     code, summary, _ = overfit(tmp_path, *ONE_STEP)
     assert code == 1
     assert summary["passed"] is False and summary["iterations_to_target"] is None
     assert summary["iterations"] == 1
-    assert (tmp_path / "run" / "plots" / "overfit_reconstructions.png").exists()
+    assert_picture(tmp_path / "run" / "plots" / "overfit_reconstructions.png")
 
 
+@pytest.mark.slow
 def test_plain_ce_without_weights_paints_black_and_pixel_accuracy_alone_would_pass_it(tmp_path):
     """The failure mode the check exists for.
 
@@ -163,12 +166,14 @@ def test_plain_ce_without_weights_paints_black_and_pixel_accuracy_alone_would_pa
     assert code == 0 and summary["non_black_accuracy"] < 0.05  # "passed" by painting black
 
 
+@pytest.mark.slow
 def test_no_cache_writes_no_class_weight_file(tmp_path):
     code, _, _ = overfit(tmp_path, *ONE_STEP, "--no-cache")
     assert code == 1
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.slow
 def test_the_overfit_run_caches_the_global_weights_and_reuses_them(tmp_path, capsys):
     overfit(tmp_path, *ONE_STEP)
     assert "computed over" in capsys.readouterr().out

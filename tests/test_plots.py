@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import assert_picture
 
 from arcvae import plots
 from arcvae.config import MonitorConfig
@@ -70,7 +71,7 @@ def test_save_curves_lays_out_an_axis_for_every_panel(tmp_path, monkeypatch, n_p
     # figsize (13, 3.25 a row) at 80 dpi
     assert width == 13 * 80 and height == pytest.approx(3.25 * rows * 80, abs=1)
     for name in ("kl_heatmap.png", "per_class_accuracy.png"):
-        assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG_MAGIC
+        assert_picture(tmp_path / "plots" / name)
 
 
 def test_save_curves_of_a_run_without_evaluations_uses_the_train_records(tmp_path):

@@ -39,6 +39,7 @@ def losses(tiny_config, precision: str, *overrides: str) -> list[float]:
     [["data.padding=black", "model.arch=conv"], ["data.padding=symbol", "model.arch=conv_any"]],
     ids=["black", "symbol"],
 )
+@pytest.mark.slow
 def test_bf16_and_fp32_train_to_the_same_loss(tiny_config, mode):
     fp32, bf16 = losses(tiny_config, "fp32", *mode), losses(tiny_config, "bf16", *mode)
     worst = max(abs(a - b) / a for a, b in zip(fp32, bf16))

@@ -17,9 +17,10 @@ from arcvae.model import build_model
 from arcvae.trainer import train
 
 
+@pytest.mark.slow
 def test_compiled_model_checkpoints_the_bare_weights(tiny_config, tmp_path):
     cfg = tiny_config("train.epochs=1", "train.compile=true")
-    assert train(cfg, tmp_path / "run")["status"] != "failed"
+    assert train(cfg, tmp_path / "run")["status"] == "completed"  # β 0 throughout: no alarm
     state = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])["model"]
     assert not any(key.startswith("_orig_mod") for key in state)  # loadable without torch.compile
     build_model(cfg).load_state_dict(state)
@@ -27,6 +28,7 @@ def test_compiled_model_checkpoints_the_bare_weights(tiny_config, tmp_path):
 
 
 @pytest.mark.usefixtures("no_pictures")
+@pytest.mark.slow
 def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, monkeypatch, capsys):
     cfg = tiny_config(*RESUMABLE)
     sigint_at_call(monkeypatch, 5)
@@ -45,6 +47,7 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, mo
 
 
 @pytest.mark.usefixtures("no_pictures")
+@pytest.mark.slow
 def test_checkpoint_holds_everything_the_issue_lists(tiny_config, tmp_path):
     cfg = tiny_config("beta.schedule=adaptive")
     trainer.train(cfg, tmp_path / "run")

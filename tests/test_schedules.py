@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, assert_picture
 
 from arcvae.cli import main
 from arcvae.config import ConfigError
@@ -322,7 +322,7 @@ def test_shipped_configs_are_consistent_and_show_their_schedule(name, tmp_path, 
     )
     # every shipped schedule reaches its top
     assert float(table[-1][1]) == pytest.approx(cfg.beta.max_beta)
-    assert plot.stat().st_size > 0
+    assert_picture(plot)
     assert not (tmp_path / "metrics.jsonl").exists()  # nothing trained
 
 
@@ -362,6 +362,7 @@ def check_logged_beta(run_dir, cfg):
     return records
 
 
+@pytest.mark.slow
 def test_ultra_conservative_run_follows_the_schedule(tiny_config, tmp_path):
     cfg = tiny_config(
         "beta.schedule=ultra_conservative",
@@ -377,6 +378,7 @@ def test_ultra_conservative_run_follows_the_schedule(tiny_config, tmp_path):
     assert any(0.0 < b < 0.1 for b in betas)  # the ramp was logged on its way up
 
 
+@pytest.mark.slow
 def test_cyclical_run_follows_the_schedule(tiny_config, tmp_path):
     cfg = tiny_config(
         "beta.schedule=cyclical", "beta.n_cycles=2", "beta.shape=cosine", "train.log_every=1"
@@ -406,6 +408,7 @@ def test_cosine_learning_rate_falls_from_lr_to_the_floor_and_stays():
     assert {learning_rate(constant, k / 10) for k in range(11)} == {0.002}
 
 
+@pytest.mark.slow
 def test_a_cosine_run_logs_the_rate_of_each_step(tiny_config, tmp_path):
     cfg = tiny_config("train.lr_schedule=cosine", "train.log_every=1")
     train(cfg, tmp_path / "run")

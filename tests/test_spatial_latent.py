@@ -99,6 +99,7 @@ def test_every_weight_of_a_spatial_model_trains_on_real_grids(arc1):
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
 
 
+@pytest.mark.slow
 def test_the_default_model_with_its_cells_passes_the_overfit_check_as_a_user_runs_it(tmp_path):
     """`python train_vae.py --overfit-batch` with nothing shrunk: 32 real grids at 30×30, the
     default cells."""
@@ -122,6 +123,7 @@ def _with_the_cells_total(text: str) -> str:
     return text.replace("cell_dims: 2\n", "spatial_dims: 50\n")
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
     run = tmp_path / "run"
     assert main(["--out", str(run), *TINY, f"data.cache_dir={tmp_path / 'cache'}"]) == 0

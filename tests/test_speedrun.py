@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import ROOT, TINY
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -43,6 +44,7 @@ def test_only_evaluations_at_full_beta_with_every_unit_active_and_kl_above_the_f
     }
 
 
+@pytest.mark.slow
 def test_a_tiny_speedrun_writes_its_figures_and_history(tmp_path):
     out = tmp_path / "sr"
     result = speedrun.main(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from conftest import ROOT, TINY
 
 sys.path.insert(0, str(ROOT / "bench"))
 import step_times  # noqa: E402
 
 
+@pytest.mark.slow
 def test_each_configuration_gets_a_line_with_its_rate_and_the_canvases_of_its_plan(
     tmp_path, capsys
 ):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import TINY
+import pytest
+from conftest import TINY, assert_picture
 
 from arcvae.cli import main
 from arcvae.sweep import run_state
 
 
+@pytest.mark.slow
 def test_sweep_runs_skips_and_compares(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("train:\n  epochs: 1\n")
@@ -30,15 +32,12 @@ def test_sweep_runs_skips_and_compares(tmp_path, capsys):
     assert main(args) == 0
     runs = [out / "tiny-seed0", out / "tiny-seed1"]
     for run in runs:
-        assert json.loads((run / "summary.json").read_text())["status"] in (
-            "completed",
-            "collapsed",
-        )
+        assert json.loads((run / "summary.json").read_text())["status"] == "completed"
         assert run_state(run) == "done"
     assert "seed: 1" in (runs[1] / "config.yaml").read_text()
     table = (out / "compare.txt").read_text()
     assert "tiny-seed0" in table and "tiny-seed1" in table
-    assert (out / "compare.png").stat().st_size > 0
+    assert_picture(out / "compare.png")
 
     first = (runs[0] / "metrics.jsonl").read_text()
     capsys.readouterr()
@@ -47,6 +46,7 @@ def test_sweep_runs_skips_and_compares(tmp_path, capsys):
     assert (runs[0] / "metrics.jsonl").read_text() == first
 
 
+@pytest.mark.slow
 def test_a_run_without_its_summary_is_resumed_not_restarted(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("train:\n  epochs: 1\n")
@@ -59,8 +59,5 @@ def test_a_run_without_its_summary_is_resumed_not_restarted(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", str(config), "--out", str(out), *common]) == 0
     assert "(resume)" in capsys.readouterr().out
-    assert json.loads((out / "tiny" / "summary.json").read_text())["status"] in (
-        "completed",
-        "collapsed",
-    )
+    assert json.loads((out / "tiny" / "summary.json").read_text())["status"] == "completed"
     assert (out / "tiny" / "metrics.jsonl").read_text() == records  # nothing trained twice

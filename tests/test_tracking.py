@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from conftest import hand_stats
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -38,6 +39,7 @@ def test_kl_image_uses_a_fixed_scale_so_a_dead_latent_is_dark():
     assert kl_stripe(torch.ones(5)).shape == (8, 40, 3)
 
 
+@pytest.mark.slow
 def test_records_and_tensorboard_carry_every_figure(tiny_config, tmp_path):
     train(tiny_config("train.epochs=1"), tmp_path / "run")
     board = tmp_path / "run" / "tensorboard"
