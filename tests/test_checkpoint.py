@@ -34,7 +34,7 @@ def test_kill_9_during_a_checkpoint_write_leaves_the_previous_one(tmp_path):
     assert done.returncode == -signal.SIGKILL
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_000000001.pt"]
     # the torn write, never under a real name
-    assert tmp_path / "checkpoints" / ".step_000000002.pt.tmp".exists()
+    assert (tmp_path / "checkpoints" / ".step_000000002.pt.tmp").exists()
     assert torch.equal(
         torch.load(ckpt.list_checkpoints(tmp_path)[0], weights_only=True)["w"], torch.ones(1000)
     )

@@ -11,8 +11,9 @@ import torch
 from conftest import final_weights, nan_loss_on_calls
 
 from arcvae import trainer
+from arcvae.batches import epoch_plan, make_batch
 from arcvae.run import set_up
-from arcvae.steps import epoch_plan, make_batch, make_optimizer, train_step
+from arcvae.steps import make_optimizer, train_step
 from arcvae.tracking import read_metrics
 
 
