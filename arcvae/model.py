@@ -108,12 +108,21 @@ class FixedCanvasVAE(nn.Module):
 
 
 class AnyCanvas:
-    """What the any-canvas models share: the canvas check and the shape head over the global
-    vector (the first `global_dims` of z). A mixin for nn.Module classes, not a model of its own."""
+    """What the any-canvas models share: the canvas check, the encoder read out into one global
+    vector (`PatchVAE` adds its cells), and the shape head over the global vector (the first
+    `global_dims` of z). A mixin for nn.Module classes, not a model of its own."""
 
     grid_size: int
     global_dims: int
+    embed: nn.Embedding
+    encoder: nn.Sequential
+    readout: GlobalReadout
     to_sizes: nn.Module | None
+
+    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
+        self.check_canvas(grids.shape[-1])
+        return self.readout.encode(self.encoder(embed_tokens(self.embed, grids)))
 
     def check_canvas(self, canvas: int) -> None:
         if not 1 <= canvas <= self.grid_size:
@@ -168,11 +177,6 @@ class ConvAnyVAE(AnyCanvas, nn.Module):
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
         self.to_sizes = size_head(cfg.latent_dim) if padding == "symbol" else None
 
-    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
-        self.check_canvas(grids.shape[-1])
-        return self.readout.encode(self.encoder(embed_tokens(self.embed, grids)))
-
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
         self.check_canvas(canvas)
@@ -214,11 +218,6 @@ class ResNetVAE(AnyCanvas, nn.Module):
         )
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
         self.to_sizes = size_head(cfg.latent_dim, hidden=256) if padding == "symbol" else None
-
-    def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
-        self.check_canvas(grids.shape[-1])
-        return self.readout.encode(self.encoder(embed_tokens(self.embed, grids)))
 
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""

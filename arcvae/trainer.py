@@ -60,7 +60,8 @@ def train(
     recompute_weights: bool = False,
 ) -> dict:
     """Train per `cfg` into `run_dir` (or continue the run there); returns the summary."""
-    started, run_dir = time.perf_counter(), Path(run_dir)
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
     state = ckpt.load_latest(run_dir) if resume else None
     if state is not None:
         check_resume_config(cfg, state, force)
