@@ -41,6 +41,22 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def one_thread_for_unit_tests(request):
+    """Unit tests (those not marked slow) run torch on one thread: their tensors are small, and on a
+    shared CPU torch's threads waiting on each other cost several times what they give. Pipeline
+    tests keep the default, as a user's run does (their subprocesses set OMP_NUM_THREADS=1)."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_config(tmp_path):
     """A factory: tiny_config('beta.schedule=cyclical', ...) -> Config, caching under tmp_path."""
