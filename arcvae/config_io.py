@@ -72,27 +72,33 @@ def _parse_value(item: str, text: str) -> Any:
         raise ConfigError(f"override '{item}': the value '{text}' is not valid YAML") from None
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Schema defaults <- YAML file <- dotted overrides, then ranges; raises ConfigError."""
-    layers = []
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            tree = yaml.safe_load(path.read_text()) or {}
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" (line {mark.line + 1})" if mark else ""
-            raise ConfigError(f"{path}: not valid YAML{line}") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path}: a config file must be a mapping of sections")
-        layers.append((str(path), tree))
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: str | Path | None = None,
+) -> Config:
+    """Schema defaults <- base YAML file <- YAML file <- dotted overrides, then ranges; raises
+    ConfigError. `base` is what a sweep's configs share (`sweep --base`)."""
+    layers = [(str(file), _read_yaml(Path(file))) for file in (base, path) if file is not None]
     if overrides:
         layers.append(("command line", _overrides_to_tree(overrides)))
     return _merge(layers)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections")
+    return tree
 
 
 def load_config_text(text: str, where: str = "saved config") -> Config:

@@ -1,4 +1,4 @@
-"""`python -m arcvae sweep CONFIG [CONFIG ...] --out DIR [--seeds 0 1 2] [overrides]`.
+"""`python -m arcvae sweep CONFIG [CONFIG ...] --out DIR [--seeds 0 1 2] [--base FILE] [overrides]`.
 
 Runs several configurations one after another into DIR/<config>[-seedN], then writes the compare
 table (DIR/compare.txt) and overlaid curves (DIR/compare.png). Resumable: a finished run is
@@ -37,6 +37,10 @@ def sweep_parser() -> Parser:
         nargs="+",
         help="train each configuration once per seed (put overrides before this)",
     )
+    p.add_argument(
+        "--base",
+        help="a config file under every configuration (its keys, then each file's, then overrides)",
+    )
     return p
 
 
@@ -68,7 +72,7 @@ def sweep_main(argv: list[str]) -> int:
     out = Path(args.out)
     runs = plan(configs, args.seeds, out)
     cfgs = [
-        load_config(config, overrides + extra) for config, extra, _ in runs
+        load_config(config, overrides + extra, base=args.base) for config, extra, _ in runs
     ]  # every config checked first
     failed = []
     for (config, _, run_dir), cfg in zip(runs, cfgs):

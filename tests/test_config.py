@@ -108,6 +108,16 @@ def test_a_malformed_override_or_missing_file_is_a_config_error(tmp_path):
 
 
 # ---------------------------------------------------------------- merging
+def test_a_base_file_sits_under_the_config_file_and_the_overrides(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("train:\n  epochs: 7\n  lr: 0.01\nbeta:\n  max_beta: 2.0\n")
+    config = tmp_path / "run.yaml"
+    config.write_text("train:\n  lr: 0.02\n")
+    cfg = load_config(config, ["beta.max_beta=1.0"], base=base)
+    assert (cfg.train.epochs, cfg.train.lr, cfg.beta.max_beta) == (7, 0.02, 1.0)
+    (tmp_path / "bad.yaml").write_text("train:\n  epohcs: 3\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_config(config, base=tmp_path / "bad.yaml")
 
 
 def test_dotted_overrides_are_typed_and_win_over_the_file():

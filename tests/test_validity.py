@@ -119,10 +119,11 @@ def test_compare_reports_the_samples_beside_the_data():
 
 
 def test_generate_train_and_sample_report_validity(tmp_path, capsys):
+    """The README's commands: the atoms recipe on a file the atoms command wrote, then sample."""
     data = tmp_path / "atoms.npz"
     assert main(["atoms", "--n", "600", "--out", str(data)]) == 0
     run = tmp_path / "run"
-    args = ["--config", str(ROOT / "configs" / "cpu_small.yaml"), f"data.source={data}"]
+    args = ["--config", str(ROOT / "configs" / "atoms.yaml"), f"data.source={data}"]
     tiny = ["data.samples_per_epoch=64", "train.epochs=1", "train.batch_size=32"]
     quiet = [
         "train.progress=false",
