@@ -48,6 +48,7 @@ GRID_HELP = (
 # in prior standard deviations, added to one dimension of the grid's μ
 TRAVERSE_OFFSETS = np.arange(-3, 4)
 TRAVERSE_DIMS = 32  # rows of the picture by default: the default latent has 1,832 dims
+PICTURED_SAMPLES = 64  # the grids `sample` draws in its picture; the JSON holds them all
 
 
 def run_parser(command: str, description: str) -> Parser:
@@ -323,10 +324,11 @@ def sample_main(argv: list[str]) -> int:
     decoded = run.decode(z)
     validity = {} if canvas is None else atoms_report(run, decoded, canvas)
     out = out_dir(args)
+    shown = decoded[:PICTURED_SAMPLES]  # a picture of 1,000 grids is too tall to read
     save_grid_table(
         out / "samples.png",
-        [decoded[i : i + 8] for i in range(0, len(decoded), 8)],
-        f"{args.n} draws from the prior, seed {args.seed} (step {run.step})",
+        [shown[i : i + 8] for i in range(0, len(shown), 8)],
+        f"{len(shown)} of {args.n} draws from the prior, seed {args.seed} (step {run.step})",
     )
     write_json_atomic(
         out / "samples.json",
