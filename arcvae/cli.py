@@ -24,7 +24,7 @@ COMMANDS = {
     "atoms": "atoms",
     **{
         name: "latent_commands"
-        for name in ("encode", "reconstruct", "traverse", "interpolate", "sample")
+        for name in ("encode", "reconstruct", "traverse", "interpolate", "sample", "evaluate")
     },
 }
 

@@ -84,6 +84,11 @@ class Grids:
     def to(self, device: torch.device | str) -> Grids:
         return dataclasses.replace(self, pixels=self.pixels.to(device), sizes=self.sizes.to(device))
 
+    def unpadded(self) -> list[np.ndarray]:
+        """Each grid cropped to its own rows and cols: (rows, cols) uint8 arrays on the host."""
+        pixels = self.pixels.cpu().numpy()
+        return [pixels[i, :rows, :cols] for i, (rows, cols) in enumerate(self.sizes.tolist())]
+
     def select(self, index: np.ndarray) -> Grids:
         """The grids at `index` (an index array or a boolean mask), their extras with them."""
         chosen = torch.as_tensor(index)

@@ -1,4 +1,5 @@
-"""Figures at z = μ: the model in eval mode at the run's precision, over batches of grids."""
+"""Figures of a model over batches of grids, in eval mode at the run's precision: accuracy and the
+loss terms at z = μ, the bits (bits.py) at one z drawn from q(z|x)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from .batches import Batch
+from .bits import SAMPLE_SEED, add_bits, bit_figures, new_bit_sums, sample_generator
 from .config import Config, latent_size
 from .distributed import World, sum_across
 from .layers import VAEOutput
@@ -49,9 +51,12 @@ def evaluate(
     device,
     world: World = World(),
 ) -> dict:
-    """Figures at z = μ over these batches. Under torchrun each process evaluates every
-    world.size-th batch and the sums are added up."""
+    """Figures at z = μ over these batches, and the bits at one seeded draw of z a grid. Under
+    torchrun each process evaluates every world.size-th batch (drawing from a seed of its own) and
+    the sums are added up."""
     stats = new_stats(latent_size(cfg.model, cfg.data.grid_size), device)
+    bits = new_bit_sums(device)
+    generator = sample_generator(device, SAMPLE_SEED + world.rank)
     for grids, sizes in islice(batches, world.rank, None, world.size):
         grids, sizes = grids.to(device), sizes.to(device)
         out = decode_at_mean(net, grids, cfg, device)
@@ -66,7 +71,12 @@ def evaluate(
             parts,
             out.size_logits,
         )
-    return summarize(sum_across(stats, world), cfg.monitor.active_threshold)
+        with evaluating(net, cfg, device):
+            add_bits(bits, net, out.mu, out.logvar, grids, sizes, generator)
+    return {
+        **summarize(sum_across(stats, world), cfg.monitor.active_threshold),
+        **bit_figures(sum_across(bits, world)),
+    }
 
 
 def predicted_grids(out: VAEOutput) -> list[np.ndarray]:

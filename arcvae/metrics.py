@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .batches import inside, mark_outside
+from .bits import BIT_FIGURES
 from .config import BetaConfig, MonitorConfig
 from .data import N_COLOURS, pad_grids
 from .losses import LOSS_TERMS, LossBreakdown
@@ -205,7 +206,7 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
 
 
 # The figures every record and summary carries (docs/design.md's metrics.jsonl contract), in record
-# order.
+# order; the bits are measured by evaluations only (a training run's train records have none).
 FIGURES = (
     *LOSS_TERMS,
     "kl_per_dim",
@@ -218,6 +219,7 @@ FIGURES = (
     "per_class_accuracy",
     "grid_accuracy",
     "shape_accuracy",
+    *BIT_FIGURES,
 )
 
 

@@ -62,7 +62,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 
 def console_line(record: dict) -> str:
-    """One compact line per evaluation, e.g. `ep 12 β=0.031 rec=41.2 KL=18.3 KL/dim min .07 ...`."""
+    """One compact line per evaluation, e.g. `ep 12 β=0.031 rec=41.2 KL=18.3 KL/dim min .07 ...
+    bits: rate 26.4 + dist 60.2 = 86.6`."""
     nb = record.get("non_black_accuracy")
     parts = [
         f"ep {record['epoch']:g}"
@@ -78,6 +79,11 @@ def console_line(record: dict) -> str:
         f"non-black {nb:.1%}" if nb is not None else "non-black -",
         f"grid {record['grid_accuracy']:.0%}",
     ]
+    if record.get("neg_elbo_bits") is not None:  # an evaluation's: bits per grid
+        parts.append(
+            f"bits: rate {record['rate_bits']:.1f} + dist {record['distortion_bits']:.1f} = "
+            f"{record['neg_elbo_bits']:.1f}"
+        )
     return " ".join(parts)
 
 

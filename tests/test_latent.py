@@ -16,6 +16,7 @@ import torch
 from conftest import ROOT, TINY, assert_one_line_error, assert_picture
 
 import arcvae
+from arcvae.bits import baselines
 from arcvae.cli import main
 from arcvae.config import ArcVaeError
 from arcvae.data import load_task_grids
@@ -411,6 +412,68 @@ def test_analogy_of_identity_tasks_is_the_plain_decode(symbol_run, tasks_dir, tm
     assert methods["copy"]["grid_accuracy"] == 1.0
 
 
+# ---------------------------------------------------------------- evaluate: bits
+
+BASELINES = ("uniform", "order0", "deflate_per_grid", "xz_whole_set")
+BITS = ("rate", "distortion", "neg_elbo", "iwae", *BASELINES)
+
+
+@pytest.mark.slow
+def test_evaluate_gives_the_bits_of_the_val_record_beside_the_baselines(
+    symbol_run, tasks_dir, tmp_path, capsys
+):
+    assert cli("evaluate", symbol_run, "--k", 16, "--out", tmp_path) == 0
+    result = json.loads((tmp_path / "evaluate.json").read_text())
+    assert result["grids"] == 20 and result["k"] == 16 and result["step"] == 64
+    assert result["source"] == "the run's validation set" and result["padding"] == "symbol"
+    trained = summary(symbol_run)  # the final evaluation: the same grids, batches and draws
+    for key in ("rate", "distortion", "neg_elbo"):
+        assert result[key] == pytest.approx(trained[f"{key}_bits"], rel=1e-6)
+    assert result["neg_elbo"] == pytest.approx(result["rate"] + result["distortion"])
+    assert result["iwae"] <= result["neg_elbo"] + 1.0  # the tighter bound, up to sampling noise
+    # the validation set is the two tasks' 20 grids, in the order they are read
+    expected = baselines(task_grids(tasks_dir))
+    assert {key: result[key] for key in BASELINES} == expected
+    printed = capsys.readouterr().out
+    assert printed.startswith("20 grids of the run's validation set, step 64: bits a grid")
+    assert all(f"{key}  " in printed and f"{result[key]:.1f}" in printed for key in BITS)
+    assert "K = 16 samples" in printed and "black padding" not in printed
+
+
+@pytest.mark.slow
+def test_evaluate_a_named_source_in_black_mode(black_run, tasks_dir, tmp_path, capsys):
+    code = cli(
+        "evaluate", black_run, "--data", tasks_dir, "--limit", 5, "--k", 4, "--out", tmp_path
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "evaluate.json").read_text())
+    assert result["grids"] == 5 and result["padding"] == "black"
+    assert result["source"] == str(tasks_dir) and result["skipped"] == 0
+    assert {key: result[key] for key in BASELINES} == baselines(task_grids(tasks_dir)[:5])
+    assert all(np.isfinite(result[key]) and result[key] > 0 for key in BITS)
+    assert result["iwae"] <= result["neg_elbo"] + 1.0
+    assert "black padding: the model codes the whole 10x10 canvas" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_evaluate_bad_arguments_are_one_line_and_write_nothing(symbol_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    for flag in ("--k", "--limit"):
+        with pytest.raises(SystemExit) as exc:
+            cli("evaluate", symbol_run, flag, 0, "--out", out)
+        assert exc.value.code == 2
+        assert capsys.readouterr().err == (
+            f"error: argument {flag}: '0' is not a whole number >= 1 (see --help)\n"
+        )
+    code = cli("evaluate", symbol_run, "--data", tmp_path / "nosuch", "--out", out)
+    assert_one_line_error(code, capsys.readouterr().err, "nosuch: no such file or folder")
+    big = [[1] * 11] * 11
+    (tmp_path / "big.json").write_text(json.dumps({"train": [{"input": big, "output": big}]}))
+    code = cli("evaluate", symbol_run, "--data", tmp_path / "big.json", "--out", out)
+    assert_one_line_error(code, capsys.readouterr().err, "no grid fits this model's 10x10 canvas")
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------- bad input: one line, exit 2,
 # nothing written
 
@@ -421,6 +484,7 @@ COMMANDS = [
     ["interpolate", "arc1", "arc1"],
     ["sample"],
     ["analogy"],
+    ["evaluate"],
 ]
 
 

@@ -10,6 +10,7 @@ import torch
 from conftest import hand_stats
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from arcvae.bits import BIT_FIGURES
 from arcvae.loggers import kl_stripe, open_log
 from arcvae.tracking import console_line, read_metrics, scan_metrics
 from arcvae.trainer import train
@@ -30,6 +31,13 @@ def test_console_line_shows_the_health_figures_and_the_free_bits_lift():
     )
     assert "non-black 80.0%" in line and "grid 50%" in line
     assert "KL'" not in console_line({**record, "kl_clamped": 18.3})
+    assert "bits" not in line  # a record without bits (a train record) shows none
+
+
+def test_console_line_of_an_evaluation_ends_with_its_bits():
+    record = {"epoch": 3, "split": "val", "beta": 0.2, **hand_stats()}
+    bits = {"rate_bits": 35.12, "distortion_bits": 60.21, "neg_elbo_bits": 95.33}
+    assert console_line({**record, **bits}).endswith("bits: rate 35.1 + dist 60.2 = 95.3")
 
 
 def test_kl_image_uses_a_fixed_scale_so_a_dead_latent_is_dark():
@@ -85,6 +93,8 @@ def test_records_and_tensorboard_carry_every_figure(tiny_config, tmp_path):
     assert {r["split"] for r in records} == {"train", "val"}
     assert all(contract <= r.keys() for r in records)
     assert all({"grad_norm", "samples_per_s"} <= r.keys() for r in records if r["split"] == "train")
+    assert all(set(BIT_FIGURES) <= r.keys() for r in records if r["split"] == "val")
+    assert {f"val/{name}" for name in BIT_FIGURES} <= set(tags["scalars"])
 
 
 def test_a_record_round_trips_through_metrics_jsonl_and_reaches_tensorboard(tmp_path):
