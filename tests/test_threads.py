@@ -1,18 +1,31 @@
 """torch's threads (issue 28): the `train.threads` key, the watch that notices a run's speed
-collapsing (on made-up window rates), and `load_run` honouring the key."""
+collapsing (on made-up window rates), `load_run` honouring the key, and two training runs that
+slow down for real: one whose steps are made slow, one beside CPU-bound processes in their own
+sessions."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+
 import pytest
 import torch
-from conftest import TINY, assert_one_line_error
+from conftest import REAL_STEP, ROOT, TINY, assert_one_line_error
 
 from arcvae import checkpoint as ckpt
+from arcvae import trainer
 from arcvae.cli import main
 from arcvae.config_io import load_config, load_config_text, to_yaml
 from arcvae.latent import load_run
 from arcvae.model import build_model
 from arcvae.threads import REFERENCE_WINDOWS, SpeedWatch, threads_kept
+from arcvae.tracking import read_metrics
+
+sys.path.insert(0, str(ROOT / "bench"))
+from contention import competing  # noqa: E402
 
 # ---------------------------------------------------------------- the key
 
@@ -132,3 +145,76 @@ def test_load_run_applies_a_number_and_leaves_auto_to_torch(
     torch.set_num_threads(2)
     load_run(tmp_path / "run", device="cpu")
     assert torch.get_num_threads() == expected
+
+
+# ---------------------------------------------------------------- real runs that slow down
+
+# 4-step windows, 8 steps an epoch: the warm-up window and the reference windows are steps 1-16;
+# the slowdown starts with step 17 and lasts the 8 steps of epoch 3.
+SLOW_FROM = 1 + (1 + REFERENCE_WINDOWS) * 4
+EPOCHS = "train.epochs=3"
+
+
+def reported_slowdowns(summary: dict, run_dir, out: str) -> list[str]:
+    """The warning lines, after checking that the first names auto's switch, that a `slowdown`
+    record precedes its window's train record, and that summary.json lists the records; training
+    went on on 1 thread."""
+    warnings = [line for line in out.splitlines() if "warning: training slowed" in line]
+    assert warnings and "train.threads=auto" in warnings[0], out
+    records = read_metrics(run_dir)
+    at = [i for i, r in enumerate(records) if r["split"] == "slowdown"]
+    first, after = records[at[0]], records[at[0] + 1]
+    assert after["split"] == "train" and after["step"] == first["step"] >= SLOW_FROM + 3
+    assert first["samples_per_s"] < 0.25 * first["reference_samples_per_s"]
+    assert first["threads_after"] == 1
+    listed = [records[i] for i in at]
+    assert summary["slowdowns"] == listed
+    assert json.loads((run_dir / "summary.json").read_text())["slowdowns"] == listed
+    return warnings
+
+
+@pytest.mark.slow
+def test_auto_reports_steps_that_turn_slow(tiny_config, tmp_path, monkeypatch, capsys):
+    # Each step from SLOW_FROM on lasts six times the slowest step of the reference windows, so its
+    # window runs below a quarter of the reference whatever else the machine is doing.
+    seconds = []
+
+    def step(*args, **kwargs):
+        start = time.perf_counter()
+        out = REAL_STEP(*args, **kwargs)
+        took = time.perf_counter() - start
+        if len(seconds) < SLOW_FROM - 1:
+            seconds.append(took)
+        else:
+            time.sleep(max(0.0, 6 * max(seconds[4:]) - took))
+        return out
+
+    monkeypatch.setattr(trainer, "train_step", step)
+    monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
+    threads = torch.get_num_threads()
+    summary = trainer.train(tiny_config(EPOCHS), tmp_path / "run")
+    assert torch.get_num_threads() == threads
+    assert len(reported_slowdowns(summary, tmp_path / "run", capsys.readouterr().out)) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one thread has no other thread to wait for")
+def test_auto_reports_processes_in_other_sessions_on_every_core(
+    tiny_config, tmp_path, monkeypatch, capsys
+):
+    # Four competitors a core, not one: where the cores were already shared while the reference was
+    # measured (another training run beside the tests), one a core left the fall too small to
+    # report in half the tries; four leave this session too small a share for that.
+    calls = []
+    with ExitStack() as competitors:
+
+        def step(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == SLOW_FROM:
+                competitors.enter_context(competing(4 * os.cpu_count()))
+            return REAL_STEP(*args, **kwargs)
+
+        monkeypatch.setattr(trainer, "train_step", step)
+        monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
+        summary = trainer.train(tiny_config(EPOCHS), tmp_path / "run")
+    reported_slowdowns(summary, tmp_path / "run", capsys.readouterr().out)
