@@ -91,6 +91,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"
+    threads: int | str = "auto"
     precision: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
@@ -170,6 +171,7 @@ CHOICES = {
     "beta.schedule": tuple(SCHEDULE_DEFAULTS),
     "beta.shape": ("linear", "cosine", "sigmoid"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.threads": ("auto",),  # or a number: RANGES
     "train.precision": ("auto", "fp32", "bf16"),
     "train.lr_schedule": ("constant", "cosine"),
 }
@@ -208,6 +210,7 @@ RANGES = [
     ("train.weight_decay", 0, None, True),
     ("train.grad_clip", 0, None, True),
     ("train.seed", 0, 2**32 - 1, True),  # numpy's seed range; outside it the run crashed at start
+    ("train.threads", 1, None, True),  # or a word: CHOICES
     ("train.log_every", 1, None, True),
     ("train.eval_every", 1, None, True),
     ("train.checkpoint_every", 1, None, True),
@@ -228,6 +231,9 @@ RANGES = [
     ("monitor.active_threshold", 0, None, True),
     ("monitor.n_recon_grids", 0, None, True),
 ]
+
+# Keys that take one of their CHOICES or a number in their RANGES row (train.threads: auto or N).
+WORD_OR_NUMBER = CHOICES.keys() & {key for key, *_ in RANGES}
 
 
 def resolve_defaults(cfg: Config) -> None:
@@ -252,15 +258,20 @@ def get_key(cfg: Config, dotted: str) -> Any:
 def validate(cfg: Config) -> None:
     for key, choices in CHOICES.items():
         value = get_key(cfg, key)
+        if key in WORD_OR_NUMBER and not isinstance(value, str):
+            continue  # a number: its range is checked below
         if value not in choices:
             close = difflib.get_close_matches(str(value), choices, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"{key}: unknown value '{value}'{hint}; choose one of {', '.join(choices)}"
+            options = (
+                f"{' or '.join(choices)} or a whole number"
+                if key in WORD_OR_NUMBER
+                else f"one of {', '.join(choices)}"
             )
+            raise ConfigError(f"{key}: unknown value '{value}'{hint}; choose {options}")
     for key, low, high, low_ok in RANGES:
         value = get_key(cfg, key)
-        if value is None:
+        if value is None or isinstance(value, str):  # a word: checked against CHOICES above
             continue
         # YAML reads .nan and .inf as floats, which compare as in range
         if not math.isfinite(value):

@@ -31,6 +31,7 @@ from .config_io import load_config_text
 from .data import DataError, Grids, pad_grids, validate_grid
 from .model import build_model
 from .run import resolve_device
+from .threads import set_threads
 
 
 @dataclass
@@ -102,7 +103,8 @@ def load_run(
 
     The checkpoint is read with `weights_only=True` and holds the config the weights were trained
     with; `device` defaults to the run's `train.device`, resolved as training resolves it ('auto':
-    CUDA if any).
+    CUDA if any). A number in the run's `train.threads` sets torch's threads for the process, as it
+    did for training; `auto` leaves torch's default.
     """
     path = Path(path)
     if not path.is_dir():
@@ -114,6 +116,7 @@ def load_run(
     else:
         raise ArcVaeError(f"checkpoint {checkpoint!r}: give 'last' or a step number")
     cfg = load_config_text(state["config_yaml"], f"{path}: the checkpoint's config")
+    set_threads(cfg.train.threads)
     net = build_model(cfg)
     ckpt.load_state(net, state["model"])
     target = resolve_device(device or cfg.train.device)

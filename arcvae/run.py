@@ -27,6 +27,7 @@ from .metrics import FIGURES
 from .model import build_model
 from .precision import uses_bf16
 from .schedules import AdaptiveBeta, learning_rate, schedule_warnings, scheduled_beta
+from .threads import SpeedWatch, set_threads
 from .tracking import read_metrics, say, write_json_atomic
 
 # ---------------------------------------------------------------- the run folder
@@ -122,9 +123,10 @@ def load_weights(
 
 
 def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
-    """Join torchrun's group (if launched so), seed, load and check the data, weigh the classes,
-    build the model."""
+    """Set torch's threads (train.threads), join torchrun's group (if launched so), seed, load and
+    check the data, weigh the classes, build the model."""
     check_wandb(cfg.monitor)
+    set_threads(cfg.train.threads)
     world = init_world(cfg.train.device)
     device = device_for(world, resolve_device(cfg.train.device))
     seed_everything(cfg.train.seed)
@@ -164,6 +166,7 @@ class Progress:
     bad_steps_in_row: int = 0
     skipped_steps: int = 0
     collapse_events: list = field(default_factory=list)
+    slowdowns: list = field(default_factory=list)  # the run's `slowdown` records
     worst_kl_dim_mean: float | None = None
     worst_non_black: float | None = None
     running: dict | None = None  # loss sums since the last 'train' record, on the device
@@ -212,6 +215,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     controller: AdaptiveBeta | None
     steps_per_epoch: int
+    speed: SpeedWatch  # not saved: a resumed run measures its own reference speed again
     log: RunLog = field(default_factory=RunLog)  # no loggers until `start` (rank 0)
     progress: Progress = field(default_factory=Progress)
     stop_requested: bool = False  # set by SIGINT/SIGTERM; not saved
@@ -302,6 +306,7 @@ def write_summary(run: Run, status: str, started: float, message: str | None = N
         "collapse_flagged": bool(p.collapse_events),
         "first_collapse_epoch": p.collapse_events[0]["epoch"] if p.collapse_events else None,
         "collapse_events": p.collapse_events,
+        "slowdowns": p.slowdowns,
         "skipped_steps": p.skipped_steps,
         "device": str(run.device),
         "wall_time_s": round(time.perf_counter() - started, 2),

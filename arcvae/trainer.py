@@ -43,6 +43,7 @@ from .run import (
 )
 from .schedules import AdaptiveBeta
 from .steps import add_running, make_optimizer, new_running, train_step
+from .threads import SpeedWatch, threads_kept
 from .tracking import console_line, expected_time, say
 
 
@@ -50,6 +51,7 @@ class NonFiniteError(Exception):
     """Too many non-finite steps in a row: the run stops with status 'failed'."""
 
 
+@threads_kept()  # train.threads and the auto switch change the process's torch threads
 def train(
     cfg: Config,
     run_dir: Path,
@@ -112,7 +114,14 @@ def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Ru
     )
     steps = max(1, cfg.data.samples_per_epoch // (cfg.train.batch_size * setup.world.size))
     return Run(
-        cfg, run_dir, setup, model, make_optimizer(setup.net, cfg, cfg.train.lr), controller, steps
+        cfg,
+        run_dir,
+        setup,
+        model,
+        make_optimizer(setup.net, cfg, cfg.train.lr),
+        controller,
+        steps,
+        SpeedWatch(cfg.train.threads, setup.device.type),
     )
 
 
@@ -178,6 +187,9 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
                 * run.world.size
                 / (time.perf_counter() - last_time)
             )
+            # a window cut short by the epoch's end may hold only large canvases
+            if p.step - last_step >= min(cfg.train.log_every, run.steps_per_epoch):
+                watch_speed(run, rate)
             log_train(run, batch, beta, grad_norm, rate, bar)
             if not run.timed and run.world.main:
                 run.timed = True
@@ -205,6 +217,18 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
         count_bad_step(run, pending)
     if p.batch_in_epoch == run.steps_per_epoch:
         p.finished_epoch()
+
+
+def watch_speed(run: Run, rate: float) -> None:
+    """A slowdown (`threads.SpeedWatch`): one warning, and a `slowdown` record (before the window's
+    `train` record) that summary.json lists too."""
+    slowdown = run.speed.window(run.progress.step, rate)
+    if slowdown is None or not run.world.main:
+        return
+    record = make_record(run, "slowdown", slowdown.record(), run.beta())
+    run.progress.slowdowns.append(record)
+    run.log.log(record)
+    say(slowdown.warning())
 
 
 def stop_agreed(run: Run) -> bool:

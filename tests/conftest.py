@@ -162,5 +162,11 @@ def hand_stats() -> dict:
 
 
 # 3 epochs of 8 steps, a checkpoint every 3 steps: interruptions land mid-epoch and between
-# checkpoints.
-RESUMABLE = ["train.epochs=3", "train.checkpoint_every_steps=3", "train.keep_checkpoints=3"]
+# checkpoints. A number of threads, not auto: auto's switch when the machine turns busy (a
+# wall-clock event) could change the order of the sums between the runs compared bit for bit.
+RESUMABLE = [
+    "train.epochs=3",
+    "train.checkpoint_every_steps=3",
+    "train.keep_checkpoints=3",
+    f"train.threads={torch.get_num_threads()}",
+]
