@@ -39,7 +39,7 @@ NUMPY_DAMAGE = (
     EOFError,
     zipfile.BadZipFile,
     zlib.error,
-    NotImplementedError,  # a zip compression method that does not exist
+    NotImplementedError,  # zipfile's error for a compression method it cannot read
     RuntimeError,  # a zip member marked encrypted
     tokenize.TokenError,
 )

@@ -119,6 +119,24 @@ class AnyCanvas:
     readout: GlobalReadout
     to_sizes: nn.Module | None
 
+    def build_encoder(self, cfg: ModelConfig, grid_size: int, padding: str, blocks: int) -> None:
+        """The encoder `conv_any` and `resnet` share: the token embedding, a full-resolution conv,
+        one stride-2 conv per width (each followed by `blocks` residual blocks) and the readout
+        into one global vector of `cfg.latent_dim` dims."""
+        widths = list(cfg.channels)
+        self.latent_dim = cfg.latent_dim
+        self.global_dims = cfg.latent_dim
+        self.grid_size = grid_size
+        self.padding = padding
+        self.widths = widths
+        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
+        self.encoder = nn.Sequential(
+            conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths], blocks=blocks)
+        )
+        self.readout = GlobalReadout(
+            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
+        )
+
     def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, C) integer tokens -> μ, log σ² each (B, D)."""
         self.check_canvas(grids.shape[-1])
@@ -157,19 +175,8 @@ class ConvAnyVAE(AnyCanvas, nn.Module):
 
     def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black"):
         super().__init__()
-        widths = list(cfg.channels)
-        self.latent_dim = cfg.latent_dim
-        self.global_dims = cfg.latent_dim
-        self.grid_size = grid_size
-        self.padding = padding
-        self.widths = widths
-        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
-        self.encoder = nn.Sequential(
-            conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths])
-        )
-        self.readout = GlobalReadout(
-            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
-        )
+        self.build_encoder(cfg, grid_size, padding, blocks=0)
+        widths = self.widths
         self.up_convs = nn.ModuleList(
             conv_gelu(c_in, c_out)
             for c_in, c_out in zip(widths[::-1], widths[::-1][1:] + [widths[0]])
@@ -196,19 +203,8 @@ class ResNetVAE(AnyCanvas, nn.Module):
 
     def __init__(self, cfg: ModelConfig, grid_size: int, padding: str = "black"):
         super().__init__()
-        widths = list(cfg.channels)
-        self.latent_dim = cfg.latent_dim
-        self.global_dims = cfg.latent_dim
-        self.grid_size = grid_size
-        self.padding = padding
-        self.widths = widths
-        self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
-        self.encoder = nn.Sequential(
-            conv_gelu(cfg.embed_dim, widths[0]), *down_convs([widths[0], *widths], blocks=1)
-        )
-        self.readout = GlobalReadout(
-            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
-        )
+        self.build_encoder(cfg, grid_size, padding, blocks=1)
+        widths = self.widths
         pairs = list(zip(widths[::-1], widths[::-1][1:] + [widths[0]]))
         self.up_convs = nn.ModuleList(
             nn.ConvTranspose2d(c_in, c_out, 2, stride=2) for c_in, c_out in pairs
