@@ -22,6 +22,8 @@ COMMANDS = {
     "sweep": "sweep",
     "analogy": "analogy",
     "atoms": "atoms",
+    "structure": "structure",
+    "map": "structure",
     **{
         name: "latent_commands"
         for name in ("encode", "reconstruct", "traverse", "interpolate", "sample", "evaluate")

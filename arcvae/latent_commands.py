@@ -6,8 +6,9 @@ Grids named on the command line (reconstruct's tasks, --grid, A and B) must fit 
 one that does not is an error naming it. A data set (`encode --data`, `evaluate --data`) is read as
 training reads one: grids larger than the canvas are skipped and counted.
 
-`sample` of a run trained on atoms grids (data.source atoms, or a file `python -m arcvae atoms`
-wrote) also judges the samples by the atoms rules (`validity`), beside the run's own grids.
+`sample` sets its samples beside the run's held-out grids: by the atoms rules (`validity`) for a
+run trained on atoms grids (data.source atoms, or a file `python -m arcvae atoms` wrote), by the
+statistics of ARC grids (`arc_statistics`) for any other.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from . import inference
+from .arc_statistics import ARC_BINS, compare_arc
 from .batches import grid_batches
 from .bits import (
     IWAE_SEED,
@@ -50,7 +52,7 @@ from .losses import kl_per_sample_dim
 from .metrics import figures_by_side, grid_figures
 from .parser import EXIT_OK, Parser, positive
 from .tracking import write_json_atomic
-from .validity import compare, report_lines
+from .validity import compare, distribution_lines, report_lines
 
 SOURCE_HELP = (
     "SOURCE[:TASK_ID]: arc1, arc2 (of --split), a folder of task JSON files or a JSON file, as "
@@ -330,37 +332,74 @@ def interpolate_main(argv: list[str]) -> int:
 
 
 def sample_main(argv: list[str]) -> int:
-    p = run_parser("sample", "Decode draws from the prior N(0, I).")
+    p = run_parser("sample", "Decode draws from the prior N(0, I), or from a mixture fitted to μ.")
     p.add_argument("--n", type=positive, default=16, help="how many grids")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    p.add_argument(
+        "--prior",
+        choices=PRIORS,
+        default="normal",
+        help="normal: N(0, I), the prior trained for (default); gmm: a Gaussian mixture fitted to "
+        "the posterior means μ of the training grids, drawn instead (an ex-post density)",
+    )
     args, run = parse_and_load(p, argv)
-    canvas = atoms_canvas(run.config.data)  # None: not trained on atoms grids
-    z = torch.randn(args.n, run.net.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+    z, prior = draws(run, args)
     decoded = run.decode(z)
-    validity = {} if canvas is None else atoms_report(run, decoded, canvas)
+    canvas = atoms_canvas(run.config.data)  # None: not trained on atoms grids
+    reference, which = reference_grids(run)
+    data = reference.unpadded()
+    if canvas is None:
+        likeness = compare_arc(decoded, data, f"{len(data)} {which} grids")
+        lines = [
+            f"like the data? mean total variation {likeness['mean_total_variation']:.3f} over "
+            f"{len(ARC_BINS)} distributions (0: alike), the samples beside the "
+            f"{likeness['data']}:",
+            *distribution_lines(likeness, ARC_BINS),
+        ]
+    else:
+        likeness = compare(decoded, data, canvas, f"{len(data)} {which} grids")
+        lines = report_lines(likeness)
     out = out_dir(args)
     shown = decoded[:PICTURED_SAMPLES]  # a picture of 1,000 grids is too tall to read
     save_grid_table(
         out / "samples.png",
         [shown[i : i + 8] for i in range(0, len(shown), 8)],
-        f"{len(shown)} of {args.n} draws from the prior, seed {args.seed} (step {run.step})",
+        f"{len(shown)} of {args.n} draws from {prior}, seed {args.seed} (step {run.step})",
     )
     write_json_atomic(
         out / "samples.json",
-        {**written_by(run), "seed": args.seed, **validity, "grids": [g.tolist() for g in decoded]},
+        {
+            **written_by(run),
+            "seed": args.seed,
+            "prior": prior,
+            **likeness,
+            "grids": [g.tolist() for g in decoded],
+        },
     )
-    print(f"decoded {args.n} draws from the prior: {out / 'samples.png'}")
-    if validity:
-        print("\n".join(report_lines(validity)))
+    print(f"decoded {args.n} draws from {prior}: {out / 'samples.png'}")
+    print("\n".join(lines))
     return EXIT_OK
 
 
-def atoms_report(run: TrainedRun, decoded: list[np.ndarray], canvas: int) -> dict:
-    """A run trained on atoms grids: its samples judged by the rules beside the run's validation
-    grids (its training grids when it has none)."""
-    reference, which = reference_grids(run)
-    grids = reference.unpadded()
-    return compare(decoded, grids, canvas, f"{len(grids)} {which} grids")
+PRIORS = ("normal", "gmm")
+GMM_COMPONENTS = 10
+
+
+def draws(run: TrainedRun, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
+    """z (n, D) from the prior --prior names, and what it is, for the reader."""
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.prior == "normal":
+        return torch.randn(args.n, run.net.latent_dim, generator=generator), "the prior N(0, I)"
+    from sklearn.mixture import GaussianMixture  # imported here: it takes a second
+
+    train, _ = load_datasets(run.config.data)
+    mu = inference.encode_grids(run.net, train, run.config, run.device)[0].numpy()
+    components = min(GMM_COMPONENTS, len(mu))
+    mixture = GaussianMixture(components, covariance_type="diag", random_state=args.seed).fit(mu)
+    z, _ = mixture.sample(args.n)
+    z = z[np.random.default_rng(args.seed).permutation(args.n)]  # sample() orders by component
+    what = f"a {components}-component diagonal Gaussian mixture on μ of {len(mu)} training grids"
+    return torch.from_numpy(z).float(), what
 
 
 # ---------------------------------------------------------------- evaluate: bits

