@@ -121,12 +121,15 @@ def _alarm(view: RunView) -> tuple[MonitorConfig, float]:
 
 
 def _collapsed(view: RunView) -> str:
-    """'ep3 KL+accuracy': the first flagged epoch and which parts of the alarm fired, or 'no'.
+    """'ep3 KL+accuracy': the first flagged epoch and which parts of the alarm fired, or 'no';
+    ', recovered' after it when the last evaluation judged was healthy again.
 
-    From summary.json when there is one; otherwise judged again from the logged evaluations.
+    From summary.json when there is one (a summary written before `collapsed_at_end` existed says
+    nothing of recovery); otherwise judged again from the logged evaluations.
     """
     if view.summary is not None and "collapse_events" in view.summary:
         events = [(e["epoch"], e["reasons"]) for e in view.summary["collapse_events"]]
+        at_end = view.summary.get("collapsed_at_end")
     else:
         monitor, start = _alarm(view)
         judged = [
@@ -137,10 +140,11 @@ def _collapsed(view: RunView) -> str:
         events = [
             (r["epoch"], reasons) for r in judged if (reasons := collapse_reasons(r, monitor))
         ]
+        at_end = bool(collapse_reasons(judged[-1], monitor))
     if not events:
         return "no"
     kinds = reason_kinds([reason for _, reasons in events for reason in reasons])
-    return f"ep{events[0][0]:g} " + "+".join(kinds)
+    return f"ep{events[0][0]:g} " + "+".join(kinds) + (", recovered" if at_end is False else "")
 
 
 def _worst_kl(view: RunView):

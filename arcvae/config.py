@@ -123,6 +123,7 @@ class OverfitConfig:
 class MonitorConfig:
     kl_floor: float = 0.05
     non_black_floor: float = 0.30
+    rate_floor_bits: float = 0.0  # rate_bits (the true KL, bits a grid) under it = collapse; 0: off
     active_threshold: float = 0.01
     n_recon_grids: int = 8
     wandb: bool = False
@@ -228,6 +229,7 @@ RANGES = [
     ("overfit.log_every", 1, None, True),
     ("monitor.kl_floor", 0, None, True),
     ("monitor.non_black_floor", 0, 1, True),
+    ("monitor.rate_floor_bits", 0, None, True),
     ("monitor.active_threshold", 0, None, True),
     ("monitor.n_recon_grids", 0, None, True),
 ]

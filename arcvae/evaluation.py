@@ -16,7 +16,7 @@ from .config import Config, latent_size
 from .distributed import World, sum_across
 from .layers import VAEOutput
 from .losses import LossOptions, elbo, kl_per_sample_dim
-from .metrics import add_batch, new_stats, summarize
+from .metrics import add_batch, free_bits_figures, new_stats, summarize
 from .precision import autocast
 
 
@@ -51,9 +51,9 @@ def evaluate(
     device,
     world: World = World(),
 ) -> dict:
-    """Figures at z = μ over these batches, and the bits at one seeded draw of z a grid. Under
-    torchrun each process evaluates every world.size-th batch (drawing from a seed of its own) and
-    the sums are added up."""
+    """Figures at z = μ over these batches, what free bits did to them (`free_bits_figures`), and
+    the bits at one seeded draw of z a grid. Under torchrun each process evaluates every
+    world.size-th batch (drawing from a seed of its own) and the sums are added up."""
     stats = new_stats(latent_size(cfg.model, cfg.data.grid_size), device)
     bits = new_bit_sums(device)
     generator = sample_generator(device, SAMPLE_SEED + world.rank)
@@ -73,9 +73,11 @@ def evaluate(
         )
         with evaluating(net, cfg, device):
             add_bits(bits, net, out.mu, out.logvar, grids, sizes, generator)
+    figures = summarize(sum_across(stats, world), cfg.monitor.active_threshold)
     return {
-        **summarize(sum_across(stats, world), cfg.monitor.active_threshold),
+        **figures,
         **bit_figures(sum_across(bits, world)),
+        **free_bits_figures(figures, options.free_bits),
     }
 
 

@@ -205,8 +205,22 @@ def summarize(stats: dict[str, torch.Tensor], active_threshold: float = 0.01) ->
     return {**loss_figures(s), **accuracy_figures(s, active_threshold)}
 
 
+FREE_BITS_FIGURES = ("kl_exempt", "dims_under_free_bits")
+
+
+def free_bits_figures(figures: dict, free_bits: float) -> dict:
+    """What free bits did in these figures: `kl_exempt` = KL' − KL, the nats a grid the loss
+    charged above the true KL, and `dims_under_free_bits`, the dimensions whose mean KL is under
+    λ = `free_bits` nats (the KL term does not pull on them)."""
+    return {
+        "kl_exempt": figures["kl_clamped"] - figures["kl"],
+        "dims_under_free_bits": sum(kl < free_bits for kl in figures["kl_per_dim"]),
+    }
+
+
 # The figures every record and summary carries (docs/design.md's metrics.jsonl contract), in record
-# order; the bits are measured by evaluations only (a training run's train records have none).
+# order; the bits and the free bits' figures are measured by evaluations only (a training run's
+# train records have none).
 FIGURES = (
     *LOSS_TERMS,
     "kl_per_dim",
@@ -220,6 +234,7 @@ FIGURES = (
     "grid_accuracy",
     "shape_accuracy",
     *BIT_FIGURES,
+    *FREE_BITS_FIGURES,
 )
 
 
@@ -271,6 +286,12 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
             f"non-black accuracy {non_black:.1%} < monitor.non_black_floor={cfg.non_black_floor:g} "
             f"(colours below: {', '.join(weak) or 'no single one'})"
         )
+    rate = figures.get("rate_bits")  # evaluations only
+    if rate is not None and rate < cfg.rate_floor_bits:
+        reasons.append(
+            f"rate {rate:.1f} bits a grid < monitor.rate_floor_bits={cfg.rate_floor_bits:g} "
+            "(the true KL in bits)"
+        )
     return reasons
 
 
@@ -293,9 +314,11 @@ def flagged_epochs(evaluations: list[dict], cfg: MonitorConfig, start: float) ->
 
 
 def reason_kinds(reasons: list[str]) -> list[str]:
-    """'KL' and/or 'accuracy': which part of the alarm these collapse_reasons come from."""
+    """'KL', 'rate' and/or 'accuracy': which parts of the alarm these collapse_reasons come
+    from."""
     kinds = {
         "KL": any(r.startswith("mean KL/dim") for r in reasons),
+        "rate": any(r.startswith("rate ") for r in reasons),
         "accuracy": any(r.startswith("non-black accuracy") for r in reasons),
     }
     return [k for k, fired in kinds.items() if fired]

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from .bits import LN2
 from .class_weights import class_weights
-from .config import ArcVaeError, Config
+from .config import ArcVaeError, Config, latent_size
 from .config_io import config_hash, diff_keys, load_config_text, to_dict, to_yaml
 from .data import Grids, load_datasets
 from .distributed import World, broadcast_from_main, device_for, init_world
@@ -166,6 +167,7 @@ class Progress:
     bad_steps_in_row: int = 0
     skipped_steps: int = 0
     collapse_events: list = field(default_factory=list)
+    collapsed_now: bool = False  # the latest evaluation after warm-up showed collapse
     slowdowns: list = field(default_factory=list)  # the run's `slowdown` records
     worst_kl_dim_mean: float | None = None
     worst_non_black: float | None = None
@@ -190,7 +192,8 @@ class Progress:
         return self.bad_steps_in_row
 
     def note_evaluation(self, record: dict, collapse_reasons: list[str]) -> None:
-        """An evaluation after warm-up: the worst figures so far, and a collapse event if any."""
+        """An evaluation after warm-up: the worst figures so far, a collapse event if any, and
+        whether the run is collapsed now (a later healthy evaluation clears it)."""
         worst = self.worst_kl_dim_mean
         self.worst_kl_dim_mean = (
             record["kl_dim_mean"] if worst is None else min(worst, record["kl_dim_mean"])
@@ -202,6 +205,12 @@ class Progress:
         if collapse_reasons:
             event = {"epoch": self.epoch, "step": self.step, "reasons": collapse_reasons}
             self.collapse_events.append(event)
+        self.collapsed_now = bool(collapse_reasons)
+
+    def end_status(self) -> str:
+        """A finished run's status: `collapsed` only while its last evaluation after warm-up shows
+        collapse; one that recovered is `completed` (its events stay in `collapse_events`)."""
+        return "collapsed" if self.collapsed_now else "completed"
 
 
 @dataclass
@@ -306,6 +315,9 @@ def write_summary(run: Run, status: str, started: float, message: str | None = N
         "collapse_flagged": bool(p.collapse_events),
         "first_collapse_epoch": p.collapse_events[0]["epoch"] if p.collapse_events else None,
         "collapse_events": p.collapse_events,
+        "collapsed_at_end": p.collapsed_now,
+        "recovered_from_collapse": bool(p.collapse_events) and not p.collapsed_now,
+        "free_bits_allowance": free_bits_allowance(run.cfg),
         "slowdowns": p.slowdowns,
         "skipped_steps": p.skipped_steps,
         "device": str(run.device),
@@ -342,3 +354,20 @@ def warn_about_schedule(cfg: Config, world: World) -> None:
     if world.main:
         for note in schedule_warnings(cfg.beta, cfg.train.epochs, cfg.loss.free_bits):
             say("warning: " + note)
+
+
+def free_bits_allowance(cfg: Config) -> float:
+    """λ × D: the nats a grid of KL that free bits exempt from β (KL' is never below it)."""
+    return cfg.loss.free_bits * latent_size(cfg.model, cfg.data.grid_size)
+
+
+def say_free_bits(cfg: Config, world: World) -> None:
+    """The allowance, said once at the start: λ nats of each of the D dims, the cells a small grid
+    does not reach included."""
+    allowance = free_bits_allowance(cfg)
+    if world.main and allowance > 0:
+        say(
+            f"free bits: {cfg.loss.free_bits:g} nats x {latent_size(cfg.model, cfg.data.grid_size)}"
+            f" latent dims = {allowance:.1f} nats ({allowance / LN2:.1f} bits) a grid of KL exempt "
+            "from β (loss.free_bits); KL' is never below it"
+        )

@@ -89,10 +89,16 @@ def console_line(record: dict) -> str:
 
 def _clamped_part(record: dict) -> str:
     """`(KL'=…)` when free bits lift the optimised KL above the true one: the floor is holding dims
-    up."""
+    up. An evaluation's adds the lift and the dims under the floor:
+    `(KL'=19.6: +0.4, 12 dims < fb)`."""
     if record.get("kl_clamped") is None or record["kl_clamped"] - record["kl"] < 0.05:
         return ""
-    return f" (KL'={record['kl_clamped']:.1f})"
+    if record.get("dims_under_free_bits") is None:
+        return f" (KL'={record['kl_clamped']:.1f})"
+    return (
+        f" (KL'={record['kl_clamped']:.1f}: +{record['kl_exempt']:.1f}, "
+        f"{record['dims_under_free_bits']} dims < fb)"
+    )
 
 
 def class_table(global_counts: list[float], batch_counts: list[float], weights: list[float]) -> str:

@@ -37,6 +37,7 @@ from .run import (
     check_resume_config,
     refuse_existing_run,
     save,
+    say_free_bits,
     set_up,
     start,
     warn_about_schedule,
@@ -98,6 +99,7 @@ def train(
 def build_run(cfg: Config, run_dir: Path, recompute_weights: bool = False) -> Run:
     setup = set_up(cfg, recompute_weights)
     warn_about_schedule(cfg, setup.world)
+    say_free_bits(cfg, setup.world)
     setup.train = setup.train.to(setup.device)
     # each process its own reparameterisation noise
     torch.manual_seed(cfg.train.seed + setup.world.rank)
@@ -152,7 +154,7 @@ def run_epochs(run: Run) -> tuple[str, str | None]:
             "interrupted",
             f"interrupted at step {run.progress.step}; resume with --resume {run.run_dir}",
         )
-    return ("collapsed" if run.progress.collapse_events else "completed"), None
+    return run.progress.end_status(), None
 
 
 def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
@@ -319,14 +321,20 @@ def end_of_epoch(run: Run) -> None:
 
 
 def watch_collapse(run: Run, record: dict) -> None:
-    """After warm-up: track the worst figures and raise the alarm the moment collapse shows."""
+    """After warm-up: track the worst figures, raise the alarm the moment collapse shows and say
+    when it clears."""
     p = run.progress
     if p.epoch < alarm_start(run.cfg.beta):
         return
+    was_collapsed = p.collapsed_now
     reasons = collapse_reasons(record, run.cfg.monitor)
     p.note_evaluation(record, reasons)
-    if reasons and run.world.main:
+    if not run.world.main:
+        return
+    if reasons:
         say(f"warning: POSTERIOR COLLAPSE at epoch {p.epoch}: " + "; ".join(reasons))
+    elif was_collapsed:
+        say(f"collapse alarm cleared at epoch {p.epoch}: every figure is above its floor again")
 
 
 def draw(run: Run, grids: Grids) -> None:

@@ -60,11 +60,10 @@ def test_table_lists_whole_and_damaged_runs(runs, capsys):
     summary = json.loads((runs / "const" / "summary.json").read_text())
     assert rows[names[0]].split()[1:3] == ["constant", "2/2"]
     kinds = "+".join(reason_kinds([r for e in summary["collapse_events"] for r in e["reasons"]]))
-    assert rows[names[0]].split()[-3:] == [
-        f"ep{summary['first_collapse_epoch']}",
-        kinds,
-        summary["status"],
-    ]
+    cell = f"ep{summary['first_collapse_epoch']} {kinds}" + (
+        ", recovered" if summary["recovered_from_collapse"] else ""
+    )
+    assert " ".join(rows[names[0]].split()).endswith(f"{cell} {summary['status']}")
     assert "linear_warmup fb=0.5" in rows[names[1]]
     # The killed run: figures from the last complete evaluation (epoch 1; epoch 2's line was cut).
     epoch1 = [r for r in read_metrics(runs / "killed") if r["split"] == "val"][-1]
@@ -113,3 +112,54 @@ def test_out_writes_overlaid_curves(runs, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main(["compare", str(runs / "const"), "--out", str(tmp_path / "file")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+DIP = "non-black accuracy 20.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%)"
+
+
+def evaluation(epoch: int, non_black: float) -> dict:
+    """A logged evaluation, healthy but for its non-black accuracy."""
+    return {
+        "split": "val",
+        "step": 8 * epoch,
+        "epoch": epoch,
+        "beta": 0.1,
+        "kl_dim_mean": 0.5,
+        "kl_per_dim": [0.5, 0.5],
+        "active_units": 2,
+        "non_black_accuracy": non_black,
+        "per_class_accuracy": [1.0, non_black] + [None] * 8,
+        "grid_accuracy": 0.0,
+    }
+
+
+def test_a_run_that_recovered_says_so_beside_its_first_alarm(tmp_path, capsys):
+    summarised = tmp_path / "summarised"
+    summarised.mkdir()
+    (summarised / "summary.json").write_text(
+        json.dumps(
+            {
+                "status": "completed",
+                "epochs": 2,
+                "collapse_events": [{"epoch": 1, "step": 8, "reasons": [DIP]}],
+                "collapsed_at_end": False,
+                "recovered_from_collapse": True,
+            }
+        )
+    )
+    # no summary: the alarm judged again from the records, with the default floors
+    logged = tmp_path / "logged"
+    logged.mkdir()
+    records = [evaluation(1, 0.2), evaluation(2, 0.8)]
+    (logged / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert compare_main([str(summarised), str(logged)]) == 0
+    rows = rows_by_run(capsys.readouterr().out)
+    assert " ".join(rows[str(summarised)].split()).endswith("ep1 accuracy, recovered completed")
+    assert " ".join(rows[str(logged)].split()).endswith("ep1 accuracy, recovered no summary")
+    # still under the floor at its last evaluation: no recovery to report
+    records.append(evaluation(3, 0.1))
+    (logged / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert compare_main([str(logged)]) == 0
+    assert " ".join(rows_by_run(capsys.readouterr().out)[str(logged)].split()).endswith(
+        "ep1 accuracy no summary"
+    )

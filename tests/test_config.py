@@ -90,6 +90,7 @@ def test_a_wrong_type_names_the_key(override, key):
         ("model.channels=[8,-1]", "model.channels"),
         ("train.seed=-1", "train.seed"),
         ("train.seed=4294967296", "train.seed"),
+        ("monitor.rate_floor_bits=-1", "monitor.rate_floor_bits"),
     ],
 )
 def test_an_out_of_range_value_names_the_key(override, key):

@@ -14,6 +14,7 @@ from arcvae.metrics import (
     collapse_reasons,
     figures_by_side,
     flagged_epochs,
+    free_bits_figures,
     grid_figures,
     new_stats,
     reason_kinds,
@@ -163,3 +164,30 @@ def test_flagged_epochs_ignore_evaluations_before_the_alarm_starts():
     }
     records = [{**dead, "epoch": e} for e in (1, 2, 3)]
     assert flagged_epochs(records, MonitorConfig(), start=2) == [2, 3]
+
+
+def test_rate_floor_is_a_collapse_reason_that_names_its_key():
+    healthy = {
+        "kl_dim_mean": 0.5,
+        "kl_per_dim": [0.5, 0.5],
+        "non_black_accuracy": 0.9,
+        "per_class_accuracy": [1.0] * 10,
+    }
+    record = {**healthy, "rate_bits": 3.24}
+    reasons = collapse_reasons(record, MonitorConfig(rate_floor_bits=10))
+    assert reasons == ["rate 3.2 bits a grid < monitor.rate_floor_bits=10 (the true KL in bits)"]
+    assert reason_kinds(reasons) == ["rate"]
+    assert collapse_reasons(record, MonitorConfig()) == []  # 0, the default: off
+    assert collapse_reasons(record, MonitorConfig(rate_floor_bits=3)) == []
+    # a train record has no bits: the rate floor does not judge it
+    assert collapse_reasons(healthy, MonitorConfig(rate_floor_bits=10)) == []
+    records = [{**record, "epoch": 1}, {**record, "rate_bits": 12.0, "epoch": 2}]
+    assert flagged_epochs(records, MonitorConfig(rate_floor_bits=10), start=1) == [1]
+
+
+def test_free_bits_figures_are_the_lift_and_the_dims_under_the_floor():
+    f = hand_stats()  # kl 2.2, kl_clamped 2.5, kl_per_dim [0.3, 0.01, 2.0]
+    figures = free_bits_figures(f, 0.5)
+    assert figures["kl_exempt"] == pytest.approx(f["kl_clamped"] - f["kl"])
+    assert figures["dims_under_free_bits"] == 2
+    assert free_bits_figures(f, 0.0)["dims_under_free_bits"] == 0

@@ -32,6 +32,9 @@ def test_console_line_shows_the_health_figures_and_the_free_bits_lift():
     assert "non-black 80.0%" in line and "grid 50%" in line
     assert "KL'" not in console_line({**record, "kl_clamped": 18.3})
     assert "bits" not in line  # a record without bits (a train record) shows none
+    # an evaluation's record says what free bits lift and how many dims sit under the floor
+    evaluation = {**record, "kl_exempt": 1.7, "dims_under_free_bits": 2}
+    assert "KL=18.3 (KL'=20.0: +1.7, 2 dims < fb) KL/dim" in console_line(evaluation)
 
 
 def test_console_line_of_an_evaluation_ends_with_its_bits():

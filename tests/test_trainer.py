@@ -41,10 +41,18 @@ from arcvae.trainer import train
 
 
 @pytest.mark.slow
-def test_training_logs_the_true_kl_and_the_clamped_one(tiny_config, tmp_path):
+def test_training_logs_the_true_kl_and_the_clamped_one(tiny_config, tmp_path, capsys):
     cfg = tiny_config("loss.free_bits=0.5", "train.epochs=1", "beta.schedule=constant")
-    train(cfg, tmp_path / "run")
+    summary = train(cfg, tmp_path / "run")
+    # the allowance, said at the start and kept: 0.5 nats x 8 dims
+    assert "free bits: 0.5 nats x 8 latent dims = 4.0 nats (5.8 bits)" in capsys.readouterr().out
+    assert summary["free_bits_allowance"] == pytest.approx(4.0)
     records = read_metrics(tmp_path / "run")
+    evaluations = [r for r in records if r["split"] == "val"]
+    assert evaluations
+    for r in evaluations:  # what free bits did, in each evaluation's record
+        assert r["kl_exempt"] == pytest.approx(r["kl_clamped"] - r["kl"])
+        assert r["dims_under_free_bits"] == sum(kl < 0.5 for kl in r["kl_per_dim"])
     assert records
     floor = cfg.model.latent_dim * 0.5  # 8 dims x 0.5 nats
     for r in records:
@@ -258,6 +266,29 @@ def test_stop_on_collapse_ends_the_run_collapsed(tiny_config, tmp_path):
     )
     assert summary["message"] == "stopped: train.stop_on_collapse is set"
     assert ckpt.load_latest(tmp_path / "run")["progress"]["epoch"] == 1
+    assert summary["collapsed_at_end"] and not summary["recovered_from_collapse"]
+
+
+@pytest.mark.usefixtures("no_pictures")
+@pytest.mark.slow
+def test_a_run_that_recovers_from_a_dip_ends_completed(tiny_config, tmp_path, monkeypatch, capsys):
+    # The alarm judges both evaluations (constant β: no warm-up); only the first one dips.
+    dip = "non-black accuracy 20.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%)"
+    judged = []
+
+    def reasons(record, monitor):
+        judged.append(record["epoch"])
+        return [dip] if len(judged) == 1 else []
+
+    monkeypatch.setattr(trainer, "collapse_reasons", reasons)
+    summary = trainer.train(tiny_config("beta.schedule=constant"), tmp_path / "run")
+    out = capsys.readouterr().out
+    assert judged == [1, 2]
+    assert summary["status"] == "completed" and summary["recovered_from_collapse"] is True
+    assert summary["collapse_events"] == [{"epoch": 1, "step": 8, "reasons": [dip]}]
+    assert "POSTERIOR COLLAPSE at epoch 1" in out and "collapse alarm cleared at epoch 2" in out
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved["status"] == "completed" and saved["collapsed_at_end"] is False
 
 
 def test_second_signal_exits_at_once():
