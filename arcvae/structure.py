@@ -195,12 +195,16 @@ def map_main(argv: list[str]) -> int:
         "Draw the latent map of a run's held-out grids (PCA and t-SNE of μ), coloured by their "
         "factors (atoms grids), else by grid size and task.",
     )
-    p.add_argument("--limit", type=positive, help="use the first N held-out grids only")
+    p.add_argument(
+        "--limit",
+        type=positive,
+        help=f"show the first N held-out grids (default and at most {MAX_POINTS})",
+    )
     p.add_argument("--no-tsne", action="store_true", help="PCA only")
     args, run = parse_and_load(p, argv)
     grids, which = reference_grids(run)
-    if args.limit:
-        grids = grids.select(np.arange(min(args.limit, len(grids))))
+    # the grids a map shows, before they are coloured: the tasks with most grids among them
+    grids = grids.select(np.arange(min(args.limit or MAX_POINTS, MAX_POINTS, len(grids))))
     if len(grids) < MIN_POINTS:
         raise ArcVaeError(
             f"{args.run}: a map needs {MIN_POINTS} grids, its {which} set has {len(grids)}"
@@ -210,7 +214,7 @@ def map_main(argv: list[str]) -> int:
         out_dir(args),
         mu,
         grid_colourings(grids),
-        f"{args.run} (step {run.step}): μ of {min(len(mu), MAX_POINTS)} {which} grids",
+        f"{args.run} (step {run.step}): μ of {len(mu)} {which} grids",
         ("pca",) if args.no_tsne else METHODS,
     )
     print(f"drew {len(maps)} latent maps of {which} grids: " + ", ".join(map(str, maps)))

@@ -11,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -351,12 +352,13 @@ def draw(run: Run, grids: Grids) -> None:
     save_curves(run.run_dir, run.log.records, run.cfg.monitor, alarm_start(run.cfg.beta))
     last = run.progress.epoch == run.cfg.train.epochs
     if last and len(grids) >= MIN_POINTS:  # the map of the latent the run ends with
-        mu = encode_grids(run.net, grids, run.cfg, run.device)[0].numpy()
+        shown = grids.select(np.arange(min(len(grids), MAX_POINTS)))
+        mu = encode_grids(run.net, shown, run.cfg, run.device)[0].numpy()
         save_maps(
             run.run_dir / "plots",
             mu,
-            grid_colourings(grids),
-            f"epoch {run.progress.epoch}: μ of {min(len(mu), MAX_POINTS)} grids",
+            grid_colourings(shown),
+            f"epoch {run.progress.epoch}: μ of {len(mu)} grids",
             ("pca",),
         )
 
