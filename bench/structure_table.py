@@ -8,7 +8,9 @@
     python bench/structure_table.py runs/atoms-beta/*/
 
 Each run's summary.json (the last validation record), latent/structure.json and
-latent/samples.json; a figure a run lacks is '-'. Prints a Markdown table.
+latent/samples.json; a figure a run lacks is '-'. Prints a Markdown table. "move right" is the
+share of held-out pairs decoded exactly by the operation's vector, "unchanged" by decode(μ(x)),
+"op(x) rebuilt" by decode(μ(op(x))): the most the vector can reach.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ COLUMNS = (
     "DCI I",
     "move right",
     "unchanged",
+    "op(x) rebuilt",
     "recolour",
     "valid",
 )
@@ -69,6 +72,7 @@ def row(run: Path) -> list[str]:
         number(dci.get("informativeness"), 3),
         percent(moved.get("vector")),
         percent(moved.get("unchanged")),
+        percent(moved.get("target")),
         percent(operations.get("recolour", {}).get("vector")),
         percent(samples.get("valid_share")),
     ]
