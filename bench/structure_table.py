@@ -1,6 +1,6 @@
 """What β buys in structure (issue 27): one row per run, from the files the commands wrote into it.
 
-    python -m arcvae sweep configs/results/atoms_beta/*.yaml --base configs/atoms.yaml \\
+    python -m arcvae sweep configs/results/beta/*.yaml --base configs/atoms.yaml \\
         --out runs/atoms-beta
     for run in runs/atoms-beta/*/; do
         python -m arcvae structure $run && python -m arcvae sample $run --n 1000
@@ -10,7 +10,9 @@
 Each run's summary.json (the last validation record), latent/structure.json and
 latent/samples.json; a figure a run lacks is '-'. Prints a Markdown table. "move right" is the
 share of held-out pairs decoded exactly by the operation's vector, "unchanged" by decode(μ(x)),
-"op(x) rebuilt" by decode(μ(op(x))): the most the vector can reach.
+"op(x) rebuilt" by decode(μ(op(x))): the most the vector can reach. "valid" is the share of prior
+samples that follow the atoms rules (atoms runs), "samples' TV" the mean total variation between
+the samples' statistics and the held-out grids' (ARC runs; arc_statistics.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ COLUMNS = (
     "op(x) rebuilt",
     "recolour",
     "valid",
+    "samples' TV",
 )
 
 
@@ -75,6 +78,7 @@ def row(run: Path) -> list[str]:
         percent(moved.get("target")),
         percent(operations.get("recolour", {}).get("vector")),
         percent(samples.get("valid_share")),
+        number(samples.get("mean_total_variation"), 3),
     ]
 
 
