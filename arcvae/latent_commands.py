@@ -216,7 +216,11 @@ def reconstruct_main(argv: list[str]) -> int:
 def reference_grids(run: TrainedRun) -> tuple[Grids, str]:
     """The grids the run was evaluated on, loaded as training loaded them: its validation set, else
     its training set."""
-    train, val = load_datasets(run.config.data)
+    return reference_of(*load_datasets(run.config.data))
+
+
+def reference_of(train: Grids, val: Grids | None) -> tuple[Grids, str]:
+    """Of a run's datasets, those it was evaluated on, and what they are."""
     return (val, "validation") if val is not None else (train, "training")
 
 
@@ -343,10 +347,11 @@ def sample_main(argv: list[str]) -> int:
         "the posterior means μ of the training grids, drawn instead (an ex-post density)",
     )
     args, run = parse_and_load(p, argv)
-    z, prior = draws(run, args)
+    train, val = load_datasets(run.config.data)
+    z, prior = draws(run, args, train)
     decoded = run.decode(z)
     canvas = atoms_canvas(run.config.data)  # None: not trained on atoms grids
-    reference, which = reference_grids(run)
+    reference, which = reference_of(train, val)
     data = reference.unpadded()
     if canvas is None:
         likeness = compare_arc(decoded, data, f"{len(data)} {which} grids")
@@ -385,14 +390,14 @@ PRIORS = ("normal", "gmm")
 GMM_COMPONENTS = 10
 
 
-def draws(run: TrainedRun, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
-    """z (n, D) from the prior --prior names, and what it is, for the reader."""
+def draws(run: TrainedRun, args: argparse.Namespace, train: Grids) -> tuple[torch.Tensor, str]:
+    """z (n, D) from the prior --prior names (a mixture is fitted to μ of `train`), and what it is,
+    for the reader."""
     generator = torch.Generator().manual_seed(args.seed)
     if args.prior == "normal":
         return torch.randn(args.n, run.net.latent_dim, generator=generator), "the prior N(0, I)"
     from sklearn.mixture import GaussianMixture  # imported here: it takes a second
 
-    train, _ = load_datasets(run.config.data)
     mu = inference.encode_grids(run.net, train, run.config, run.device)[0].numpy()
     components = min(GMM_COMPONENTS, len(mu))
     mixture = GaussianMixture(components, covariance_type="diag", random_state=args.seed).fit(mu)

@@ -11,6 +11,7 @@ hold one object, where they are the grid's factors; the number of objects on all
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from . import inference
 from .atoms import FACTOR_NAMES
@@ -21,7 +22,6 @@ from .disentanglement import dci, mig
 from .grid_plots import save_grid_table
 from .latent import TrainedRun
 from .latent_commands import (
-    kl_per_dim,
     out_dir,
     parse_and_load,
     reference_grids,
@@ -38,6 +38,7 @@ from .latent_maps import (
     grid_factors,
     save_maps,
 )
+from .losses import kl_per_sample_dim
 from .operations import OPERATIONS, score_operation, traversal_scores
 from .parser import EXIT_OK, positive
 from .tracking import write_json_atomic
@@ -59,8 +60,10 @@ def factor_columns(grids: Grids, where: str) -> dict[str, np.ndarray]:
     return factors
 
 
-def encode(run: TrainedRun, grids: Grids) -> np.ndarray:
-    return inference.encode_grids(run.net, grids, run.config, run.device)[0].numpy()
+def encode(run: TrainedRun, grids: Grids) -> tuple[np.ndarray, np.ndarray]:
+    """μ and log σ² (N, D) of each grid."""
+    mu, logvar = inference.encode_grids(run.net, grids, run.config, run.device)
+    return mu.numpy(), logvar.numpy()
 
 
 def structure_main(argv: list[str]) -> int:
@@ -83,7 +86,7 @@ def structure_main(argv: list[str]) -> int:
         raise ArcVaeError(
             f"{args.run}: {len(single)} of its {which} grids hold one object; need 10"
         )
-    mu = encode(run, grids)  # (N, D)
+    mu, logvar = encode(run, grids)  # (N, D) each
     one = {name: factors[name][single] for name in SCORED}
     codes = mu[single]
     scored = np.stack([one[name] for name in SCORED], axis=1)
@@ -101,7 +104,7 @@ def structure_main(argv: list[str]) -> int:
         operations[name], examples[name] = score_operation(
             encode_list, run.decode, one_grids[:OPERATION_GRIDS], operation
         )
-    kl = kl_per_dim(run, grids)
+    kl = kl_per_sample_dim(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
     dims = np.sort(np.argsort(-kl, kind="stable")[:TRAVERSED_DIMS])
     traversals = traversal_scores(run.decode, codes[:TRAVERSED_GRIDS], dims.tolist())
 
@@ -209,7 +212,7 @@ def map_main(argv: list[str]) -> int:
         raise ArcVaeError(
             f"{args.run}: a map needs {MIN_POINTS} grids, its {which} set has {len(grids)}"
         )
-    mu = encode(run, grids)
+    mu = encode(run, grids)[0]
     maps = save_maps(
         out_dir(args),
         mu,
