@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .batches import grid_batches
+from .batches import canvases_of, grid_batches
 from .config import Config, latent_size
 from .data import Grids
 from .evaluation import evaluating
+from .losses import kl_per_sample_dim
 from .model import generate
 
 
@@ -27,6 +28,25 @@ def encode_grids(
         mu[idx] = batch_mu.float().cpu()
         logvar[idx] = batch_logvar.float().cpu()
     return mu, logvar
+
+
+def reached_by(net: torch.nn.Module, grids: Grids, cfg: Config) -> torch.Tensor:
+    """(N, D) bool: the dims each grid's canvas reaches (`reached_dims`; the cells beyond a small
+    canvas are the prior for that grid)."""
+    reached = torch.ones(len(grids), latent_size(cfg.model, cfg.data.grid_size), dtype=torch.bool)
+    canvases = canvases_of(grids.sizes, cfg.data)
+    for canvas in canvases.unique().tolist():
+        dims = net.reached_dims(canvas, torch.device("cpu"))
+        if dims is not None:
+            reached[canvases == canvas] = dims
+    return reached
+
+
+def kl_over_reached(mu: torch.Tensor, logvar: torch.Tensor, reached: torch.Tensor) -> np.ndarray:
+    """(D,) each dim's KL(q(z|x) ‖ p(z)) averaged over the grids that reach it (0 where none does):
+    the figure training logs as kl_per_dim. mu, logvar (N, D); reached (N, D) bool."""
+    kl = kl_per_sample_dim(mu, logvar) * reached
+    return (kl.sum(0) / reached.sum(0).clamp(min=1)).numpy()
 
 
 def decode_latents(

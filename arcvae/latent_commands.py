@@ -48,7 +48,6 @@ from .data import (
 from .evaluation import evaluating
 from .grid_plots import save_grid_table, save_reconstructions
 from .latent import TrainedRun, load_run
-from .losses import kl_per_sample_dim
 from .metrics import figures_by_side, grid_figures
 from .parser import EXIT_OK, Parser, positive
 from .tracking import write_json_atomic
@@ -225,10 +224,9 @@ def reference_of(train: Grids, val: Grids | None) -> tuple[Grids, str]:
 
 
 def kl_per_dim(run: TrainedRun, grids: Grids) -> np.ndarray:
-    """(D,) KL(q(z|x) ‖ p(z)) per dimension, averaged over the grids: the figure training logs as
-    kl_per_dim."""
+    """(D,) KL(q(z|x) ‖ p(z)) per dimension, over the grids that reach it (`kl_over_reached`)."""
     mu, logvar = inference.encode_grids(run.net, grids, run.config, run.device)
-    return kl_per_sample_dim(mu, logvar).mean(0).numpy()
+    return inference.kl_over_reached(mu, logvar, inference.reached_by(run.net, grids, run.config))
 
 
 def traversal(run: TrainedRun, mu: np.ndarray, dims: np.ndarray) -> list[list[np.ndarray]]:

@@ -19,6 +19,8 @@ class VAEOutput:
     logvar: torch.Tensor  # (B, D)
     # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
     size_logits: torch.Tensor | None = None
+    # (D,) bool: the dims this canvas reaches (the cells beyond it are the prior); None: all
+    reached: torch.Tensor | None = None
 
 
 class Conv3x3(nn.Conv2d):
@@ -166,6 +168,13 @@ class SpatialReadout(nn.Module):
         stats[:, :, :m, :m] = self.to_stats(h)
         mu, logvar = stats.chunk(2, dim=1)
         return mu.flatten(1), logvar.flatten(1)
+
+    def reached(self, m: int, device: torch.device) -> torch.Tensor:
+        """(D,) bool: the dims of the m×m corner of cells, those an encoder map of side m
+        reads."""
+        corner = torch.zeros(self.per_cell, self.M, self.M, dtype=torch.bool, device=device)
+        corner[:, :m, :m] = True
+        return corner.flatten()
 
     def decode(self, z: torch.Tensor, m: int) -> torch.Tensor:
         """z (B, D) -> a map (B, c_out, m, m) from the m×m cells."""

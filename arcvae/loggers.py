@@ -80,8 +80,10 @@ class TensorBoardLogger:
             self.writer.add_scalar(key, value, step)
         if record.get("kl_per_dim"):
             split = record["split"]
-            kl = torch.tensor(record["kl_per_dim"], dtype=torch.float32)
-            self.writer.add_histogram(f"kl_per_dim/{split}", kl, step)
+            # a dim no grid reached has no KL (None): out of the histogram, black in the strip
+            kl = torch.tensor([v or 0.0 for v in record["kl_per_dim"]], dtype=torch.float32)
+            measured = [v for v in record["kl_per_dim"] if v is not None]
+            self.writer.add_histogram(f"kl_per_dim/{split}", torch.tensor(measured), step)
             self.writer.add_image(
                 f"kl_per_dim_image/{split}", kl_stripe(kl), step, dataformats="HWC"
             )

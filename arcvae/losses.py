@@ -3,7 +3,9 @@
 Reconstruction: sum over a grid's pixels of the per-pixel loss (`loss.reduction: mean` divides it by
 the pixels counted, the scaling in which users met the collapse at β = 0.01); KL: sum over latent
 dimensions; both per sample, then averaged over the batch; loss = recon + β·KL'. KL' applies free
-bits (Kingma et al. 2016, https://arxiv.org/abs/1606.04934): Σ_d max(λ, KL_d).
+bits (Kingma et al. 2016, https://arxiv.org/abs/1606.04934): Σ_d max(λ, KL_d) over the dims the
+batch's canvas reaches (`VAEOutput.reached`); a cell beyond the canvas is the prior, KL 0, and is
+granted no floor, so KL' − KL is what the floor exempts on grids that have the dim.
 
 Padding (`data.padding`): black mode counts every pixel of the canvas (the padding is black, and
 predicting it is part of the task). Symbol mode counts only each grid's own pixels, and adds the
@@ -33,10 +35,15 @@ class LossBreakdown:
     kl: torch.Tensor  # scalar: the true KL (Σ_d), batch mean
     kl_clamped: torch.Tensor  # scalar: KL' after free bits
     kl_per_dim: torch.Tensor  # (D,): true KL of each dimension, batch mean
+    reached: torch.Tensor  # (D,) float: 1 where the batch's canvas reaches the dim, else 0
+
+    def kl_dim_mean(self) -> torch.Tensor:
+        """The mean KL of the dims this batch's canvas reaches (what `adaptive` holds)."""
+        return (self.kl_per_dim * self.reached).sum() / self.reached.sum()
 
 
 # The scalar terms, by name: what is summed, logged and summarised wherever a breakdown is recorded.
-LOSS_TERMS = tuple(f.name for f in fields(LossBreakdown) if f.name != "kl_per_dim")
+LOSS_TERMS = tuple(f.name for f in fields(LossBreakdown) if f.name not in ("kl_per_dim", "reached"))
 
 
 def uses_class_weights(cfg: LossConfig) -> bool:
@@ -129,8 +136,11 @@ def kl_per_sample_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
 
 
-def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> torch.Tensor:
-    """KL' per sample (B,) with a floor of `free_bits` nats on each dimension.
+def free_bits_kl(
+    kl: torch.Tensor, free_bits: float, mode: str = "batch", reached: torch.Tensor | None = None
+) -> torch.Tensor:
+    """KL' per sample (B,) with a floor of `free_bits` nats on each dimension the canvas reaches
+    (`reached` (D,) bool; None: every one).
 
     batch: clamp each dimension's batch-mean KL (the docs/design.md default), so the gradient of a
     dimension is zero while its mean KL is below λ. sample: clamp each sample's KL_d.
@@ -138,10 +148,13 @@ def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> tor
     """
     if free_bits <= 0:
         return kl.sum(1)
+    floor = torch.full_like(kl[0], free_bits)
+    if reached is not None:
+        floor = floor * reached  # a dim beyond the canvas is the prior: KL 0, and no floor
     if mode == "sample":
-        return kl.clamp(min=free_bits).sum(1)
+        return torch.maximum(kl, floor).sum(1)
     per_dim = kl.mean(0)  # (D,)
-    clamped = torch.maximum(per_dim, torch.full_like(per_dim, free_bits))
+    clamped = torch.maximum(per_dim, floor)
     # Spread the clamped total evenly over samples so that .mean() gives Σ_d max(λ, KL_d).
     return clamped.sum().expand(kl.shape[0])
 
@@ -176,7 +189,8 @@ def elbo(
             rec = rec / grids[0].numel()
         shape = torch.zeros((), dtype=rec.dtype, device=rec.device)
     kl = kl_per_sample_dim(out.mu, out.logvar)  # (B, D)
-    kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode).mean()
+    kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode, out.reached).mean()
+    reached = torch.ones_like(kl[0]) if out.reached is None else out.reached.to(kl.dtype)
     return LossBreakdown(
         loss=rec + beta * kl_clamped,
         recon=rec,
@@ -184,4 +198,5 @@ def elbo(
         kl=kl.sum(1).mean(),
         kl_clamped=kl_clamped,
         kl_per_dim=kl.mean(0),
+        reached=reached,
     )

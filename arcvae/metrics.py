@@ -7,7 +7,9 @@ whose target is not 0; per-class accuracy = recall of each colour (None when abs
 = every own pixel right and, where the model predicts the shape (size logits), rows and cols right
 too; shape accuracy = share of grids whose predicted rows and cols are right (None without size
 logits); active units (Burda et al. 2016, https://arxiv.org/abs/1509.00519): Var_x(E_q[z_d|x]) >
-threshold.
+threshold. A dim's KL and its variance are taken over the grids whose canvas reaches it
+(`VAEOutput.reached`: the latent cells beyond a small canvas are the prior there, and would dilute
+both); a dim no grid reached has no KL (None in kl_per_dim) and is not active.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def new_stats(latent_dim: int, device: torch.device | str) -> dict[str, torch.Te
         "n": zeros(()),
         "terms": zeros(len(LOSS_TERMS)),
         "kl_per_dim": zeros(latent_dim),
+        "reached": zeros(latent_dim),  # grids (or, for the running train sums, steps) per dim
         "mu": zeros(latent_dim),
         "mu_sq": zeros(latent_dim),
         "class_correct": zeros(N_COLOURS),
@@ -80,9 +83,11 @@ def add_accuracy(
     sizes: torch.Tensor,
     mu: torch.Tensor,
     size_logits: torch.Tensor | None = None,
+    reached: torch.Tensor | None = None,
 ) -> None:
     """`add_predictions` of the argmax of the logits (B, 10, C, C) decoded at z = μ and of the size
-    logits (B, 2, 30) or None, plus the posterior-mean sums of mu (B, D)."""
+    logits (B, 2, 30) or None, plus the posterior-mean sums of mu (B, D) and the grids that reach
+    each dim (`reached` (D,) bool, None: every dim)."""
     add_predictions(
         stats,
         logits.argmax(1),
@@ -92,6 +97,7 @@ def add_accuracy(
     )
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
+    stats["reached"] += mu.shape[0] * (1.0 if reached is None else reached.double())
 
 
 def add_batch(
@@ -103,9 +109,10 @@ def add_batch(
     kl_per_sample_dim: torch.Tensor,
     parts: LossBreakdown,
     size_logits: torch.Tensor | None = None,
+    reached: torch.Tensor | None = None,
 ) -> None:
     """`add_accuracy`, plus the batch's loss terms and KL per sample and dimension (B, D)."""
-    add_accuracy(stats, logits, target, sizes, mu, size_logits)
+    add_accuracy(stats, logits, target, sizes, mu, size_logits, reached)
     B = target.shape[0]
     stats["terms"] += torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().double() * B
     stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)
@@ -113,22 +120,25 @@ def add_batch(
 
 def loss_figures(sums: dict[str, torch.Tensor]) -> dict:
     """The mean loss terms and KL per dimension of sums kept on the host (`n`, `terms`,
-    `kl_per_dim`)."""
+    `kl_per_dim`, `reached`); min, mean and max over the dims that were reached."""
     n = max(sums["n"].item(), 1.0)
-    kl_per_dim = sums["kl_per_dim"] / n
+    reached = sums["reached"] > 0
+    kl_per_dim = sums["kl_per_dim"] / sums["reached"].clamp(min=1)
+    measured = kl_per_dim[reached] if reached.any() else kl_per_dim.new_zeros(1)
     return {
         **dict(zip(LOSS_TERMS, (sums["terms"] / n).tolist())),
-        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
-        "kl_dim_min": kl_per_dim.min().item(),
-        "kl_dim_mean": kl_per_dim.mean().item(),
-        "kl_dim_max": kl_per_dim.max().item(),
+        "kl_per_dim": [round(v, 5) if r else None for v, r in zip(kl_per_dim.tolist(), reached)],
+        "kl_dim_min": measured.min().item(),
+        "kl_dim_mean": measured.mean().item(),
+        "kl_dim_max": measured.max().item(),
     }
 
 
 def accuracy_figures(sums: dict[str, torch.Tensor], active_threshold: float = 0.01) -> dict:
     """Active units and the accuracy figures of sums kept on the host."""
     n = max(sums["n"].item(), 1.0)
-    mu_var = sums["mu_sq"] / n - (sums["mu"] / n).pow(2)
+    count = sums["reached"].clamp(min=1)
+    mu_var = sums["mu_sq"] / count - (sums["mu"] / count).pow(2)  # a dim never reached: 0
     correct = sums["class_correct"]
     total = sums["class_total"]
     non_black_total = total[1:].sum().item()
@@ -214,7 +224,9 @@ def free_bits_figures(figures: dict, free_bits: float) -> dict:
     λ = `free_bits` nats (the KL term does not pull on them)."""
     return {
         "kl_exempt": figures["kl_clamped"] - figures["kl"],
-        "dims_under_free_bits": sum(kl < free_bits for kl in figures["kl_per_dim"]),
+        "dims_under_free_bits": sum(
+            kl < free_bits for kl in figures["kl_per_dim"] if kl is not None
+        ),
     }
 
 
@@ -264,8 +276,9 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
     """
     reasons = []
     if figures["kl_dim_mean"] < cfg.kl_floor:
-        dead = [d for d, kl in enumerate(figures["kl_per_dim"]) if kl < cfg.kl_floor]
-        alive = [d for d, kl in enumerate(figures["kl_per_dim"]) if kl >= cfg.kl_floor]
+        measured = [(d, kl) for d, kl in enumerate(figures["kl_per_dim"]) if kl is not None]
+        dead = [d for d, kl in measured if kl < cfg.kl_floor]
+        alive = [d for d, kl in measured if kl >= cfg.kl_floor]
         # When most dims are dead, the few still alive are the shorter, more telling list.
         if len(dead) <= 12 or len(alive) > 12:
             which = _short_list(dead)
@@ -273,7 +286,7 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
             which = f"all but {_short_list(alive)}" if alive else "all"
         reasons.append(
             f"mean KL/dim {figures['kl_dim_mean']:.3f} < monitor.kl_floor={cfg.kl_floor:g} nats "
-            f"({len(dead)}/{len(figures['kl_per_dim'])} dims below: {which})"
+            f"({len(dead)}/{len(measured)} dims below: {which})"
         )
     non_black = figures["non_black_accuracy"]
     if non_black is not None and non_black < cfg.non_black_floor:

@@ -11,9 +11,12 @@ The contract every architecture meets (what training, evaluation, checkpoints an
   grid's rows and cols (index k = k+1 cells), or None for a model that does not reconstruct the
   shape (black mode).
 - `size_logits(z)`: the shape head alone, (B, 2, 30) or None.
-- `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar, size_logits)`: encode, draw
-  z = μ + σ·ε (z = μ when `sample` is False: where accuracy is measured), decode on the input's
-  canvas.
+- `reached_dims(canvas, device)`: (D,) bool, the dims a grid on this canvas has: a dim beyond it
+  is the prior (μ = 0, log σ² = 0) for every such grid, so its KL is judged over the grids that
+  reach it (losses.py, metrics.py). None: every dim, on every canvas.
+- `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar, size_logits, reached)`: encode,
+  draw z = μ + σ·ε (z = μ when `sample` is False: where accuracy is measured), decode on the
+  input's canvas.
 - Attributes: `latent_dim` (D), `grid_size` (the largest canvas), `padding` ("black" | "symbol").
   Parameters only; no loss inside (β is scheduled by the trainer).
 
@@ -88,6 +91,9 @@ class FixedCanvasVAE(nn.Module):
     def size_logits(self, z: torch.Tensor) -> None:
         return None
 
+    def reached_dims(self, canvas: int, device: torch.device) -> None:
+        return None  # one canvas: every dim, always
+
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, None]:
         """(B, D) -> logits (B, 10, S, S) and None (no shape head); canvas must be grid_size."""
         if canvas != self.grid_size:
@@ -149,6 +155,9 @@ class AnyCanvas:
                 f"{canvas}"
             )
 
+    def reached_dims(self, canvas: int, device: torch.device) -> torch.Tensor | None:
+        return None  # one global vector: every dim on every canvas (`PatchVAE` has cells)
+
     def size_logits(self, z: torch.Tensor) -> torch.Tensor | None:
         """(B, D) -> (B, 2, 30) scores of rows and cols (k -> k+1 cells), or None in black mode."""
         if self.to_sizes is None:
@@ -157,8 +166,9 @@ class AnyCanvas:
 
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
         mu, logvar = self.encode(grids)
-        logits, size_logits = self.decode(sample_latent(mu, logvar, sample), grids.shape[-1])
-        return VAEOutput(logits, mu, logvar, size_logits)
+        canvas = grids.shape[-1]
+        logits, size_logits = self.decode(sample_latent(mu, logvar, sample), canvas)
+        return VAEOutput(logits, mu, logvar, size_logits, self.reached_dims(canvas, grids.device))
 
 
 class ConvAnyVAE(AnyCanvas, nn.Module):
@@ -289,6 +299,13 @@ class PatchVAE(AnyCanvas, nn.Module):
             return mu, logvar
         cell_mu, cell_logvar = self.cells.encode(h)
         return torch.cat([mu, cell_mu], 1), torch.cat([logvar, cell_logvar], 1)
+
+    def reached_dims(self, canvas: int, device: torch.device) -> torch.Tensor | None:
+        """The global vector, and the cells of the canvas's half-resolution map."""
+        if self.cells is None:
+            return None
+        first = torch.ones(self.global_dims, dtype=torch.bool, device=device)
+        return torch.cat([first, self.cells.reached((canvas + 1) // 2, device)])
 
     def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""

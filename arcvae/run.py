@@ -357,17 +357,19 @@ def warn_about_schedule(cfg: Config, world: World) -> None:
 
 
 def free_bits_allowance(cfg: Config) -> float:
-    """λ × D: the nats a grid of KL that free bits exempt from β (KL' is never below it)."""
+    """λ × D: the most nats a grid of KL that free bits exempt from β, for a grid on the largest
+    canvas (a smaller canvas's grid is granted λ for each dim it reaches)."""
     return cfg.loss.free_bits * latent_size(cfg.model, cfg.data.grid_size)
 
 
 def say_free_bits(cfg: Config, world: World) -> None:
-    """The allowance, said once at the start: λ nats of each of the D dims, the cells a small grid
-    does not reach included."""
+    """The allowance, said once at the start: λ nats of each of the D dims of the largest
+    canvas."""
     allowance = free_bits_allowance(cfg)
     if world.main and allowance > 0:
         say(
             f"free bits: {cfg.loss.free_bits:g} nats x {latent_size(cfg.model, cfg.data.grid_size)}"
             f" latent dims = {allowance:.1f} nats ({allowance / LN2:.1f} bits) a grid of KL exempt "
-            "from β (loss.free_bits); KL' is never below it"
+            "from β (loss.free_bits) at the largest canvas, λ for each dim a smaller canvas "
+            "reaches"
         )

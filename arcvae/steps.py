@@ -54,6 +54,7 @@ def new_running(latent_dim: int, device: torch.device) -> dict[str, torch.Tensor
     return {
         "terms": torch.zeros(len(LOSS_TERMS), device=device),
         "kl_per_dim": torch.zeros(latent_dim, device=device),
+        "reached": torch.zeros(latent_dim, device=device),
         "n": torch.zeros((), device=device),
     }
 
@@ -64,4 +65,5 @@ def add_running(running: dict, parts: LossBreakdown, finite: torch.Tensor) -> No
     terms = torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().float()
     running["terms"] += torch.nan_to_num(terms) * weight
     running["kl_per_dim"] += torch.nan_to_num(parts.kl_per_dim.detach().float()) * weight
+    running["reached"] += parts.reached.float() * weight
     running["n"] += weight

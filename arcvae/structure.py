@@ -38,7 +38,6 @@ from .latent_maps import (
     grid_factors,
     save_maps,
 )
-from .losses import kl_per_sample_dim
 from .operations import OPERATIONS, score_operation, traversal_scores
 from .parser import EXIT_OK, positive
 from .tracking import write_json_atomic
@@ -104,7 +103,11 @@ def structure_main(argv: list[str]) -> int:
         operations[name], examples[name] = score_operation(
             encode_list, run.decode, one_grids[:OPERATION_GRIDS], operation
         )
-    kl = kl_per_sample_dim(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
+    kl = inference.kl_over_reached(
+        torch.from_numpy(mu),
+        torch.from_numpy(logvar),
+        inference.reached_by(run.net, grids, run.config),
+    )
     dims = np.sort(np.argsort(-kl, kind="stable")[:TRAVERSED_DIMS])
     traversals = traversal_scores(run.decode, codes[:TRAVERSED_GRIDS], dims.tolist())
 

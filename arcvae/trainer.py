@@ -177,7 +177,7 @@ def train_epoch(run: Run, epoch: int, bar: tqdm) -> None:
             run.model, run.optimizer, batch, beta, run.setup.options, cfg, run.device, run.lr()
         )
         if run.controller is not None:
-            run.controller.update(mean_across(parts.kl_per_dim.detach().mean(), run.world))
+            run.controller.update(mean_across(parts.kl_dim_mean().detach(), run.world))
         add_running(p.running, parts, finite)
         if pending is not None:
             count_bad_step(run, pending)
@@ -265,7 +265,7 @@ def log_train(run: Run, batch: Batch, beta, grad_norm, rate: float, bar: tqdm) -
     sum_across(run.progress.running, run.world)
     out = decode_at_mean(run.net, batch.grids, run.cfg, run.device)
     stats = new_stats(run.net.latent_dim, run.device)
-    add_accuracy(stats, out.logits, batch.grids, batch.sizes, out.mu, out.size_logits)
+    add_accuracy(stats, out.logits, batch.grids, batch.sizes, out.mu, out.size_logits, out.reached)
     figures = {
         **loss_figures({k: v.cpu() for k, v in run.progress.running.items()}),
         **accuracy_figures(

@@ -147,6 +147,7 @@ def hand_stats() -> dict:
         kl=torch.tensor(2.2),
         kl_clamped=torch.tensor(2.5),
         kl_per_dim=kl.mean(0),
+        reached=torch.ones(3),
     )
     stats = new_stats(3, "cpu")
     add_batch(

@@ -281,3 +281,13 @@ def test_an_unknown_reduction_is_one_config_error():
 
     with pytest.raises(ConfigError, match="loss.reduction"):
         load_config(None, ["loss.reduction=median"])
+
+
+def test_free_bits_grant_no_floor_to_a_dim_the_canvas_does_not_reach():
+    """Dim 2 is beyond the canvas (the prior: KL 0): KL' floors dims 0 and 1 only, in both modes."""
+    kl = torch.tensor([[0.1, 0.9, 0.0], [0.7, 0.3, 0.0]])
+    reached = torch.tensor([True, True, False])
+    batch = free_bits_kl(kl, LAMBDA, "batch", reached).mean()
+    assert batch.item() == pytest.approx(max(0.5, 0.4) + max(0.5, 0.6) + 0.0)
+    sample = free_bits_kl(kl, LAMBDA, "sample", reached).mean()
+    assert sample.item() == pytest.approx(((0.5 + 0.9) + (0.7 + 0.5)) / 2)

@@ -48,7 +48,9 @@ def test_summarize_weights_batches_by_size_and_has_no_non_black_figure_without_c
             torch.full((b, 2), 2),
             torch.zeros(b, 1),
             torch.zeros(b, 1),
-            LossBreakdown(*[torch.tensor(loss)] * 5, kl_per_dim=torch.zeros(1)),
+            LossBreakdown(
+                *[torch.tensor(loss)] * 5, kl_per_dim=torch.zeros(1), reached=torch.ones(1)
+            ),
         )
     f = summarize(stats)
     assert f["loss"] == pytest.approx((3 * 10 + 1 * 2) / 4)
@@ -191,3 +193,34 @@ def test_free_bits_figures_are_the_lift_and_the_dims_under_the_floor():
     assert figures["kl_exempt"] == pytest.approx(f["kl_clamped"] - f["kl"])
     assert figures["dims_under_free_bits"] == 2
     assert free_bits_figures(f, 0.0)["dims_under_free_bits"] == 0
+
+
+def test_a_dims_kl_and_variance_are_taken_over_the_grids_that_reach_it():
+    """Three grids: two on a small canvas that does not reach dim 1, one that does. Dim 1's KL is
+    the one grid's 0.9, not 0.9 / 3; dim 2, reached by none, has no KL and is judged by nothing."""
+    stats = new_stats(3, "cpu")
+    black = torch.zeros(1, 2, 2, dtype=torch.long)
+    batches = (
+        (2, [True, False, False], [[0.4, 0.0, 0.0], [0.2, 0.0, 0.0]], [[1.0, 0, 0], [-1.0, 0, 0]]),
+        (1, [True, True, False], [[0.3, 0.9, 0.0]], [[0.0, 0.5, 0]]),
+    )
+    for b, reached, kl, mu in batches:
+        kl, reached = torch.tensor(kl), torch.tensor(reached)
+        parts = LossBreakdown(
+            *[torch.tensor(1.0)] * 5, kl_per_dim=kl.mean(0), reached=reached.float()
+        )
+        grids = black.expand(b, 2, 2)
+        sizes = torch.full((b, 2), 2)
+        add_batch(
+            stats, logits_for(grids), grids, sizes, torch.tensor(mu), kl, parts, None, reached
+        )
+    f = summarize(stats, active_threshold=0.01)
+    assert f["kl_per_dim"] == pytest.approx([0.3, 0.9, None])
+    assert (f["kl_dim_min"], f["kl_dim_mean"], f["kl_dim_max"]) == pytest.approx((0.3, 0.6, 0.9))
+    # dim 0 varies (2/3); dim 1 has one grid, no variance; dim 2 is never reached
+    assert f["active_units"] == 1
+    assert free_bits_figures({**f, "kl": 0.0, "kl_clamped": 0.0}, 0.5)["dims_under_free_bits"] == 1
+    floors = MonitorConfig(kl_floor=0.7, non_black_floor=0.0)
+    assert collapse_reasons(f, floors) == [
+        "mean KL/dim 0.600 < monitor.kl_floor=0.7 nats (1/2 dims below: 0)"
+    ]

@@ -4,8 +4,9 @@ head reads). The cells a canvas does not reach are the prior (no KL); the cells 
 (a pixel moves only the cells near it, a cell only the pixels near it); every weight trains; the
 default model passes the overfit check as a user runs it; a run saved before the cells (one global
 vector, the readout's old names) and a run saved with the cells' total (model.spatial_dims) still
-load and resume; the cells follow data.grid_size; and cells on another architecture are refused by
-name."""
+load and resume; the cells follow data.grid_size; cells on another architecture are refused by
+name; and a dim's KL, its free-bits floor included, counts only the grids whose canvas reaches
+it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from arcvae.cli import main
 from arcvae.config import ConfigError
 from arcvae.config_io import load_config
 from arcvae.data import load_arc_grids, pad_grids
+from arcvae.inference import encode_grids, kl_over_reached, reached_by
 from arcvae.latent import load_run
 from arcvae.losses import LossOptions, elbo, kl_per_sample_dim
 from arcvae.model import build_model
@@ -183,3 +185,34 @@ def test_cells_on_other_archs_and_the_old_key_on_the_command_line_are_refused_by
         load_config(None, ["model.cell_dims=-2"])
     with pytest.raises(ConfigError, match="model.spatial_dims was replaced by model.cell_dims"):
         load_config(None, ["model.spatial_dims=0"])
+
+
+def test_the_model_says_which_dims_a_canvas_reaches_and_free_bits_floor_only_those(arc1):
+    """`reached` marks exactly the dims that are not the prior; with λ above every KL, KL' is λ for
+    each reached dim and nothing for the cells beyond the canvas."""
+    model = _model()
+    tokens, sizes = _real([g for g in arc1 if max(g.shape) <= 12][:6], 12)
+    out = model(tokens)
+    prior = (out.mu == 0) & (out.logvar == 0)  # (B, D)
+    assert torch.equal(out.reached, ~prior.all(0)) and int(out.reached.sum()) == 32 + 2 * 6 * 6
+    lam = 100.0
+    options = LossOptions(recon="weighted_ce", padding="symbol", free_bits=lam)
+    parts = elbo(out, tokens, sizes, 0.5, options)
+    assert parts.kl_clamped.item() == pytest.approx(lam * (32 + 2 * 36))
+
+
+def test_commands_take_a_dims_kl_over_the_grids_that_reach_it(arc1):
+    """`kl_over_reached`: a cell only the large grids reach is averaged over those grids alone."""
+    model = _model()
+    cfg = load_config(None, SPATIAL)
+    small = [g for g in arc1 if max(g.shape) <= 4][:3]
+    large = [g for g in arc1 if max(g.shape) == 30][:2]
+    grids = pad_grids(small + large, 30)
+    reached = reached_by(model, grids, cfg)
+    far = 32 + 2 * 15 * 15 - 1  # the last cell's last dim: only a 30x30 canvas reaches it
+    assert reached[:, far].tolist() == [False] * 3 + [True] * 2
+    with torch.no_grad():
+        mu, logvar = encode_grids(model, grids, cfg, torch.device("cpu"))
+    kl = kl_over_reached(mu, logvar, reached)
+    by_hand = kl_per_sample_dim(mu, logvar)[3:, far].mean()
+    assert kl[far] == pytest.approx(by_hand.item()) and by_hand > 0
