@@ -55,13 +55,13 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    recon: str = "weighted_ce"
+    recon: str = "ce"
     reduction: str = "sum"
     focal_gamma: float = 2.0
     class_weights: str = "inverse_sqrt"
     effective_beta: float = 0.9999
     max_weight_ratio: float = 0.0
-    free_bits: float = 0.3
+    free_bits: float = 0.1
     free_bits_mode: str = "batch"
 
 

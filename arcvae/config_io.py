@@ -46,7 +46,7 @@ def _check_unknown(tree: dict, schema: Any, where: str, prefix: str = "") -> Non
             _check_unknown(value, valid[key], where, dotted + ".")
 
 
-def _overrides_to_tree(overrides: list[str]) -> dict:
+def overrides_to_tree(overrides: list[str]) -> dict:
     tree: dict = {}
     for item in overrides:
         if "=" not in item:
@@ -76,16 +76,20 @@ def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
     base: str | Path | None = None,
+    settings: tuple[str, dict] | None = None,
 ) -> Config:
-    """Schema defaults <- base YAML file <- YAML file <- dotted overrides, then ranges; raises
-    ConfigError. `base` is what a sweep's configs share (`sweep --base`)."""
-    layers = [(str(file), _read_yaml(Path(file))) for file in (base, path) if file is not None]
+    """Schema defaults <- base YAML file <- YAML file <- `settings` <- dotted overrides, then
+    ranges; raises ConfigError. `base` is what a sweep's configs share (`sweep --base`);
+    `settings` (where, tree) is one run of a sweep file (sweep.py)."""
+    layers = [(str(file), read_yaml(Path(file))) for file in (base, path) if file is not None]
+    if settings is not None:
+        layers.append(settings)
     if overrides:
-        layers.append(("command line", _overrides_to_tree(overrides)))
+        layers.append(("command line", overrides_to_tree(overrides)))
     return _merge(layers)
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:

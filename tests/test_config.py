@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from arcvae.config import ArcVaeError, Config, ConfigError
 from arcvae.config_io import _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml
+from arcvae.sweep import plan
 
 DEFAULT_YAML = ROOT / "configs" / "default.yaml"
 
@@ -185,7 +186,13 @@ def test_every_schema_key_is_in_default_yaml_with_a_comment_on_its_line():
 )
 # the results/ studies' too: a sweep must not die on its last config
 def test_every_config_file_loads(path):
-    assert isinstance(load_config(path), Config)
+    if "sweep" in yaml.safe_load(path.read_text()):  # a sweep file: each of its runs
+        runs = plan([str(path)], None, Path("runs"))
+        assert runs and all(
+            isinstance(load_config(None, settings=run.settings), Config) for run in runs
+        )
+    else:
+        assert isinstance(load_config(path), Config)
 
 
 # ---------------------------------------------------------------- property-based: random configs
