@@ -175,10 +175,11 @@ def test_no_cache_writes_no_class_weight_file(tmp_path):
 
 @pytest.mark.slow
 def test_the_overfit_run_caches_the_global_weights_and_reuses_them(tmp_path, capsys):
-    overfit(tmp_path, *ONE_STEP)
+    weighted = [*ONE_STEP, "loss.recon=weighted_ce"]  # the default, plain ce, has no weights
+    overfit(tmp_path, *weighted)
     assert "computed over" in capsys.readouterr().out
-    overfit(tmp_path, *ONE_STEP)
+    overfit(tmp_path, *weighted)
     assert "loaded from cache over" in capsys.readouterr().out
-    overfit(tmp_path, *ONE_STEP, "--recompute-class-weights")
+    overfit(tmp_path, *weighted, "--recompute-class-weights")
     assert "computed over" in capsys.readouterr().out
     assert len(list((tmp_path / "cache").glob("class_weights_*.json"))) == 1

@@ -125,5 +125,5 @@ def test_a_run_still_collapsed_at_its_last_evaluation_ends_collapsed(tmp_path):
 
 
 def test_summary_records_the_free_bits_allowance(tmp_path):
-    # the default: 0.3 nats x (32 global + 8 x 15 x 15 cell dims)
-    assert summary_of(Progress(), tmp_path)["free_bits_allowance"] == pytest.approx(0.3 * 1832)
+    # the default: 0.1 nats x (32 global + 8 x 15 x 15 cell dims)
+    assert summary_of(Progress(), tmp_path)["free_bits_allowance"] == pytest.approx(0.1 * 1832)
