@@ -19,8 +19,15 @@ STEPS = 200
 STEP_TOLERANCE, TAIL_TOLERANCE = 0.05, 0.02
 
 
+# The loss the tolerances were measured with (configs/reconstruct.yaml's, the default's until issue
+# 26): the test is of the precision, not of the loss.
+MEASURED_LOSS = ("loss.recon=weighted_ce", "loss.free_bits=0.3")
+
+
 def losses(tiny_config, precision: str, *overrides: str) -> list[float]:
-    cfg = tiny_config(f"train.precision={precision}", "data.val_source=none", *overrides)
+    cfg = tiny_config(
+        f"train.precision={precision}", "data.val_source=none", *MEASURED_LOSS, *overrides
+    )
     setup = set_up(cfg)
     optimizer = make_optimizer(setup.net, cfg, cfg.train.lr)
     n_batches = cfg.data.samples_per_epoch // cfg.train.batch_size
