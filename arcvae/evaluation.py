@@ -70,7 +70,6 @@ def evaluate(
             kl_per_sample_dim(out.mu, out.logvar),
             parts,
             out.size_logits,
-            out.reached,
         )
         with evaluating(net, cfg, device):
             add_bits(bits, net, out.mu, out.logvar, grids, sizes, generator)

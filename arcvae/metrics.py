@@ -109,10 +109,10 @@ def add_batch(
     kl_per_sample_dim: torch.Tensor,
     parts: LossBreakdown,
     size_logits: torch.Tensor | None = None,
-    reached: torch.Tensor | None = None,
 ) -> None:
-    """`add_accuracy`, plus the batch's loss terms and KL per sample and dimension (B, D)."""
-    add_accuracy(stats, logits, target, sizes, mu, size_logits, reached)
+    """`add_accuracy`, plus the batch's loss terms and KL per sample and dimension (B, D); the dims
+    the batch reaches are the breakdown's (`parts.reached`)."""
+    add_accuracy(stats, logits, target, sizes, mu, size_logits, parts.reached)
     B = target.shape[0]
     stats["terms"] += torch.stack([getattr(parts, t) for t in LOSS_TERMS]).detach().double() * B
     stats["kl_per_dim"] += kl_per_sample_dim.detach().double().sum(0)

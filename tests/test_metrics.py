@@ -211,9 +211,7 @@ def test_a_dims_kl_and_variance_are_taken_over_the_grids_that_reach_it():
         )
         grids = black.expand(b, 2, 2)
         sizes = torch.full((b, 2), 2)
-        add_batch(
-            stats, logits_for(grids), grids, sizes, torch.tensor(mu), kl, parts, None, reached
-        )
+        add_batch(stats, logits_for(grids), grids, sizes, torch.tensor(mu), kl, parts)
     f = summarize(stats, active_threshold=0.01)
     assert f["kl_per_dim"] == pytest.approx([0.3, 0.9, None])
     assert (f["kl_dim_min"], f["kl_dim_mean"], f["kl_dim_max"]) == pytest.approx((0.3, 0.6, 0.9))
