@@ -130,6 +130,13 @@ def inside(sizes: torch.Tensor, canvas: int) -> torch.Tensor:
     )
 
 
+def sizes_of_tokens(grids: torch.Tensor) -> torch.Tensor:
+    """(B, 2) int64 rows and cols of each grid of symbol-mode tokens (B, C, C): the inverse of
+    `mark_outside`, as grids are anchored top-left."""
+    own = grids != PAD
+    return torch.stack([own.any(2).sum(1), own.any(1).sum(1)], 1)
+
+
 def mark_outside(pixels: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
     """pixels (B, C, C) with PAD outside each grid: the model's input in symbol mode (same
     dtype)."""

@@ -61,8 +61,9 @@ def neg_log_likelihood(
 ) -> torch.Tensor:
     """−log p(x|z) in nats per grid (B,): z (B, D) decoded on the grids' canvas, grids (B, C, C) as
     the model takes them (PAD outside the grids in symbol mode), sizes (B, 2). Call it where the
-    model is evaluated (`evaluation.evaluating`)."""
-    logits, size_logits = net.decode(z, grids.shape[-1])
+    model is evaluated (`evaluation.evaluating`). In symbol mode the pixels are decoded at the
+    grid's own shape and the shape is coded at -log p(shape|z)."""
+    logits, size_logits = net.decode(z, grids.shape[-1], sizes)
     if net.padding == "symbol":
         own = inside(sizes, grids.shape[-1])
         return recon_loss(logits, grids, mask=own) + shape_loss(size_logits, sizes)

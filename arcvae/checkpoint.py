@@ -141,6 +141,7 @@ def _read(path: Path, map_location) -> tuple[dict | None, str | None]:
 def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict) -> None:
     """A checkpoint's state into the model or optimiser; one that does not fit is one line, not a
     traceback."""
+    strict = True
     # weights saved before the readout moved into `readout` (issue 13)
     if isinstance(target, torch.nn.Module):
         names = target.state_dict().keys()
@@ -148,8 +149,15 @@ def load_state(target: torch.nn.Module | torch.optim.Optimizer, state_dict: dict
             f"readout.{k}" if k not in names and f"readout.{k}" in names else k: v
             for k, v in state_dict.items()
         }
+        # weights saved before the decoder's shape inputs, which start at zero: without them the
+        # model decodes as it was trained
+        missing = set(names) - set(state_dict)
+        strict = not missing or not all(k.startswith("shape_in.") for k in missing)
     try:
-        target.load_state_dict(state_dict)
+        if strict:
+            target.load_state_dict(state_dict)
+        else:
+            target.load_state_dict(state_dict, strict=False)
     except (RuntimeError, ValueError) as exc:  # --force past a changed model shape
         detail = [line.strip() for line in str(exc).splitlines() if line.strip()][
             -1

@@ -81,11 +81,10 @@ def evaluate(
     }
 
 
-def predicted_grids(out: VAEOutput) -> list[np.ndarray]:
-    """The argmax grids of a teacher-forced output: cropped to the predicted shape where the model
-    predicts it (and it fits the canvas), the whole canvas otherwise."""
+def predicted_grids(out: VAEOutput, sizes: torch.Tensor) -> list[np.ndarray]:
+    """The argmax grids of an output decoded at the grids' own shapes (`forward`): cropped to
+    those shapes, sizes (B, 2), where the model has a shape, the whole canvas otherwise."""
     pixels = out.logits.argmax(1).to(torch.uint8).cpu().numpy()  # (B, C, C)
     if out.size_logits is None:
         return list(pixels)
-    sizes = (out.size_logits.argmax(-1) + 1).tolist()
-    return [grid[:h, :w] for grid, (h, w) in zip(pixels, sizes)]
+    return [grid[:h, :w] for grid, (h, w) in zip(pixels, sizes.tolist())]

@@ -1,5 +1,6 @@
-"""A trained model on grids: encode each on its own canvas, decode latents free-running to grids
-of their predicted shape. What `load_run`, the latent commands and the run's pictures use."""
+"""A trained model on grids: encode each on its own canvas, decode latents to grids of given
+shapes or free-running to their predicted shape. What `load_run`, the latent commands and the
+run's pictures use."""
 
 from __future__ import annotations
 
@@ -50,20 +51,27 @@ def kl_over_reached(mu: torch.Tensor, logvar: torch.Tensor, reached: torch.Tenso
 
 
 def decode_latents(
-    net: torch.nn.Module, z: torch.Tensor, cfg: Config, device: torch.device
+    net: torch.nn.Module,
+    z: torch.Tensor,
+    cfg: Config,
+    device: torch.device,
+    sizes: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
-    """z (N, D) decoded free-running (`generate`), a batch at a time: grids of their predicted shape
-    in symbol mode, the whole canvas in black mode."""
+    """z (N, D) decoded (`generate`), a batch at a time: in symbol mode grids of the shapes `sizes`
+    (N, 2), or free-running of their predicted shape; the whole canvas in black mode."""
     out: list[np.ndarray] = []
-    for chunk in z.split(cfg.train.batch_size):
+    for start in range(0, len(z), cfg.train.batch_size):
+        chunk = z[start : start + cfg.train.batch_size].to(device)
+        shapes = None if sizes is None else sizes[start : start + cfg.train.batch_size]
         with evaluating(net, cfg, device):
-            out += generate(net, chunk.to(device), cfg.data.bucket_multiple, cfg.data.grid_size)
+            out += generate(net, chunk, cfg.data.bucket_multiple, cfg.data.grid_size, shapes)
     return out
 
 
 def reconstruct(
     net: torch.nn.Module, grids: Grids, cfg: Config, device: torch.device
 ) -> list[np.ndarray]:
-    """Each grid encoded at z = μ on its own canvas and decoded free-running, in the grids'
-    order."""
-    return decode_latents(net, encode_grids(net, grids, cfg, device)[0], cfg, device)
+    """Each grid encoded at z = μ on its own canvas and decoded at its own shape (the shape is
+    coded exactly), in the grids' order."""
+    mu = encode_grids(net, grids, cfg, device)[0]
+    return decode_latents(net, mu, cfg, device, grids.sizes)

@@ -82,13 +82,20 @@ class TrainedRun:
         )
         return mu.numpy(), logvar.numpy()
 
-    def decode(self, z) -> list[np.ndarray]:
-        """Latents z (N, D) (an array, a tensor or nested lists) -> N grids, decoded
-        free-running."""
+    def decode(self, z, sizes=None) -> list[np.ndarray]:
+        """Latents z (N, D) (an array, a tensor or nested lists) -> N grids: of the shapes `sizes`
+        (N, 2) rows and cols, or free-running at the shape the model predicts (symbol mode)."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != self.net.latent_dim:
             raise ValueError(f"z must be (N, {self.net.latent_dim}), not {tuple(z.shape)}")
-        return inference.decode_latents(self.net, z, self.config, self.device)
+        if sizes is not None:
+            sizes = torch.as_tensor(sizes, dtype=torch.long)
+            if sizes.shape != (len(z), 2) or sizes.min() < 1 or sizes.max() > self.canvas:
+                raise ValueError(
+                    f"sizes must be (N, 2) = ({len(z)}, 2) rows and cols in 1..{self.canvas}, "
+                    f"not {tuple(sizes.shape)}"
+                )
+        return inference.decode_latents(self.net, z, self.config, self.device, sizes)
 
     def reconstruct(self, grids: Sequence, names: Sequence[str] | None = None) -> list[np.ndarray]:
         """Each grid encoded at z = μ and decoded, in order (the picture training draws)."""

@@ -72,6 +72,30 @@ def size_head(dims: int, hidden: int = 0) -> nn.Module:
     return nn.Sequential(nn.Linear(dims, hidden), nn.GELU(), nn.Linear(hidden, 2 * MAX_SIDE))
 
 
+def inside_share(sizes: torch.Tensor, side: int, factor: int) -> torch.Tensor:
+    """(B, 1, side, side) float32: the share of each cell of a map (`factor` × `factor` pixels,
+    anchored top-left) that lies inside the grid's rows × cols; sizes (B, 2)."""
+    start = torch.arange(side, device=sizes.device) * factor
+    share = (sizes[:, :, None] - start).clamp(0, factor).float() / factor  # (B, 2, side)
+    return (share[:, 0, :, None] * share[:, 1, None, :]).unsqueeze(1)
+
+
+class ShapeInput(nn.Module):
+    """Tells a decoder map where its grid is: `inside_share` times one learned vector of the map's
+    channels, added to the map. A decoder of symbol mode has one per level, so the shape (coded
+    exactly, docs/design.md) is an input of the decoder and not something z must carry. The vector
+    starts at zero: a model whose checkpoint predates it decodes as it did."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(c))
+
+    def forward(self, h: torch.Tensor, sizes: torch.Tensor, factor: int) -> torch.Tensor:
+        """h (B, c, s, s), a map of cells of factor × factor pixels -> h with the shape added."""
+        share = inside_share(sizes, h.shape[-1], factor)
+        return h + (self.weight.view(-1, 1, 1) * share).to(h.dtype)
+
+
 def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
 

@@ -68,12 +68,19 @@ def add_predictions(
     stats["class_correct"].scatter_add_(0, target.flatten(), correct.flatten().double())
     grid_right = (correct | ~own).all(1)
     if predicted_sizes is not None:
-        shape_right = (predicted_sizes == sizes).all(1)
-        stats["shape_correct"] += shape_right.sum()
-        stats["shape_total"] += B
-        grid_right &= shape_right
+        grid_right &= add_shapes(stats, predicted_sizes, sizes)
     stats["grids_correct"] += grid_right.sum()
     stats["n"] += B
+
+
+def add_shapes(
+    stats: dict[str, torch.Tensor], predicted_sizes: torch.Tensor, sizes: torch.Tensor
+) -> torch.Tensor:
+    """Count the shapes predicted right (B, 2 each), in place; returns which were (B,) bool."""
+    shape_right = (predicted_sizes == sizes).all(1)
+    stats["shape_correct"] += shape_right.sum()
+    stats["shape_total"] += shape_right.shape[0]
+    return shape_right
 
 
 def add_accuracy(
@@ -85,16 +92,14 @@ def add_accuracy(
     size_logits: torch.Tensor | None = None,
     reached: torch.Tensor | None = None,
 ) -> None:
-    """`add_predictions` of the argmax of the logits (B, 10, C, C) decoded at z = μ and of the size
-    logits (B, 2, 30) or None, plus the posterior-mean sums of mu (B, D) and the grids that reach
-    each dim (`reached` (D,) bool, None: every dim)."""
-    add_predictions(
-        stats,
-        logits.argmax(1),
-        target,
-        sizes,
-        None if size_logits is None else size_logits.argmax(-1) + 1,
-    )
+    """`add_predictions` of the argmax of the logits (B, 10, C, C) decoded at z = μ at the grids'
+    own shapes (the shape is coded exactly, so a grid is exact when its pixels are), the shape
+    head's accuracy from the size logits (B, 2, 30) or None (what a free-running decode of μ would
+    give), plus the posterior-mean sums of mu (B, D) and the grids that reach each dim (`reached`
+    (D,) bool, None: every dim)."""
+    add_predictions(stats, logits.argmax(1), target, sizes)
+    if size_logits is not None:
+        add_shapes(stats, size_logits.argmax(-1) + 1, sizes)
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
     stats["reached"] += mu.shape[0] * (1.0 if reached is None else reached.double())

@@ -6,21 +6,24 @@ The contract every architecture meets (what training, evaluation, checkpoints an
   (`data.padding: symbol`) PAD = 10 outside each grid (grids anchored top-left), on any canvas C the
   model accepts (`conv`: exactly `grid_size`; the others 1..grid_size). mu and logvar are (B, D),
   the diagonal Gaussian posterior q(z|x); D is `latent_dim`, the global vector and any cells.
-- `decode(z, canvas) -> (logits, size_logits)`: z (B, D) -> logits (B, 10, C, C), unnormalised
-  colour scores per pixel on a (canvas, canvas) canvas, and size_logits (B, 2, 30), scores of the
-  grid's rows and cols (index k = k+1 cells), or None for a model that does not reconstruct the
-  shape (black mode).
+- `decode(z, canvas, sizes=None) -> (logits, size_logits)`: z (B, D) -> logits (B, 10, C, C),
+  unnormalised colour scores per pixel on a (canvas, canvas) canvas, and size_logits (B, 2, 30),
+  scores of the grid's rows and cols (index k = k+1 cells), or None for a model without a shape
+  (black mode). In symbol mode the decoder is told each grid's shape, sizes (B, 2) (`ShapeInput`):
+  the shape is coded exactly, at its -log p(shape|z) bits (docs/design.md); None decodes at the
+  head's most likely shape (free-running).
 - `size_logits(z)`: the shape head alone, (B, 2, 30) or None.
 - `reached_dims(canvas, device)`: (D,) bool, the dims a grid on this canvas has: a dim beyond it
   is the prior (μ = 0, log σ² = 0) for every such grid, so its KL is judged over the grids that
   reach it (losses.py, metrics.py). None: every dim, on every canvas.
 - `forward(grids, sample=True) -> VAEOutput(logits, mu, logvar, size_logits, reached)`: encode,
   draw z = μ + σ·ε (z = μ when `sample` is False: where accuracy is measured), decode on the
-  input's canvas.
+  input's canvas at the grids' own shapes (read from the PAD tokens).
 - Attributes: `latent_dim` (D), `grid_size` (the largest canvas), `padding` ("black" | "symbol").
   Parameters only; no loss inside (β is scheduled by the trainer).
 
-`generate(model, z, multiple, grid_size)` decodes free-running to grids of their predicted shape.
+`generate(model, z, multiple, grid_size, sizes=None)` decodes to grids of the given shapes, or
+free-running to grids of their predicted shape.
 A new architecture is a class meeting this contract, its name in `ARCHITECTURES` and in the
 `model.arch` choices of config.py, and its defaults in config.py's `ARCH_DEFAULTS`.
 Why each design, with figures: docs/architectures.md.
@@ -33,12 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batches import canvas_sizes
+from .batches import canvas_sizes, sizes_of_tokens
 from .config import Config, ModelConfig, check_arch_padding, latent_size
 from .data import MAX_SIDE, N_COLOURS
 from .layers import (
     GlobalReadout,
     ResBlock,
+    ShapeInput,
     SpatialReadout,
     VAEOutput,
     conv_gelu,
@@ -94,8 +98,11 @@ class FixedCanvasVAE(nn.Module):
     def reached_dims(self, canvas: int, device: torch.device) -> None:
         return None  # one canvas: every dim, always
 
-    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, None]:
-        """(B, D) -> logits (B, 10, S, S) and None (no shape head); canvas must be grid_size."""
+    def decode(
+        self, z: torch.Tensor, canvas: int, sizes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, None]:
+        """(B, D) -> logits (B, 10, S, S) and None (no shape: `sizes` is not used); canvas must be
+        grid_size."""
         if canvas != self.grid_size:
             raise ValueError(
                 f"model.arch=conv decodes only its {self.grid_size}x{self.grid_size} canvas, not "
@@ -115,8 +122,9 @@ class FixedCanvasVAE(nn.Module):
 
 class AnyCanvas:
     """What the any-canvas models share: the canvas check, the encoder read out into one global
-    vector (`PatchVAE` adds its cells), and the shape head over the global vector (the first
-    `global_dims` of z). A mixin for nn.Module classes, not a model of its own."""
+    vector (`PatchVAE` adds its cells), the shape head over the global vector (the first
+    `global_dims` of z) and the shape inputs of the decoder. A mixin for nn.Module classes, not a
+    model of its own."""
 
     grid_size: int
     global_dims: int
@@ -124,6 +132,7 @@ class AnyCanvas:
     encoder: nn.Sequential
     readout: GlobalReadout
     to_sizes: nn.Module | None
+    shape_in: nn.ModuleList | None
 
     def build_encoder(self, cfg: ModelConfig, grid_size: int, padding: str, blocks: int) -> None:
         """The encoder `conv_any` and `resnet` share: the token embedding, a full-resolution conv,
@@ -164,10 +173,34 @@ class AnyCanvas:
             return None
         return self.to_sizes(z[:, : self.global_dims]).view(-1, 2, MAX_SIDE)
 
+    def build_shape_inputs(self, channels: list[int]) -> None:
+        """One `ShapeInput` for each decoder map (their channels, bottom first) in symbol mode."""
+        symbol = self.padding == "symbol"
+        self.shape_in = nn.ModuleList(ShapeInput(c) for c in channels) if symbol else None
+
+    def decode_sizes(
+        self, z: torch.Tensor, canvas: int, sizes: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The shapes to decode at: `sizes`, or the head's most likely shape within the canvas;
+        None in black mode."""
+        if self.shape_in is None:
+            return None
+        if sizes is None:
+            sizes = (self.size_logits(z).argmax(-1) + 1).clamp(max=canvas)
+        return sizes
+
+    def with_shape(
+        self, h: torch.Tensor, level: int, sizes: torch.Tensor | None, factor: int
+    ) -> torch.Tensor:
+        """h, a decoder map of cells of factor × factor pixels, told the shape by its
+        `ShapeInput` (the level-th, bottom first); h itself in black mode."""
+        return h if sizes is None else self.shape_in[level](h, sizes, factor)
+
     def forward(self, grids: torch.Tensor, sample: bool = True) -> VAEOutput:
         mu, logvar = self.encode(grids)
         canvas = grids.shape[-1]
-        logits, size_logits = self.decode(sample_latent(mu, logvar, sample), canvas)
+        sizes = sizes_of_tokens(grids) if self.padding == "symbol" else None
+        logits, size_logits = self.decode(sample_latent(mu, logvar, sample), canvas, sizes)
         return VAEOutput(logits, mu, logvar, size_logits, self.reached_dims(canvas, grids.device))
 
 
@@ -193,14 +226,22 @@ class ConvAnyVAE(AnyCanvas, nn.Module):
         )
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
         self.to_sizes = size_head(cfg.latent_dim) if padding == "symbol" else None
+        self.build_shape_inputs([widths[-1], *widths[::-1]])
 
-    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+    def decode(
+        self, z: torch.Tensor, canvas: int, sizes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C at the shapes `sizes` (B, 2) (None: the
+        predicted ones), and the size logits (B, 2, 30) or None."""
         self.check_canvas(canvas)
-        sizes = halvings(canvas, len(self.widths))
-        h = F.gelu(self.readout.decode(z, sizes[-1]))  # (B, c, m, m)
-        for conv, size in zip(self.up_convs, sizes[-2::-1]):
-            h = conv(F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size])
+        shape = self.decode_sizes(z, canvas, sizes)
+        sides = halvings(canvas, len(self.widths))
+        bottom = len(sides) - 1
+        h = F.gelu(self.readout.decode(z, sides[-1]))  # (B, c, m, m)
+        h = self.with_shape(h, 0, shape, 2**bottom)
+        for level, (conv, side) in enumerate(zip(self.up_convs, sides[-2::-1]), 1):
+            h = F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :side, :side]
+            h = conv(self.with_shape(h, level, shape, 2 ** (bottom - level)))
         return self.to_logits(h), self.size_logits(z)
 
 
@@ -224,14 +265,23 @@ class ResNetVAE(AnyCanvas, nn.Module):
         )
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS, 1)
         self.to_sizes = size_head(cfg.latent_dim, hidden=256) if padding == "symbol" else None
+        self.build_shape_inputs([widths[-1], *[c_out for _, c_out in pairs]])
 
-    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+    def decode(
+        self, z: torch.Tensor, canvas: int, sizes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C at the shapes `sizes` (B, 2) (None: the
+        predicted ones), and the size logits (B, 2, 30) or None."""
         self.check_canvas(canvas)
-        sizes = halvings(canvas, len(self.widths))
-        h = self.dec_blocks[0](F.gelu(self.readout.decode(z, sizes[-1])))  # (B, c, m, m)
-        for up, block, size in zip(self.up_convs, self.dec_blocks[1:], sizes[-2::-1]):
-            h = block(F.gelu(up(h)[:, :, :size, :size]))
+        shape = self.decode_sizes(z, canvas, sizes)
+        sides = halvings(canvas, len(self.widths))
+        bottom = len(sides) - 1
+        h = F.gelu(self.readout.decode(z, sides[-1]))  # (B, c, m, m)
+        h = self.dec_blocks[0](self.with_shape(h, 0, shape, 2**bottom))
+        levels = zip(self.up_convs, self.dec_blocks[1:], sides[-2::-1])
+        for level, (up, block, side) in enumerate(levels, 1):
+            h = F.gelu(up(h)[:, :, :side, :side])
+            h = block(self.with_shape(h, level, shape, 2 ** (bottom - level)))
         return self.to_logits(h), self.size_logits(z)
 
 
@@ -286,6 +336,7 @@ class PatchVAE(AnyCanvas, nn.Module):
         )
         self.to_logits = nn.Conv2d(widths[0], N_COLOURS * 4, 1)
         self.to_sizes = size_head(cfg.latent_dim, hidden=256) if padding == "symbol" else None
+        self.build_shape_inputs([widths[-1], *[c_in for c_in, _ in pairs]])
 
     def encode(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, C) integer tokens -> μ, log σ² each (B, D): the global vector, then the cells."""
@@ -307,18 +358,24 @@ class PatchVAE(AnyCanvas, nn.Module):
         first = torch.ones(self.global_dims, dtype=torch.bool, device=device)
         return torch.cat([first, self.cells.reached((canvas + 1) // 2, device)])
 
-    def decode(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) -> logits (B, 10, C, C) on a canvas C, and the size logits (B, 2, 30) or None."""
+    def decode(
+        self, z: torch.Tensor, canvas: int, sizes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D) -> logits (B, 10, C, C) on a canvas C at the shapes `sizes` (B, 2) (None: the
+        predicted ones), and the size logits (B, 2, 30) or None."""
         self.check_canvas(canvas)
-        sizes = halvings(canvas, len(self.widths))
+        shape = self.decode_sizes(z, canvas, sizes)
+        sides = halvings(canvas, len(self.widths))
+        bottom = len(sides) - 1
         z_global, z_cells = z[:, : self.global_dims], z[:, self.global_dims :]
-        h = self.dec_blocks[0](F.gelu(self.readout.decode(z_global, sizes[-1])))  # (B, c, m, m)
-        levels = list(zip(self.up_convs, self.dec_blocks[1:], sizes[-2:0:-1]))
-        for level, (conv, blocks, size) in enumerate(levels):
-            h = F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :size, :size]
-            if self.cells is not None and level == len(levels) - 1:
-                h = h + self.cells.decode(z_cells, size)  # the cells join at half resolution
-            h = blocks(conv(h))
+        h = F.gelu(self.readout.decode(z_global, sides[-1]))  # (B, c, m, m)
+        h = self.dec_blocks[0](self.with_shape(h, 0, shape, 2**bottom))
+        levels = list(zip(self.up_convs, self.dec_blocks[1:], sides[-2:0:-1]))
+        for level, (conv, blocks, side) in enumerate(levels, 1):
+            h = F.interpolate(h, scale_factor=2, mode="nearest")[:, :, :side, :side]
+            if self.cells is not None and level == len(levels):
+                h = h + self.cells.decode(z_cells, side)  # the cells join at half resolution
+            h = blocks(conv(self.with_shape(h, level, shape, 2 ** (bottom - level))))
         logits = self.to_logits(h)  # (B, 40, ceil(C/2), ceil(C/2))
         logits = F.pixel_shuffle(logits, 2)[:, :, :canvas, :canvas]  # (B, 10, C, C)
         return logits, self.size_logits(z)
@@ -342,24 +399,30 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 @torch.no_grad()
-def generate(model: nn.Module, z: torch.Tensor, multiple: int, grid_size: int) -> list[np.ndarray]:
-    """Free-running decode of z (B, D) to B grids (uint8 arrays) of their predicted shape.
+def generate(
+    model: nn.Module,
+    z: torch.Tensor,
+    multiple: int,
+    grid_size: int,
+    sizes: torch.Tensor | None = None,
+) -> list[np.ndarray]:
+    """Decode z (B, D) to B grids (uint8 arrays) of the shapes `sizes` (B, 2), or free-running.
 
-    Symbol mode: rows and cols = argmax of the size heads; each sample is decoded on its bucket
-    canvas (`canvas_sizes(.., multiple, grid_size)`, grouped so each canvas is one decode) and the
-    argmax is cropped to (rows, cols). A black-mode model has no shape: the whole grid_size canvas
-    is returned.
+    Symbol mode: rows and cols are `sizes`, or the argmax of the size heads (free-running); each
+    sample is decoded at its shape on its bucket canvas (`canvas_sizes(.., multiple, grid_size)`,
+    grouped so each canvas is one decode) and the argmax is cropped to (rows, cols). A black-mode
+    model has no shape: the whole grid_size canvas is returned.
     """
     if model.padding != "symbol":
         logits, _ = model.decode(z, grid_size)
         return list(logits.argmax(1).to(torch.uint8).cpu().numpy())
-    sizes = model.size_logits(z).argmax(-1) + 1  # (B, 2) rows, cols in 1..30
-    sizes = torch.minimum(sizes, torch.tensor(grid_size, device=sizes.device))  # within the canvas
+    sizes = model.decode_sizes(z, grid_size, None if sizes is None else sizes.to(z.device).long())
     canvases = canvas_sizes(sizes, multiple, grid_size)
     out: list[np.ndarray | None] = [None] * len(z)
     for canvas in canvases.unique().tolist():
         rows = (canvases == canvas).nonzero().flatten()
-        pixels = model.decode(z[rows], canvas)[0].argmax(1).to(torch.uint8).cpu().numpy()
+        logits = model.decode(z[rows], canvas, sizes[rows])[0]
+        pixels = logits.argmax(1).to(torch.uint8).cpu().numpy()
         for i, grid, (h, w) in zip(rows.tolist(), pixels, sizes[rows].tolist()):
             out[i] = np.ascontiguousarray(grid[:h, :w])
     return out

@@ -173,7 +173,7 @@ def overfit_batch(
     save_reconstructions(
         picture,
         picked.pixels.numpy(),
-        predicted_grids(decode_at_mean(model, batch.grids, cfg, device)),
+        predicted_grids(decode_at_mean(model, batch.grids, cfg, device), batch.sizes),
         f"overfit: iteration {it}, pixel accuracy {figures['pixel_accuracy']:.1%}: originals above "
         "reconstructions",
         sizes=picked.sizes.numpy(),

@@ -130,9 +130,11 @@ def test_the_default_widths_at_small_and_full_canvases():
     for canvas in (4, 30):
         out = model(_tokens(2, canvas, "symbol"))
         assert out.logits.shape == (2, 10, canvas, canvas) and out.mu.shape == (2, 256)
-    # conv's parameters, plus the PAD embedding row and the size head (D -> 2x30).
+    # conv's parameters, plus the PAD embedding row, the size head (D -> 2x30) and the shape
+    # inputs (a vector of the channels of each decoder map: the bottom, then each level's input).
     conv = sum(p.numel() for p in FixedCanvasVAE(WIDE, 30).parameters())
-    assert sum(p.numel() for p in model.parameters()) == conv + 16 + 256 * 60 + 60
+    shape_in = WIDE.channels[-1] + sum(WIDE.channels)
+    assert sum(p.numel() for p in model.parameters()) == conv + 16 + 256 * 60 + 60 + shape_in
     assert sum(p.numel() for p in ConvAnyVAE(WIDE, 30, "black").parameters()) == conv
 
 
