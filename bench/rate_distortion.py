@@ -68,7 +68,7 @@ def draw(points: list[dict], lossless: dict[str, float], out: Path) -> None:
             "o-" if len(members) > 1 else "s",
             label=f"latent {latent}, free bits {free_bits:g}",
         )
-        for p in members:
+        for p in members if len(members) > 1 else []:  # a lone point is named by the legend
             ax.annotate(
                 f"β {p['beta']:g}: {p['exact']:.0%}",
                 (p["rate"], p["distortion"]),
@@ -81,8 +81,8 @@ def draw(points: list[dict], lossless: dict[str, float], out: Path) -> None:
     for name in BASELINES:
         total = lossless[name]  # rate + distortion = total: the code's bits, spent either way
         ax.plot([0, total], [total, 0], "--", color="grey", linewidth=1)
-        y = top * 0.95
-        ax.annotate(f"{name} {total:.0f}", (max(total - y, 0) + 3, y), fontsize=8, color="grey")
+        y = top * 0.04  # named near where it meets the rate axis
+        ax.annotate(f"{name} {total:.0f}", (total - y + 4, y), fontsize=8, color="grey")
     ax.set_xlim(0, right)
     ax.set_ylim(0, top)
     ax.set_xlabel("rate: KL(q(z|x) ‖ N(0, I)), bits a grid")
