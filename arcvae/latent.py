@@ -10,9 +10,9 @@ Grids go in as lists of rows or numpy arrays, any size the model accepts (1..dat
 checked as data files are (`data.validate_grid`); a bad one is an `ArcVaeError` naming it. Grids
 come out as uint8 arrays: in symbol mode (`data.padding: symbol`) of their own shape from
 `reconstruct`, of the shapes asked for or the ones the model predicts from `decode`; the whole
-(grid_size, grid_size) canvas in black mode (the model does not know where a grid ends). Everything runs through the code that training uses (`build_model`,
-`inference.encode_grids` / `decode_latents`, the run's precision), so the figures agree with the
-run's own.
+(grid_size, grid_size) canvas in black mode (the model does not know where a grid ends).
+Everything runs through the code that training uses (`build_model`, `inference.encode_grids` /
+`decode_latents`, the run's precision), so the figures agree with the run's own.
 """
 
 from __future__ import annotations
