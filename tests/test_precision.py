@@ -13,10 +13,13 @@ from arcvae.run import set_up
 from arcvae.steps import make_optimizer, train_step
 
 STEPS = 200
-# bf16 keeps 8 bits of mantissa, so two runs from the same start drift apart step by step. Stated
-# tolerances (measured on 2 Zen 4 cores, torch 2.13): every step's loss within 5% (measured at most
-# 1.7% black, 0.5% symbol), the mean of the last 50 steps within 2% (measured 0.2%, 0.1%).
-STEP_TOLERANCE, TAIL_TOLERANCE = 0.05, 0.02
+# bf16 keeps 8 bits of mantissa, so two runs from the same start drift apart step by step, and
+# after a few dozen steps the two trajectories differ as two seeds do: how far depends on the CPU's
+# kernels and threads, not on the precision. So each of the first 50 steps is held to 1%, and the
+# mean of the last 50 to 5%. Measured (torch 2.13, black / symbol): on 2 Zen 4 cores every step
+# within 1.7% / 0.5%, the tail 0.2% / 0.1%; on 2 Intel Xeon cores with AMX, 2 threads, the first 50
+# steps within 0.07% / 0.12%, every step 8.9% / 20.4%, the tail 0.24% / 2.1%.
+EARLY_STEPS, EARLY_TOLERANCE, TAIL_TOLERANCE = 50, 0.01, 0.05
 
 
 # The loss the tolerances were measured with (configs/reconstruct.yaml's, the default's until issue
@@ -49,8 +52,8 @@ def losses(tiny_config, precision: str, *overrides: str) -> list[float]:
 @pytest.mark.slow
 def test_bf16_and_fp32_train_to_the_same_loss(tiny_config, mode):
     fp32, bf16 = losses(tiny_config, "fp32", *mode), losses(tiny_config, "bf16", *mode)
-    worst = max(abs(a - b) / a for a, b in zip(fp32, bf16))
-    assert worst < STEP_TOLERANCE, worst
+    early = max(abs(a - b) / a for a, b in zip(fp32[:EARLY_STEPS], bf16[:EARLY_STEPS]))
+    assert early < EARLY_TOLERANCE, early
     head32, tail32, tail16 = (sum(x) / 50 for x in (fp32[:50], fp32[-50:], bf16[-50:]))
     assert tail16 == pytest.approx(tail32, rel=TAIL_TOLERANCE)
     # Both learned (the same batches in both: symbol-mode batches differ in grid size, so compare
