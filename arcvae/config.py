@@ -186,7 +186,7 @@ RANGES = [
     ("data.val_fraction", 0, 1, True),  # and below 1: validate() checks
     ("data.atoms_train", 1, None, True),
     ("data.atoms_val", 1, None, True),
-    ("model.latent_dim", 1, None, True),
+    ("model.latent_dim", 0, None, True),
     ("model.embed_dim", 1, None, True),
     ("model.blocks", 0, None, True),
     ("model.cell_dims", 0, None, True),
@@ -317,6 +317,16 @@ def check_cells(cfg: Config) -> None:
         raise ConfigError(
             f"model.cell_dims: {cfg.model.cell_dims} needs model.arch=patch (its cells live on the "
             "half-resolution map); model.cell_dims=0 gives one global vector"
+        )
+    if cfg.model.latent_dim == 0 and not (cfg.model.arch == "patch" and cfg.model.cell_dims):
+        raise ConfigError(
+            "model.latent_dim: 0 (no global vector) needs model.arch=patch with model.cell_dims "
+            ">= 1, the cells then being the whole latent"
+        )
+    if cfg.model.latent_dim == 0 and cfg.data.padding == "symbol":
+        raise ConfigError(
+            "model.latent_dim: 0 needs data.padding=black: in symbol mode the shape head reads "
+            "the global vector"
         )
     if cfg.model.hidden and cfg.model.arch == "conv":
         raise ConfigError(

@@ -315,20 +315,29 @@ class PatchVAE(AnyCanvas, nn.Module):
         self.embed = nn.Embedding(N_COLOURS + (padding == "symbol"), cfg.embed_dim)
         # The first level (2×2 patches in, at half resolution), then one stride-2 conv per width;
         # one Sequential so that checkpoints keep their weight names: `self.first` marks the split.
+        # Without a global vector (latent_dim 0) nothing below half resolution is built: the cells
+        # are the whole latent, and the decoder starts from them.
         self.first = 1 + cfg.blocks
         self.encoder = nn.Sequential(
             conv_gelu(cfg.embed_dim * 4, widths[0]),
             *[ResBlock(widths[0]) for _ in range(cfg.blocks)],
-            *down_convs(widths, blocks=cfg.blocks),
+            *(down_convs(widths, blocks=cfg.blocks) if self.global_dims else []),
         )
-        self.readout = GlobalReadout(
-            widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
+        self.readout = (
+            GlobalReadout(
+                widths[-1], halvings(grid_size, len(widths))[-1], cfg.latent_dim, cfg.hidden
+            )
+            if self.global_dims
+            else None
         )
         pairs = list(zip(widths[::-1], widths[::-1][1:]))  # no level at full resolution
+        if not self.global_dims:
+            pairs = pairs[-1:]  # only the level from the cells' channels to the last
         self.up_convs = nn.ModuleList(conv_gelu(c_in, c_out) for c_in, c_out in pairs)
+        bottom = [widths[-1]] if self.global_dims else []
         self.dec_blocks = nn.ModuleList(
             nn.Sequential(*[ResBlock(c) for _ in range(cfg.blocks)])
-            for c in [widths[-1]] + [c_out for _, c_out in pairs]
+            for c in bottom + [c_out for _, c_out in pairs]
         )
         cell_total = self.latent_dim - self.global_dims
         self.cells = (
@@ -345,6 +354,8 @@ class PatchVAE(AnyCanvas, nn.Module):
         h = embed_tokens(self.embed, grids)  # (B, E, C, C)
         h = F.pixel_unshuffle(F.pad(h, (0, canvas % 2, 0, canvas % 2)), 2)  # (B, 4E, c/2, c/2)
         h = self.encoder[: self.first](h)  # (B, c0, ceil(C/2), ceil(C/2))
+        if self.readout is None:
+            return self.cells.encode(h)
         mu, logvar = self.readout.encode(self.encoder[self.first :](h))  # from (B, c, m, m)
         if self.cells is None:
             return mu, logvar
@@ -368,6 +379,9 @@ class PatchVAE(AnyCanvas, nn.Module):
         sides = halvings(canvas, len(self.widths))
         bottom = len(sides) - 1
         z_global, z_cells = z[:, : self.global_dims], z[:, self.global_dims :]
+        if self.readout is None:  # the cells alone, at half resolution
+            h = self.dec_blocks[-1](self.up_convs[-1](self.cells.decode(z_cells, sides[1])))
+            return F.pixel_shuffle(self.to_logits(h), 2)[:, :, :canvas, :canvas], None
         h = F.gelu(self.readout.decode(z_global, sides[-1]))  # (B, c, m, m)
         h = self.dec_blocks[0](self.with_shape(h, 0, shape, 2**bottom))
         levels = list(zip(self.up_convs, self.dec_blocks[1:], sides[-2:0:-1]))

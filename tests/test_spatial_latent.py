@@ -216,3 +216,35 @@ def test_commands_take_a_dims_kl_over_the_grids_that_reach_it(arc1):
     kl = kl_over_reached(mu, logvar, reached)
     by_hand = kl_per_sample_dim(mu, logvar)[3:, far].mean()
     assert kl[far] == pytest.approx(by_hand.item()) and by_hand > 0
+
+
+def test_cells_alone_without_a_global_vector_in_black_mode():
+    """model.latent_dim=0: the cells are the whole latent (configs/atoms_large.yaml); nothing below
+    half resolution is built, every weight trains, a cell moves only the pixels near it; without
+    cells, or in symbol mode (whose shape head reads the global vector), it is refused by name."""
+    cells_only = ["model.latent_dim=0", "model.cell_dims=1", "data.padding=black"]
+    cfg = load_config(None, [*cells_only, "data.grid_size=16", "model.channels=[16,32]"])
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    assert model.latent_dim == 64 and model.readout is None
+    grids = torch.randint(0, 10, (8, 16, 16), generator=torch.Generator().manual_seed(0))
+    out = model(grids)
+    assert out.mu.shape == (8, 64) and out.logits.shape == (8, 10, 16, 16)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(2):
+        optimizer.zero_grad()
+        elbo(model(grids), grids, None, 0.5, LossOptions(recon="ce")).loss.backward()
+        optimizer.step()
+    for name, p in model.named_parameters():
+        assert not torch.equal(p.detach(), before[name]), f"{name} did not change in two steps"
+    model.eval()
+    z = torch.randn(1, 64)
+    nudged = z.clone()
+    nudged[0, 0] += 3.0  # cell (0, 0): pixels (0..1, 0..1)
+    moved = (model.decode(nudged, 16)[0] != model.decode(z, 16)[0]).any(1)[0]
+    assert moved[:2, :2].all() and not moved[6:, :].any() and not moved[:, 6:].any()
+    with pytest.raises(ConfigError, match="model.latent_dim: 0 .* needs model.arch=patch"):
+        load_config(None, ["model.latent_dim=0", "model.cell_dims=0", "data.padding=black"])
+    with pytest.raises(ConfigError, match="model.latent_dim: 0 needs data.padding=black"):
+        load_config(None, ["model.latent_dim=0", "model.cell_dims=1"])
