@@ -377,11 +377,25 @@ class PatchVAE(AnyCanvas, nn.Module):
         self.check_canvas(canvas)
         shape = self.decode_sizes(z, canvas, sizes)
         sides = halvings(canvas, len(self.widths))
-        bottom = len(sides) - 1
         z_global, z_cells = z[:, : self.global_dims], z[:, self.global_dims :]
         if self.readout is None:  # the cells alone, at half resolution
             h = self.dec_blocks[-1](self.up_convs[-1](self.cells.decode(z_cells, sides[1])))
-            return F.pixel_shuffle(self.to_logits(h), 2)[:, :, :canvas, :canvas], None
+        else:
+            h = self.decode_from_global(z_global, z_cells, shape, sides)
+        logits = self.to_logits(h)  # (B, 40, ceil(C/2), ceil(C/2))
+        logits = F.pixel_shuffle(logits, 2)[:, :, :canvas, :canvas]  # (B, 10, C, C)
+        return logits, self.size_logits(z)
+
+    def decode_from_global(
+        self,
+        z_global: torch.Tensor,
+        z_cells: torch.Tensor,
+        shape: torch.Tensor | None,
+        sides: list[int],
+    ) -> torch.Tensor:
+        """The global vector's bottom map, up to the half-resolution map (B, c0, s, s), the cells
+        joining it there."""
+        bottom = len(sides) - 1
         h = F.gelu(self.readout.decode(z_global, sides[-1]))  # (B, c, m, m)
         h = self.dec_blocks[0](self.with_shape(h, 0, shape, 2**bottom))
         levels = list(zip(self.up_convs, self.dec_blocks[1:], sides[-2:0:-1]))
@@ -390,9 +404,7 @@ class PatchVAE(AnyCanvas, nn.Module):
             if self.cells is not None and level == len(levels):
                 h = h + self.cells.decode(z_cells, side)  # the cells join at half resolution
             h = blocks(conv(self.with_shape(h, level, shape, 2 ** (bottom - level))))
-        logits = self.to_logits(h)  # (B, 40, ceil(C/2), ceil(C/2))
-        logits = F.pixel_shuffle(logits, 2)[:, :, :canvas, :canvas]  # (B, 10, C, C)
-        return logits, self.size_logits(z)
+        return h
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
