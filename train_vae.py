@@ -5,7 +5,7 @@ The same as `python -m arcvae train ...`; see README.md.
 
 import sys
 
-from arcvae.cli import main
+from arcvae.commands.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

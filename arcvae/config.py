@@ -11,17 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class ArcVaeError(Exception):
-    """Bad input from the user (data, config, arguments): printed as one line, exit status 2."""
-
-    # quoted user text (a key, a value) may hold line breaks: keep one line
-    def __str__(self) -> str:
-        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
-
-
-class ConfigError(ArcVaeError):
-    pass
+from .errors import ConfigError
 
 
 @dataclass

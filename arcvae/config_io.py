@@ -18,7 +18,8 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import Config, ConfigError, resolve_defaults, validate
+from .config import Config, resolve_defaults, validate
+from .errors import ConfigError
 
 
 def _known_keys(schema: Any, prefix: str = "") -> list[str]:

@@ -35,8 +35,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speedrun import Trainer  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
-from arcvae.config_io import load_config  # noqa: E402
-from arcvae.threads import REFERENCE_WINDOWS, SpeedWatch  # noqa: E402
+from arcvae.config_io import load_config
+from arcvae.training.threads import REFERENCE_WINDOWS, SpeedWatch
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's default: all cores, or OMP_NUM_THREADS
 SETTINGS = {f"{DEFAULT_THREADS} (all cores)": DEFAULT_THREADS, "1": 1, "auto": "auto"}

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's arcvae
-from arcvae.batches import mark_outside  # noqa: E402
-from arcvae.config_io import load_config  # noqa: E402
-from arcvae.data import PAD, load_arc_grids, pad_grids  # noqa: E402
-from arcvae.losses import LossOptions, elbo  # noqa: E402
-from arcvae.model import build_model  # noqa: E402
+from arcvae.canvas import PAD, mark_outside
+from arcvae.config_io import load_config
+from arcvae.data.grids import load_arc_grids, pad_grids
+from arcvae.models.build import build_model
+from arcvae.training.losses import LossOptions, elbo
 
 SMALL = [
     "model.latent_dim=32",

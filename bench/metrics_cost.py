@@ -21,9 +21,9 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcvae.config_io import load_config  # noqa: E402
-from arcvae.loggers import open_log  # noqa: E402
-from arcvae.trainer import build_run, train_epoch  # noqa: E402
+from arcvae.config_io import load_config
+from arcvae.training.loggers import open_log
+from arcvae.training.trainer import build_run, train_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,9 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's arcvae
-from arcvae.bits import baselines  # noqa: E402
-from arcvae.config_io import load_config_text  # noqa: E402
-from arcvae.data import load_datasets  # noqa: E402
+from arcvae.config_io import load_config_text
+from arcvae.data.grids import load_datasets
+from arcvae.training.bits import baselines
 
 BASELINES = ("order0", "deflate_per_grid", "xz_whole_set")
 COLUMNS = ("latent", "β", "free bits", "rate", "distortion", "−ELBO", "exact", "non-black")

@@ -31,13 +31,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # noqa: E402
-from arcvae.batches import epoch_plan, grid_batches, make_batch  # noqa: E402
-from arcvae.config import latent_size  # noqa: E402
-from arcvae.config_io import load_config, to_dict  # noqa: E402
-from arcvae.evaluation import evaluate  # noqa: E402
-from arcvae.run import set_up  # noqa: E402
-from arcvae.schedules import learning_rate, scheduled_beta  # noqa: E402
-from arcvae.steps import make_optimizer, train_step  # noqa: E402
+from arcvae.config import latent_size
+from arcvae.config_io import load_config, to_dict
+from arcvae.data.batches import epoch_plan, grid_batches, make_batch
+from arcvae.training.evaluation import evaluate
+from arcvae.training.run import set_up
+from arcvae.training.schedules import learning_rate, scheduled_beta
+from arcvae.training.steps import make_optimizer, train_step
 
 RECIPE = [
     "train.epochs=10",
@@ -107,7 +107,7 @@ class Trainer:
         self.setup = set_up(cfg)
         self.device, self.net = self.setup.device, self.setup.net
         self.train = self.setup.train.to(self.device)
-        self.optimizer = make_optimizer(self.net, cfg, cfg.train.lr)
+        self.optimizer = make_optimizer(self.net, cfg.train.weight_decay, cfg.train.lr)
         self.n_batches = max(1, cfg.data.samples_per_epoch // cfg.train.batch_size)
         self.epoch = 0
         self.batch = 0
@@ -131,8 +131,8 @@ class Trainer:
             batch,
             self.beta(fraction),
             self.setup.options,
-            self.cfg,
-            self.device,
+            self.setup.precision,
+            self.cfg.train.grad_clip,
             learning_rate(self.cfg.train, fraction),
         )
         self.batch, self.samples = self.batch + 1, self.samples + len(batch.grids)
@@ -141,7 +141,14 @@ class Trainer:
         batches = (
             batch for _, batch in grid_batches(self.setup.val, self.cfg, self.cfg.train.batch_size)
         )
-        return evaluate(self.net, batches, beta, self.setup.options, self.cfg, self.device)
+        return evaluate(
+            self.net,
+            batches,
+            beta,
+            self.setup.options,
+            self.setup.precision,
+            self.cfg.monitor.active_threshold,
+        )
 
 
 def sync(device: torch.device) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speedrun import Trainer  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
-from arcvae.config_io import load_config  # noqa: E402
+from arcvae.config_io import load_config
 
 
 def measure(overrides: list[str], steps: int) -> tuple[float, dict[int, float]]:

@@ -43,13 +43,12 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speedrun import BASELINE  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
-from arcvae.batches import epoch_plan, make_batch  # noqa: E402
-from arcvae.config_io import load_config  # noqa: E402
-from arcvae.losses import elbo  # noqa: E402
-from arcvae.precision import autocast, uses_bf16  # noqa: E402
-from arcvae.run import set_up  # noqa: E402
-from arcvae.steps import add_running, make_optimizer, new_running, train_step  # noqa: E402
-from arcvae.trainer import train  # noqa: E402
+from arcvae.config_io import load_config
+from arcvae.data.batches import epoch_plan, make_batch
+from arcvae.training.losses import elbo
+from arcvae.training.run import set_up
+from arcvae.training.steps import add_running, make_optimizer, new_running, train_step
+from arcvae.training.trainer import train
 
 PATHS = {
     # the network before the size-aware work and issue 13's recipe (bench/speedrun.py)
@@ -95,10 +94,10 @@ class TrainerPath:
         self.setup = set_up(cfg)
         self.device = self.setup.device
         self.train = self.setup.train.to(self.device)
-        self.optimizer = make_optimizer(self.setup.net, cfg, cfg.train.lr)
+        self.optimizer = make_optimizer(self.setup.net, cfg.train.weight_decay, cfg.train.lr)
         self.plan = epoch_plan(self.train, cfg, 0, n_batches)
         self.running = new_running(self.setup.net.latent_dim, self.device)
-        self.precision = "bf16" if uses_bf16(cfg, self.device) else "fp32"
+        self.precision = "bf16" if self.setup.precision.bf16 else "fp32"
         self.next = 0
         self.samples = []
         self.flops = []
@@ -120,7 +119,7 @@ class TrainerPath:
         batch = make_batch(self.train, self.plan, self.cfg, 0, b)
         counter = FlopCounterMode(display=False)
         with counter:
-            with autocast(self.cfg, self.device):
+            with self.setup.precision.autocast():
                 out = self.setup.net(batch.grids)
             elbo(out, batch.grids, batch.sizes, 0.1, self.setup.options).loss.backward()
         self.setup.net.zero_grad(set_to_none=True)
@@ -138,8 +137,8 @@ class TrainerPath:
                 batch,
                 0.1,
                 self.setup.options,
-                self.cfg,
-                self.device,
+                self.setup.precision,
+                self.cfg.train.grad_clip,
             )
             add_running(self.running, parts, finite)
             samples += len(batch.grids)

@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arcvae import checkpoint as ckpt
-from arcvae import steps, trainer
 from arcvae.config import Config
 from arcvae.config_io import load_config
-from arcvae.losses import LossBreakdown
-from arcvae.metrics import add_batch, new_stats, summarize
+from arcvae.training import checkpoint as ckpt
+from arcvae.training import steps, trainer
+from arcvae.training.losses import LossBreakdown
+from arcvae.training.metrics import add_batch, new_stats, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,12 +89,6 @@ def assert_picture(path: Path, min_width: int = 64, min_height: int = 64) -> np.
 
 def final_weights(run_dir: Path) -> dict:
     return ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir)[-1])["model"]
-
-
-@pytest.fixture
-def no_pictures(monkeypatch):
-    """Drawing PNGs is most of a tiny run's time; for tests that do not look at them."""
-    monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
 
 
 REAL_STEP = trainer.train_step

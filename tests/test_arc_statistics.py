@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arcvae.arc_statistics import ARC_BINS, arc_statistics, compare_arc, is_symmetric
-from arcvae.data import load_arc_grids
+from arcvae.data.arc_statistics import ARC_BINS, arc_statistics, compare_arc, is_symmetric
+from arcvae.data.grids import load_arc_grids
 
 
 def test_statistics_of_hand_made_grids():

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from arcvae import atoms
-from arcvae.class_weights import fingerprint
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config import DataConfig
-from arcvae.data import DataError, atoms_canvas, load_datasets
-from arcvae.validity import is_valid, objects
+from arcvae.data import atoms
+from arcvae.data.grids import atoms_canvas, load_datasets
+from arcvae.data.validity import is_valid, objects
+from arcvae.errors import DataError
+from arcvae.training.class_weights import fingerprint
 
 N = 3000
 

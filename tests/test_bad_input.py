@@ -14,10 +14,10 @@ import pytest
 import torch
 from conftest import ROOT, TINY, assert_one_line_error
 
-from arcvae.class_weights import class_weights, fingerprint
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config, to_yaml
-from arcvae.data import load_arc_grids, pad_grids
+from arcvae.data.grids import load_arc_grids, pad_grids
+from arcvae.training.class_weights import class_weights, fingerprint
 
 
 def task(grid) -> dict:

@@ -10,22 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from arcvae.batches import (
+from arcvae.canvas import PAD, canvas_sizes, inside, mark_outside
+from arcvae.config import DataConfig
+from arcvae.data.batches import (
     apply_symmetry,
     augment,
     batch_generator,
     bucket_batches,
-    canvas_sizes,
     canvases_of,
     epoch_indices,
     eval_batches,
-    inside,
-    mark_outside,
     random_colour_perms,
     take,
 )
-from arcvae.config import DataConfig
-from arcvae.data import PAD, DataError, Grids, load_arc_grids, pad_grids
+from arcvae.data.grids import Grids, load_arc_grids, pad_grids
+from arcvae.errors import DataError
 
 CPU = torch.device("cpu")
 

@@ -13,8 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arcvae.batches import grid_batches, inside
-from arcvae.bits import (
+from arcvae.canvas import inside
+from arcvae.data.batches import grid_batches
+from arcvae.data.grids import load_arc_grids, pad_grids
+from arcvae.models.build import build_model
+from arcvae.training.bits import (
     LN2,
     add_bits,
     baselines,
@@ -24,11 +27,11 @@ from arcvae.bits import (
     new_bit_sums,
     sample_generator,
 )
-from arcvae.data import load_arc_grids, pad_grids
-from arcvae.evaluation import evaluate, evaluating
-from arcvae.losses import LossOptions
-from arcvae.model import build_model
+from arcvae.training.evaluation import evaluate, evaluating
+from arcvae.training.losses import LossOptions
+from arcvae.training.precision import Precision
 
+FP32 = Precision(torch.device("cpu"), bf16=False)
 SHAPE = math.log2(900)  # rows and cols, 30 choices each
 
 
@@ -124,13 +127,13 @@ def test_distortion_is_the_unweighted_likelihood_and_class_weights_do_not_move_i
     net, cfg = tiny_model
     grids = some_grids()
     batches = batches_of(grids, cfg)
-    plain = evaluate(net, batches, 0.0, LossOptions(padding=cfg.data.padding), cfg, "cpu")
+    plain = evaluate(net, batches, 0.0, LossOptions(padding=cfg.data.padding), FP32, 0.01)
     weighted_options = LossOptions(
         recon="focal",
         class_weights=torch.linspace(0.1, 5.0, 10),
         padding=cfg.data.padding,
     )
-    weighted = evaluate(net, batches, 0.0, weighted_options, cfg, "cpu")
+    weighted = evaluate(net, batches, 0.0, weighted_options, FP32, 0.01)
     assert weighted["recon"] != pytest.approx(plain["recon"])  # the training loss does move
     for key in ("rate_bits", "distortion_bits", "neg_elbo_bits"):
         assert weighted[key] == plain[key]
@@ -145,9 +148,9 @@ def test_two_evaluations_give_the_same_bits_and_leave_the_global_rng_alone(tiny_
     batches = batches_of(some_grids(), cfg)
     options = LossOptions(padding=cfg.data.padding)
     state = torch.get_rng_state()
-    first = evaluate(net, batches, 0.0, options, cfg, "cpu")
+    first = evaluate(net, batches, 0.0, options, FP32, 0.01)
     assert torch.equal(torch.get_rng_state(), state)  # training's draws are not shifted
-    assert evaluate(net, batches, 0.0, options, cfg, "cpu") == first
+    assert evaluate(net, batches, 0.0, options, FP32, 0.01) == first
 
 
 def posterior(net, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +169,7 @@ def draws_of_one_sample_bounds(net, cfg, batch, n: int) -> tuple[np.ndarray, np.
     grids, sizes = batch
     elbo_gen, iwae_gen = sample_generator("cpu", 10), sample_generator("cpu", 20)
     neg_elbo, iwae = [], []
-    with evaluating(net, cfg, torch.device("cpu")):
+    with evaluating(net, FP32):
         mu, logvar = posterior(net, grids)
         for _ in range(n):
             sums = new_bit_sums("cpu")
@@ -187,7 +190,7 @@ def test_iwae_with_64_samples_is_below_the_elbo(tiny_model):
     net, cfg = tiny_model
     batch = batches_of(some_grids(1), cfg, 6)[0]
     neg_elbo, _ = draws_of_one_sample_bounds(net, cfg, batch, 64)
-    with evaluating(net, cfg, torch.device("cpu")):
+    with evaluating(net, FP32):
         mu, logvar = posterior(net, batch.grids)
         iwae = iwae_nats(net, mu, logvar, batch.grids, batch.sizes, 64, sample_generator("cpu"))
     assert iwae.dtype == torch.float64 and iwae.shape == (len(batch.grids),)

@@ -8,8 +8,13 @@ import json
 import pytest
 import torch
 
-from arcvae.class_weights import class_weights, compute_weights, expected_counts, pixel_counts
-from arcvae.data import Grids, load_arc_grids, pad_grids
+from arcvae.data.grids import Grids, load_arc_grids, pad_grids
+from arcvae.training.class_weights import (
+    class_weights,
+    compute_weights,
+    expected_counts,
+    pixel_counts,
+)
 
 METHODS = ("inverse", "inverse_sqrt", "effective_number")
 

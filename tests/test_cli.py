@@ -14,7 +14,7 @@ import torch
 import yaml
 from conftest import ROOT, TINY, assert_picture
 
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config
 
 CONTRACT_KEYS = [

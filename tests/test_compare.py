@@ -8,12 +8,12 @@ import shutil
 import pytest
 from conftest import TINY, assert_picture
 
-from arcvae.cli import main
-from arcvae.compare import compare_main
+from arcvae.commands.cli import main
+from arcvae.commands.compare import compare_main
 from arcvae.config_io import load_config
-from arcvae.metrics import reason_kinds
-from arcvae.tracking import read_metrics
-from arcvae.trainer import train
+from arcvae.training.metrics import reason_kinds
+from arcvae.training.records import read_metrics
+from arcvae.training.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arcvae.config import ArcVaeError, Config, ConfigError
+from arcvae.commands.sweep import plan
+from arcvae.config import Config
 from arcvae.config_io import _known_keys, diff_keys, load_config, load_config_text, to_dict, to_yaml
-from arcvae.sweep import plan
+from arcvae.errors import ArcVaeError, ConfigError
 
 DEFAULT_YAML = ROOT / "configs" / "default.yaml"
 

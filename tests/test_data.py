@@ -18,10 +18,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arcvae import atoms
-from arcvae.config import ArcVaeError, DataConfig
-from arcvae.data import (
-    DataError,
+from arcvae.config import DataConfig
+from arcvae.data import atoms
+from arcvae.data.grids import (
     Grids,
     find_grid,
     load_arc_grids,
@@ -31,6 +30,7 @@ from arcvae.data import (
     pad_grids,
     validate_grid,
 )
+from arcvae.errors import ArcVaeError, DataError
 
 ARC1_TRAINING_COUNTS = [259557, 33407, 27231, 29125, 22398, 21066, 9731, 6325, 28826, 5369]
 

@@ -16,10 +16,10 @@ import torch
 from conftest import ROOT, TINY, assert_one_line_error, assert_picture
 
 import arcvae
-from arcvae.bits import baselines
-from arcvae.cli import main
-from arcvae.config import ArcVaeError
-from arcvae.data import load_task_grids
+from arcvae.commands.cli import main
+from arcvae.data.grids import load_task_grids
+from arcvae.errors import ArcVaeError
+from arcvae.training.bits import baselines
 
 # Two real ARC-AGI-1 training tasks whose grids are all <= 10x10 (20 grids: 3x3, 3x7 and 9x9).
 TASKS = ("007bbfb7", "0520fde7")

@@ -11,10 +11,10 @@ import sys
 import pytest
 from conftest import TINY
 
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config import MonitorConfig
-from arcvae.loggers import RunLog, WandbLogger, open_log, scalars
-from arcvae.tracking import read_metrics
+from arcvae.training.loggers import RunLog, WandbLogger, open_log, scalars
+from arcvae.training.records import read_metrics
 
 RECORD = {
     "split": "val",

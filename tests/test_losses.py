@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
-from arcvae.batches import inside
+from arcvae.canvas import inside
 from arcvae.config import LossConfig
-from arcvae.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
-from arcvae.model import VAEOutput
+from arcvae.models.layers import VAEOutput
+from arcvae.training.losses import LossOptions, elbo, free_bits_kl, kl_per_sample_dim, recon_loss
 
 
 def random_case(
@@ -276,8 +276,8 @@ def test_mean_reduction_divides_each_grids_recon_by_the_pixels_it_counts():
 
 
 def test_an_unknown_reduction_is_one_config_error():
-    from arcvae.config import ConfigError
     from arcvae.config_io import load_config
+    from arcvae.errors import ConfigError
 
     with pytest.raises(ConfigError, match="loss.reduction"):
         load_config(None, ["loss.reduction=median"])

@@ -8,8 +8,8 @@ import torch
 from conftest import hand_stats, logits_for
 
 from arcvae.config import MonitorConfig
-from arcvae.losses import LossBreakdown
-from arcvae.metrics import (
+from arcvae.training.losses import LossBreakdown
+from arcvae.training.metrics import (
     add_batch,
     collapse_reasons,
     figures_by_side,

@@ -16,13 +16,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arcvae.batches import canvas_sizes, mark_outside
-from arcvae.config import ConfigError, ModelConfig
+from arcvae.canvas import PAD, canvas_sizes, mark_outside
+from arcvae.config import ModelConfig
 from arcvae.config_io import load_config
-from arcvae.data import PAD, load_arc_grids, pad_grids
-from arcvae.layers import ResBlock
-from arcvae.losses import LossOptions, elbo
-from arcvae.model import ConvAnyVAE, FixedCanvasVAE, PatchVAE, ResNetVAE, build_model, generate
+from arcvae.data.grids import load_arc_grids, pad_grids
+from arcvae.errors import ConfigError
+from arcvae.models.build import build_model, generate
+from arcvae.models.conv import FixedCanvasVAE
+from arcvae.models.conv_any import ConvAnyVAE
+from arcvae.models.layers import ResBlock
+from arcvae.models.patch import PatchVAE
+from arcvae.models.resnet import ResNetVAE
+from arcvae.training.losses import LossOptions, elbo
 
 
 def _grids(batch: int, size: int, seed: int = 0) -> torch.Tensor:

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import TINY, assert_picture
 
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config
-from arcvae.data import load_arc_grids, pad_grids
-from arcvae.overfit import LR_FLOOR, overfit_lr, pick_batch
-from arcvae.tracking import read_metrics
+from arcvae.data.grids import load_arc_grids, pad_grids
+from arcvae.training.overfit import overfit_lr, pick_batch
+from arcvae.training.records import read_metrics
 
 # Padded to 30x30 as in real training (~95% black), four grids, TINY's narrow model: a fast check.
 FULL_PADDING = ["data.grid_size=30", "overfit.batch_size=4"]
@@ -63,12 +63,18 @@ def test_a_batch_larger_than_the_colourful_pool_falls_back_to_all_grids(arc_grid
 
 def test_lr_warms_up_then_decays_to_its_floor():
     cfg = load_config(
-        None, ["overfit.lr=0.01", "overfit.warmup_iterations=10", "overfit.decay_iterations=100"]
+        None,
+        [
+            "overfit.lr=0.01",
+            "overfit.warmup_iterations=10",
+            "overfit.decay_iterations=100",
+            "train.lr_floor=0.2",
+        ],
     )
-    lrs = [overfit_lr(it, cfg.overfit) for it in range(1, 200)]
+    lrs = [overfit_lr(it, cfg.overfit, cfg.train.lr_floor) for it in range(1, 200)]
     assert lrs[0] == pytest.approx(0.001) and max(lrs) == pytest.approx(0.01) == lrs[9]
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # never rises after the warm-up
-    assert lrs[99] == pytest.approx(0.01 * LR_FLOOR) and lrs[-1] == pytest.approx(0.01 * LR_FLOOR)
+    assert lrs[99] == pytest.approx(0.01 * 0.2) and lrs[-1] == pytest.approx(0.01 * 0.2)
     assert all(math.isfinite(lr) and lr > 0 for lr in lrs)
 
 
@@ -82,8 +88,8 @@ def test_lr_without_warm_up_or_decay_is_flat_there(warmup, decay):
             f"overfit.decay_iterations={decay}",
         ],
     )
-    lrs = [overfit_lr(it, cfg.overfit) for it in range(1, 100)]
-    assert max(lrs) == pytest.approx(0.01, rel=1e-3) and lrs[-1] >= 0.01 * LR_FLOOR
+    lrs = [overfit_lr(it, cfg.overfit, cfg.train.lr_floor) for it in range(1, 100)]
+    assert max(lrs) == pytest.approx(0.01, rel=1e-3) and lrs[-1] >= 0.01 * cfg.train.lr_floor
     if decay <= warmup:
         assert lrs[warmup:] == [0.01] * (99 - warmup)
 

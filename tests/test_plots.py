@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import assert_picture
 
-from arcvae import plots
 from arcvae.config import MonitorConfig
-from arcvae.grid_plots import save_grid_table
-from arcvae.loggers import open_log
-from arcvae.tracking import read_metrics
+from arcvae.pictures import curves as plots
+from arcvae.pictures.grids import save_grid_table
+from arcvae.training.loggers import open_log
+from arcvae.training.records import read_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arcvae.batches import epoch_plan, make_batch
-from arcvae.precision import native_bf16, uses_bf16
-from arcvae.run import set_up
-from arcvae.steps import make_optimizer, train_step
+from arcvae.data.batches import epoch_plan, make_batch
+from arcvae.training.precision import Precision, native_bf16
+from arcvae.training.run import set_up
+from arcvae.training.steps import make_optimizer, train_step
 
 STEPS = 200
 # bf16 keeps 8 bits of mantissa, so two runs from the same start drift apart step by step, and
@@ -32,14 +32,16 @@ def losses(tiny_config, precision: str, *overrides: str) -> list[float]:
         f"train.precision={precision}", "data.val_source=none", *MEASURED_LOSS, *overrides
     )
     setup = set_up(cfg)
-    optimizer = make_optimizer(setup.net, cfg, cfg.train.lr)
+    optimizer = make_optimizer(setup.net, cfg.train.weight_decay, cfg.train.lr)
     n_batches = cfg.data.samples_per_epoch // cfg.train.batch_size
     out = []
     for step in range(STEPS):
         epoch, b = divmod(step, n_batches)
         plan = epoch_plan(setup.train, cfg, epoch, n_batches)
         batch = make_batch(setup.train, plan, cfg, epoch, b)
-        parts, _, _ = train_step(setup.net, optimizer, batch, 0.1, setup.options, cfg, setup.device)
+        parts, _, _ = train_step(
+            setup.net, optimizer, batch, 0.1, setup.options, setup.precision, cfg.train.grad_clip
+        )
         out.append(parts.loss.item())
     return out
 
@@ -63,9 +65,9 @@ def test_bf16_and_fp32_train_to_the_same_loss(tiny_config, mode):
 
 def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively(tiny_config):
     cpu = torch.device("cpu")
-    assert uses_bf16(tiny_config("train.precision=auto"), cpu) == native_bf16("cpu")
-    assert uses_bf16(tiny_config("train.precision=bf16"), cpu)
-    assert not uses_bf16(tiny_config("train.precision=fp32"), cpu)
+    assert Precision.decide("auto", cpu).bf16 == native_bf16("cpu")
+    assert Precision.decide("bf16", cpu).bf16
+    assert not Precision.decide("fp32", cpu).bf16
 
 
 @pytest.mark.parametrize("arch", ["conv_any", "conv", "resnet", "patch"])
@@ -74,8 +76,9 @@ def test_bf16_gradients_match_fp32_on_small_canvases(arch):
     weight gradient is wrong (often inf) in torch 2.13; the model's convolution must steer around
     it."""
     from arcvae.config import ModelConfig
-    from arcvae.layers import ResBlock
-    from arcvae.model import ARCHITECTURES, FixedCanvasVAE
+    from arcvae.models.build import ARCHITECTURES
+    from arcvae.models.conv import FixedCanvasVAE
+    from arcvae.models.layers import ResBlock
 
     for canvas in (1, 2, 3, 4, 8):
         torch.manual_seed(canvas)

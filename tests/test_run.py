@@ -11,15 +11,15 @@ import pytest
 import torch
 from conftest import REAL_STEP, RESUMABLE, sigint_at_call
 
-from arcvae import checkpoint as ckpt
-from arcvae import trainer
-from arcvae.checkpoint import list_checkpoints, load_checkpoint
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config
-from arcvae.loggers import RunLog
-from arcvae.model import build_model
-from arcvae.run import Progress, write_summary
-from arcvae.trainer import train
+from arcvae.models.build import build_model
+from arcvae.training import checkpoint as ckpt
+from arcvae.training import trainer
+from arcvae.training.checkpoint import list_checkpoints, load_checkpoint
+from arcvae.training.loggers import RunLog
+from arcvae.training.run import Progress, write_summary
+from arcvae.training.trainer import train
 
 
 @pytest.mark.slow
@@ -32,7 +32,6 @@ def test_compiled_model_checkpoints_the_bare_weights(tiny_config, tmp_path):
     assert all(torch.isfinite(v).all() for v in state.values())
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, monkeypatch, capsys):
     cfg = tiny_config(*RESUMABLE)
@@ -51,7 +50,6 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny_config, tmp_path, mo
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs"] == 4
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_checkpoint_holds_everything_the_issue_lists(tiny_config, tmp_path):
     cfg = tiny_config("beta.schedule=adaptive")

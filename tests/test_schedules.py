@@ -12,18 +12,18 @@ import pytest
 import torch
 from conftest import ROOT, assert_picture
 
-from arcvae.cli import main
-from arcvae.config import ConfigError
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config
-from arcvae.schedules import (
+from arcvae.errors import ConfigError
+from arcvae.training.records import read_metrics
+from arcvae.training.schedules import (
     AdaptiveBeta,
     learning_rate,
     ramp_shape,
     schedule_warnings,
     scheduled_beta,
 )
-from arcvae.tracking import read_metrics
-from arcvae.trainer import train
+from arcvae.training.trainer import train
 
 SHIPPED = ["constant", "linear_warmup", "ultra_conservative", "cyclical", "adaptive"]
 
@@ -424,7 +424,7 @@ def test_a_cosine_run_logs_the_rate_of_each_step(tiny_config, tmp_path):
 
 def test_every_schedule_says_which_parameters_it_reads():
     from arcvae.config import CHOICES, BetaConfig
-    from arcvae.schedules import SCHEDULE_PARAMS
+    from arcvae.training.schedules import SCHEDULE_PARAMS
 
     assert set(SCHEDULE_PARAMS) == set(CHOICES["beta.schedule"])
     assert all(hasattr(BetaConfig(), key) for keys in SCHEDULE_PARAMS.values() for key in keys)

@@ -11,16 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from arcvae import checkpoint as ckpt
-from arcvae.batches import mark_outside, sizes_of_tokens
-from arcvae.bits import neg_log_likelihood
+from arcvae.canvas import mark_outside, sizes_of_tokens
 from arcvae.config import ModelConfig
 from arcvae.config_io import load_config
-from arcvae.data import pad_grids
-from arcvae.latent import TrainedRun
-from arcvae.layers import inside_share
-from arcvae.metrics import add_accuracy, new_stats, summarize
-from arcvae.model import ConvAnyVAE, PatchVAE, ResNetVAE, build_model, generate
+from arcvae.data.grids import pad_grids
+from arcvae.latent.trained_run import TrainedRun
+from arcvae.models.build import build_model, generate
+from arcvae.models.conv_any import ConvAnyVAE
+from arcvae.models.layers import inside_share
+from arcvae.models.patch import PatchVAE
+from arcvae.models.resnet import ResNetVAE
+from arcvae.training import checkpoint as ckpt
+from arcvae.training.bits import neg_log_likelihood
+from arcvae.training.metrics import add_accuracy, new_stats, summarize
 
 SMALL = ModelConfig(latent_dim=6, cell_dims=0, embed_dim=4, channels=[8, 16], hidden=0)
 EVERY_SHAPE = [(h, w) for h in range(1, 31) for w in range(1, 31)]

@@ -16,16 +16,16 @@ import pytest
 import torch
 from conftest import TINY
 
-from arcvae.batches import mark_outside
-from arcvae.checkpoint import list_checkpoints
-from arcvae.cli import main
-from arcvae.config import ConfigError
+from arcvae.canvas import mark_outside
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config
-from arcvae.data import load_arc_grids, pad_grids
-from arcvae.inference import encode_grids, kl_over_reached, reached_by
-from arcvae.latent import load_run
-from arcvae.losses import LossOptions, elbo, kl_per_sample_dim
-from arcvae.model import build_model
+from arcvae.data.grids import load_arc_grids, pad_grids
+from arcvae.errors import ConfigError
+from arcvae.latent.inference import encode_grids, kl_over_reached, reached_by
+from arcvae.latent.trained_run import load_run
+from arcvae.models.build import build_model
+from arcvae.training.checkpoint import list_checkpoints
+from arcvae.training.losses import LossOptions, elbo, kl_per_sample_dim
 
 # 32 global dims, then 15x15 cells (2x2 pixels each at 30x30) of 2 dims each
 SPATIAL = [

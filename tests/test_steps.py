@@ -10,14 +10,13 @@ import pytest
 import torch
 from conftest import final_weights, nan_loss_on_calls
 
-from arcvae import trainer
-from arcvae.batches import epoch_plan, make_batch
-from arcvae.run import set_up
-from arcvae.steps import make_optimizer, train_step
-from arcvae.tracking import read_metrics
+from arcvae.data.batches import epoch_plan, make_batch
+from arcvae.training import trainer
+from arcvae.training.records import read_metrics
+from arcvae.training.run import set_up
+from arcvae.training.steps import make_optimizer, train_step
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_nan_steps_are_skipped_and_counted(tiny_config, tmp_path, monkeypatch):
     cfg = tiny_config("train.max_bad_steps=3")
@@ -36,12 +35,14 @@ def test_a_non_finite_step_leaves_every_weight_and_the_optimizer_state_bit_ident
     the weights, not AdamW's exp_avg, exp_avg_sq or step count (its weight decay included)."""
     cfg = tiny_config("data.val_source=none")
     setup = set_up(cfg)
-    optimizer = make_optimizer(setup.net, cfg, cfg.train.lr)
+    optimizer = make_optimizer(setup.net, cfg.train.weight_decay, cfg.train.lr)
     plan = epoch_plan(setup.train, cfg, 0, cfg.data.samples_per_epoch // cfg.train.batch_size)
     first, second = (make_batch(setup.train, plan, cfg, 0, b) for b in range(2))
 
     def step(batch, beta):
-        return train_step(setup.net, optimizer, batch, beta, setup.options, cfg, setup.device)
+        return train_step(
+            setup.net, optimizer, batch, beta, setup.options, setup.precision, cfg.train.grad_clip
+        )
 
     _, _, finite = step(first, 0.1)  # a real step first, so AdamW holds a non-zero state
     assert finite.item()

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, assert_picture
 
-from arcvae.atoms import generate
-from arcvae.cli import main
-from arcvae.disentanglement import dci, discretise, mig
-from arcvae.operations import (
+from arcvae.commands.cli import main
+from arcvae.data.atoms import generate
+from arcvae.latent.disentanglement import dci, discretise, mig
+from arcvae.latent.operations import (
     OPERATIONS,
     measure,
     mirror,

@@ -8,9 +8,9 @@ import json
 import pytest
 from conftest import TINY, assert_picture
 
-from arcvae.cli import main
+from arcvae.commands.cli import main
+from arcvae.commands.sweep import plan, run_state
 from arcvae.config_io import load_config
-from arcvae.sweep import plan, run_state
 
 
 @pytest.mark.slow

@@ -15,14 +15,14 @@ import pytest
 import torch
 from conftest import REAL_STEP, ROOT, TINY, assert_one_line_error
 
-from arcvae import checkpoint as ckpt
-from arcvae import trainer
-from arcvae.cli import main
+from arcvae.commands.cli import main
 from arcvae.config_io import load_config, load_config_text, to_yaml
-from arcvae.latent import load_run
-from arcvae.model import build_model
-from arcvae.threads import REFERENCE_WINDOWS, SpeedWatch, threads_kept
-from arcvae.tracking import read_metrics
+from arcvae.latent.trained_run import load_run
+from arcvae.models.build import build_model
+from arcvae.training import checkpoint as ckpt
+from arcvae.training import trainer
+from arcvae.training.records import read_metrics
+from arcvae.training.threads import REFERENCE_WINDOWS, SpeedWatch, threads_kept
 
 sys.path.insert(0, str(ROOT / "bench"))
 from contention import competing  # noqa: E402
@@ -190,7 +190,6 @@ def test_auto_reports_steps_that_turn_slow(tiny_config, tmp_path, monkeypatch, c
         return out
 
     monkeypatch.setattr(trainer, "train_step", step)
-    monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
     threads = torch.get_num_threads()
     summary = trainer.train(tiny_config(EPOCHS), tmp_path / "run")
     assert torch.get_num_threads() == threads
@@ -215,6 +214,5 @@ def test_auto_reports_processes_in_other_sessions_on_every_core(
             return REAL_STEP(*args, **kwargs)
 
         monkeypatch.setattr(trainer, "train_step", step)
-        monkeypatch.setattr(trainer, "draw", lambda run, grids: None)
         summary = trainer.train(tiny_config(EPOCHS), tmp_path / "run")
     reported_slowdowns(summary, tmp_path / "run", capsys.readouterr().out)

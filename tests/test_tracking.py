@@ -10,10 +10,11 @@ import torch
 from conftest import hand_stats
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from arcvae.bits import BIT_FIGURES
-from arcvae.loggers import kl_stripe, open_log
-from arcvae.tracking import console_line, read_metrics, scan_metrics
-from arcvae.trainer import train
+from arcvae.training.bits import BIT_FIGURES
+from arcvae.training.loggers import kl_stripe, open_log
+from arcvae.training.records import read_metrics, scan_metrics
+from arcvae.training.tracking import console_line
+from arcvae.training.trainer import train
 
 
 def test_console_line_shows_the_health_figures_and_the_free_bits_lift():

@@ -31,11 +31,12 @@ from conftest import (
     sigint_at_call,
 )
 
-from arcvae import checkpoint as ckpt
-from arcvae import trainer
-from arcvae.cli import main
-from arcvae.tracking import read_metrics
-from arcvae.trainer import train
+from arcvae.commands.cli import main
+from arcvae.pictures.run_pictures import RunPictures
+from arcvae.training import checkpoint as ckpt
+from arcvae.training import trainer
+from arcvae.training.records import read_metrics
+from arcvae.training.trainer import train
 
 # ---------------------------------------------------------------- what each step logs
 
@@ -95,7 +96,7 @@ def val_records(run_dir):
 @pytest.mark.slow
 def test_alarm_fires_on_a_collapsing_run(tiny_config, tmp_path, capsys):
     cfg = tiny_config(*COLLAPSING, "loss.free_bits=0")
-    summary = train(cfg, tmp_path / "run")
+    summary = train(cfg, tmp_path / "run", pictures=RunPictures())
     out = capsys.readouterr().out
     assert summary["status"] == "collapsed"
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -183,7 +184,6 @@ def assert_same_run(a: Path, b: Path) -> None:
         ],
     ],
 )
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_resume_mid_epoch_matches_uninterrupted_run(tiny_config, tmp_path, monkeypatch, schedule):
     cfg = tiny_config(*RESUMABLE, *schedule)
@@ -208,7 +208,6 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tiny_config, tmp_path, monke
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_resume_after_kill_past_last_checkpoint(tiny_config, tmp_path, monkeypatch):
     """A run killed after its last checkpoint logged records it will log again: resume drops
@@ -228,7 +227,6 @@ def test_resume_after_kill_past_last_checkpoint(tiny_config, tmp_path, monkeypat
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_too_many_nan_steps_in_a_row_fail_the_run(tiny_config, tmp_path, monkeypatch, capsys):
     # from step 11 on: the weights stay good, the loss does not
@@ -253,7 +251,6 @@ def test_too_many_nan_steps_in_a_row_fail_the_run(tiny_config, tmp_path, monkeyp
     assert all(torch.isfinite(w).all() for w in last_good["model"].values())
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_stop_on_collapse_ends_the_run_collapsed(tiny_config, tmp_path):
     # An absurd KL floor makes the alarm fire at the first check after warm-up (epoch 1).
@@ -269,7 +266,6 @@ def test_stop_on_collapse_ends_the_run_collapsed(tiny_config, tmp_path):
     assert summary["collapsed_at_end"] and not summary["recovered_from_collapse"]
 
 
-@pytest.mark.usefixtures("no_pictures")
 @pytest.mark.slow
 def test_a_run_that_recovers_from_a_dip_ends_completed(tiny_config, tmp_path, monkeypatch, capsys):
     # The alarm judges both evaluations (constant β: no warm-up); only the first one dips.

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from arcvae.cli import main
-from arcvae.validity import (
+from arcvae.commands.cli import main
+from arcvae.data.validity import (
     BINS,
     compare,
     grid_statistics,

@@ -1,0 +1,11 @@
+"""What uses a trained run: `load_run` and `TrainedRun` (trained_run.py), encoding and decoding
+grids (inference.py), MIG and DCI, object operations, latent maps (their numbers; the pictures are
+in pictures/) and latent analogies.
+
+May import: training (checkpoints, evaluation, bits), models, data and the bottom modules; never
+pictures or commands, so `load_run` stays light (no matplotlib).
+"""
+
+from .trained_run import TrainedRun, load_run
+
+__all__ = ["TrainedRun", "load_run"]
