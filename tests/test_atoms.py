@@ -11,7 +11,7 @@ from arcvae.commands.cli import main
 from arcvae.config import DataConfig
 from arcvae.data import atoms
 from arcvae.data.grids import atoms_canvas, load_datasets
-from arcvae.data.validity import is_valid, objects
+from arcvae.data.validity import ATOMS, Check, is_valid, objects
 from arcvae.errors import DataError
 from arcvae.training.class_weights import fingerprint
 
@@ -152,7 +152,7 @@ def test_the_atoms_source_trains_on_seed_0_and_validates_on_seed_1():
     assert np.array_equal(val.pixels.numpy(), atoms.generate(30, 1)["grids"][:20])
     assert np.array_equal(train.extras["factors"], atoms.generate(40, 0)["factors"])
     assert len(val.extras["kind"]) == 20  # the extras follow val_limit
-    assert (train.sizes == 16).all() and atoms_canvas(cfg) == 16
+    assert (train.sizes == 16).all() and atoms_canvas(cfg) == Check(ATOMS, 16)
     with pytest.raises(DataError, match="data.source=atoms: data.grid_size=12 is below 15"):
         load_datasets(DataConfig(source="atoms", grid_size=12))
 
@@ -162,7 +162,7 @@ def test_the_atoms_marker_of_a_file(tmp_path):
     arrays = atoms.generate(20, 0, size=20)
     np.savez(marked, **arrays)
     np.savez(plain, grids=arrays["grids"])
-    assert atoms_canvas(DataConfig(source=str(marked))) == 20
+    assert atoms_canvas(DataConfig(source=str(marked))) == Check(ATOMS, 20)
     assert atoms_canvas(DataConfig(source=str(plain))) is None
     assert atoms_canvas(DataConfig(source="arc1")) is None
 

@@ -207,6 +207,25 @@ def test_a_bad_numpy_validation_file(tmp_path, capsys):
     assert_nothing_written(tmp_path)
 
 
+def test_a_layout_file_without_the_array_a_split_names(tmp_path, capsys):
+    """A train/val/test layout file: data.split=evaluation names its `val`, which it lacks."""
+    path = tmp_path / "splits.npz"
+    np.savez(path, train=GRIDS, test=GRIDS)
+    code, err = run_cli(
+        train_args(tmp_path, f"data.source={path}", "data.split=evaluation"), capsys
+    )
+    assert_one_line_error(code, err, f"{path}: no array 'val' (split 'evaluation'); the file holds")
+    assert_nothing_written(tmp_path)
+
+
+def test_a_bad_array_of_a_layout_file(tmp_path, capsys):
+    path = tmp_path / "splits.npz"
+    np.savez(path, train=GRIDS, val=colour_12_at_57())
+    code, err = run_cli(train_args(tmp_path, f"data.source={path}"), capsys)
+    assert_one_line_error(code, err, f"{path}: val[57]: colour 12 is not an integer 0-9")
+    assert_nothing_written(tmp_path)
+
+
 def test_atoms_on_a_canvas_too_small(tmp_path, capsys):
     code, err = run_cli(train_args(tmp_path, "data.source=atoms"), capsys)  # TINY: grid_size 10
     assert_one_line_error(code, err, "data.source=atoms: data.grid_size=10 is below 15")

@@ -77,14 +77,15 @@ def boxes(heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
     )
 
 
-def blobs(rng: np.random.Generator, sizes: np.ndarray) -> np.ndarray:
-    """(M, 15, 15) bool: blobs of the given sizes grown by accretion, all grown together."""
+def blobs(rng: np.random.Generator, sizes: np.ndarray, steps: np.ndarray = STEPS) -> np.ndarray:
+    """(M, 15, 15) bool: blobs of the given sizes grown by accretion through `steps` (the 4
+    neighbours; touching.py passes all 8), all grown together."""
     cells = np.zeros((len(sizes), MAX_PIXELS, 2), dtype=np.int64)  # (M, 15, 2) offsets from pixel 0
     count = np.ones(len(sizes), dtype=np.int64)
     # Unused cells stay at (0, 0), a pixel of every blob, so comparing against them changes nothing.
     while (growing := np.flatnonzero(count < sizes)).size:
         pick = (rng.random(growing.size) * count[growing]).astype(np.int64)
-        new = cells[growing, pick] + STEPS[rng.integers(0, 4, growing.size)]  # (G, 2)
+        new = cells[growing, pick] + steps[rng.integers(0, len(steps), growing.size)]  # (G, 2)
         free = ~(cells[growing] == new[:, None]).all(axis=2).any(axis=1)
         grown = growing[free]
         cells[grown, count[grown]] = new[free]
@@ -150,13 +151,57 @@ def place(
     return np.array(row), np.array(col)
 
 
-def generate(n: int, seed: int, size: int = 16) -> dict[str, np.ndarray]:
-    """n grids (size x size) and their factors, reproducibly from the seed: the arrays an atoms file
-    holds (module docstring)."""
+def check_arguments(n: int, size: int) -> None:
+    """`generate`'s arguments (both generators': their objects fit the same smallest canvas)."""
     if n < 1 or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(
             f"need n >= 1 and {MIN_SIZE} <= size <= {MAX_SIZE}, not n={n}, size={size}"
         )
+
+
+def trial_positions(
+    rng: np.random.Generator, height: np.ndarray, width: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(M, TRIES) rows and cols: the top-left corners `place` tries for each object, uniform over
+    those where its bounding box fits the canvas."""
+    tries = rng.random((2, len(height), TRIES))
+    tries_row = (tries[0] * (size - height + 1)[:, None]).astype(np.int64)
+    tries_col = (tries[1] * (size - width + 1)[:, None]).astype(np.int64)
+    return tries_row, tries_col
+
+
+def paint(
+    masks: np.ndarray, placed: np.ndarray, at: tuple[np.ndarray, ...], n: int, size: int
+) -> np.ndarray:
+    """(n, size, size) uint8: the `placed` objects' masks painted in their colours; `at` is each
+    object's (grid, row, col, colour)."""
+    owner, row, col, colour = at
+    grids = np.zeros((n, size, size), dtype=np.uint8)
+    which, dy, dx = np.nonzero(masks[placed])
+    obj = placed[which]
+    grids[owner[obj], row[obj] + dy, col[obj] + dx] = colour[obj]
+    return grids
+
+
+def slot_arrays(
+    values: dict[str, np.ndarray], owner: np.ndarray, placed: np.ndarray, n: int, slots: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each object factor as int16 (n, slots): the placed objects of a grid in slots 0.. in the
+    order placed, the rest -1; and (n,) how many each grid placed."""
+    n_placed = np.bincount(owner[placed], minlength=n)
+    # Slot of each placed object: its rank among the placed objects of its grid.
+    slot = np.arange(len(placed)) - (np.cumsum(n_placed) - n_placed)[owner[placed]]
+    per_slot = {}
+    for name, column in values.items():
+        per_slot[name] = np.full((n, slots), -1, dtype=np.int16)
+        per_slot[name][owner[placed], slot] = column[placed]
+    return per_slot, n_placed
+
+
+def generate(n: int, seed: int, size: int = 16) -> dict[str, np.ndarray]:
+    """n grids (size x size) and their factors, reproducibly from the seed: the arrays an atoms file
+    holds (module docstring)."""
+    check_arguments(n, size)
     rng = np.random.default_rng(seed)
     wanted = rng.integers(MIN_OBJECTS, MAX_OBJECTS + 1, n)  # objects drawn per grid
     owner = np.repeat(np.arange(n), wanted)  # (M,) the grid of each drawn object
@@ -165,28 +210,17 @@ def generate(n: int, seed: int, size: int = 16) -> dict[str, np.ndarray]:
     masks = shapes(rng, kind)  # (M, 15, 15)
     height = masks.any(axis=2).sum(axis=1)
     width = masks.any(axis=1).sum(axis=1)
-    tries = rng.random((2, len(owner), TRIES))
-    tries_row = (tries[0] * (size - height + 1)[:, None]).astype(np.int64)  # (M, TRIES)
-    tries_col = (tries[1] * (size - width + 1)[:, None]).astype(np.int64)
+    tries_row, tries_col = trial_positions(rng, height, width, size)
     row, col = place(wanted, shape_bits(masks, size + 1), tries_row, tries_col, size)
 
     placed = np.flatnonzero(row >= 0)
-    grids = np.zeros((n, size, size), dtype=np.uint8)
-    which, dy, dx = np.nonzero(masks[placed])
-    obj = placed[which]
-    grids[owner[obj], row[obj] + dy, col[obj] + dx] = colour[obj]
-
-    # Slot of each placed object: its rank among the placed objects of its grid.
-    n_objects = np.bincount(owner[placed], minlength=n)
-    slot = np.arange(len(placed)) - (np.cumsum(n_objects) - n_objects)[owner[placed]]
+    grids = paint(masks, placed, (owner, row, col, colour), n, size)
     pixels = masks.sum(axis=(1, 2))
     factors = dict(
         kind=kind, colour=colour, pixels=pixels, row=row, col=col, height=height, width=width
     )
-    per_slot = {}
-    for name, values in factors.items():
-        per_slot[name] = np.full((n, MAX_OBJECTS), -1, dtype=np.int16)  # (N, 4)
-        per_slot[name][owner[placed], slot] = values[placed]
+    # Objects neither touch nor overlap: each placed one is an object of the grid.
+    per_slot, n_objects = slot_arrays(factors, owner, placed, n, MAX_OBJECTS)  # (N, 4) each
     table = [per_slot[name][:, 0] for name in SLOT_FACTORS] + [n_objects]
     return {
         "grids": grids,

