@@ -41,6 +41,10 @@ class ModelConfig:
     blocks: int = 0
     hidden: int = 0
     cell_dims: int | None = None  # null: the architecture's default (ARCH_DEFAULTS)
+    slots: int = 6  # slots: one slot of named dims per object
+    shape_dims: int = 16  # slots: the shape code's dims in each slot
+    connectivity: int = 4  # slots: what an object is, a 4- or 8-connected single-colour component
+    shape_hidden: list[int] = field(default_factory=lambda: [512, 512, 512])  # slots: MLP widths
 
 
 @dataclass
@@ -143,11 +147,14 @@ SCHEDULE_DEFAULTS = {
 
 # Per-architecture defaults for the model keys left null: the global vector's size, and the dims
 # of each 2×2-pixel cell, which only `patch` has.
+SLOT_PARTS = 6  # slots: presence, row, col, height, width, colour; then the shape code
+
 ARCH_DEFAULTS = {
     "conv": dict(latent_dim=256, cell_dims=0),
     "conv_any": dict(latent_dim=256, cell_dims=0),
     "resnet": dict(latent_dim=256, cell_dims=0),
     "patch": dict(latent_dim=32, cell_dims=8),
+    "slots": dict(latent_dim=0, cell_dims=0),  # its D is model.slots x (6 + model.shape_dims)
 }
 
 CHOICES = {
@@ -181,6 +188,8 @@ RANGES = [
     ("model.blocks", 0, None, True),
     ("model.cell_dims", 0, None, True),
     ("model.hidden", 0, None, True),
+    ("model.slots", 1, None, True),
+    ("model.shape_dims", 1, None, True),
     ("loss.focal_gamma", 0, None, True),
     ("loss.effective_beta", 0, 1, False),
     ("loss.max_weight_ratio", 0, None, True),
@@ -299,6 +308,11 @@ def check_arch_padding(arch: str, padding: str) -> None:
             "model.arch=conv cannot be used with data.padding=symbol (its linear bottleneck is "
             "tied to one canvas, and symbol mode uses size buckets); use model.arch=conv_any"
         )
+    if arch == "slots" and padding == "symbol":
+        raise ConfigError(
+            "model.arch=slots cannot be used with data.padding=symbol (its objects are the "
+            "components of a black canvas); use data.padding=black"
+        )
 
 
 def check_cells(cfg: Config) -> None:
@@ -308,7 +322,11 @@ def check_cells(cfg: Config) -> None:
             f"model.cell_dims: {cfg.model.cell_dims} needs model.arch=patch (its cells live on the "
             "half-resolution map); model.cell_dims=0 gives one global vector"
         )
-    if cfg.model.latent_dim == 0 and not (cfg.model.arch == "patch" and cfg.model.cell_dims):
+    if (
+        cfg.model.latent_dim == 0
+        and cfg.model.arch != "slots"
+        and not (cfg.model.arch == "patch" and cfg.model.cell_dims)
+    ):
         raise ConfigError(
             "model.latent_dim: 0 (no global vector) needs model.arch=patch with model.cell_dims "
             ">= 1, the cells then being the whole latent"
@@ -323,6 +341,16 @@ def check_cells(cfg: Config) -> None:
             f"model.hidden: {cfg.model.hidden} needs an any-canvas model.arch (patch, conv_any, "
             "resnet); conv's bottleneck is one linear layer"
         )
+    if cfg.model.connectivity not in (4, 8):
+        raise ConfigError(
+            f"model.connectivity: {cfg.model.connectivity} must be 4 (objects meet only along an "
+            "edge) or 8 (pixels that touch at a corner are one object)"
+        )
+    if not cfg.model.shape_hidden or any(w < 1 for w in cfg.model.shape_hidden):
+        raise ConfigError(
+            f"model.shape_hidden: {cfg.model.shape_hidden} must be a non-empty list of positive "
+            "ints"
+        )
     if cfg.model.arch == "patch" and len(cfg.model.channels) < 2:
         raise ConfigError(
             f"model.channels: {cfg.model.channels} must hold two or more widths with "
@@ -333,5 +361,7 @@ def check_cells(cfg: Config) -> None:
 def latent_size(model: ModelConfig, grid_size: int) -> int:
     """D, the dimensions of z: the global vector, then `cell_dims` for each 2×2-pixel cell of the
     largest canvas's half-resolution map."""
+    if model.arch == "slots":
+        return model.slots * (SLOT_PARTS + model.shape_dims)
     cells = (grid_size + 1) // 2
     return model.latent_dim + (model.cell_dims or 0) * cells * cells

@@ -111,9 +111,22 @@ def test_wandb_asked_for_but_not_installed_is_one_line_and_writes_nothing(
 def test_import_arcvae_loads_no_training_code():
     probe = (
         "import sys, arcvae\n"
-        "heavy = [m for m in ('torch', 'matplotlib', 'torch.utils.tensorboard', 'arcvae.trainer')"
-        " if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'torch.utils.tensorboard',"
+        " 'arcvae.training.trainer') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "assert callable(arcvae.load_run) and 'arcvae.latent' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+def test_load_run_loads_no_plotting_or_training_loop():
+    """`load_run` is for using a latent: no matplotlib, TensorBoard, loggers or the loop."""
+    probe = (
+        "import sys, arcvae\n"
+        "arcvae.load_run\n"
+        "heavy = [m for m in ('matplotlib', 'torch.utils.tensorboard', 'arcvae.pictures',"
+        " 'arcvae.training.trainer', 'arcvae.training.loggers', 'arcvae.commands')"
+        " if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True)

@@ -146,6 +146,7 @@ def test_a_run_saved_before_the_cells_loads_and_resumes(tmp_path):
     assert main(["--resume", str(run), "train.epochs=3", "--force"]) == 0
 
 
+@pytest.mark.slow
 def test_a_run_saved_with_the_cells_total_loads_and_resumes(tmp_path):
     run = tmp_path / "run"
     cells = ["model.arch=patch", "model.latent_dim=32", "model.cell_dims=2"]

@@ -118,6 +118,7 @@ def test_compare_reports_the_samples_beside_the_data():
 # ---------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_generate_train_and_sample_report_validity(tmp_path, capsys):
     """The README's commands: the atoms recipe on a file the atoms command wrote, then sample."""
     data = tmp_path / "atoms.npz"

@@ -41,12 +41,14 @@ from .conv import FixedCanvasVAE
 from .conv_any import ConvAnyVAE
 from .patch import PatchVAE
 from .resnet import ResNetVAE
+from .slots import SlotVAE
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "conv": FixedCanvasVAE,
     "conv_any": ConvAnyVAE,
     "resnet": ResNetVAE,
     "patch": PatchVAE,
+    "slots": SlotVAE,
 }
 
 

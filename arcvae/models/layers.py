@@ -19,7 +19,9 @@ class VAEOutput:
     logvar: torch.Tensor  # (B, D)
     # (B, 2, 30): rows, cols (k -> k+1 cells); None in black mode
     size_logits: torch.Tensor | None = None
-    # (D,) bool: the dims this canvas reaches (the cells beyond it are the prior); None: all
+    # the dims in use, the others being the prior (μ = 0, log σ² = 0): (D,) bool, the dims this
+    # canvas reaches (the cells beyond it); (B, D) bool, those of each grid (a slot model's absent
+    # slots); None: all
     reached: torch.Tensor | None = None
 
 

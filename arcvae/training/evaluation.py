@@ -14,6 +14,7 @@ from ..data.batches import Batch
 from ..models.layers import VAEOutput
 from .bits import (
     IWAE_SEED,
+    LN2,
     SAMPLE_SEED,
     add_bits,
     bit_figures,
@@ -89,11 +90,23 @@ def evaluate(
                 bounds = iwae_nats(net, out.mu, out.logvar, grids, sizes, iwae_samples, importance)
                 bits["iwae"] += bounds.sum()
     figures = summarize(sum_across(stats, world), active_threshold)
+    if names := getattr(net, "dim_names", None):  # a model that names its dims: the rate by part
+        figures["rate_bits_by_part"] = rate_by_part(stats["kl_per_dim"] / stats["n"], names)
     return {
         **figures,
         **bit_figures(sum_across(bits, world)),
         **free_bits_figures(figures, options.free_bits),
     }
+
+
+def rate_by_part(kl_per_dim: torch.Tensor, dim_names: list[str]) -> dict[str, float]:
+    """Bits a grid of each named part (the name after 'slot k: ', a shape code's dims together),
+    summed over the slots: kl_per_dim (D,) nats a grid, averaged over every grid."""
+    parts: dict[str, float] = {}
+    for kl, name in zip(kl_per_dim.tolist(), dim_names):
+        part = name.split(": ")[-1].split(" ")[0]  # 'slot 2: shape 5' -> 'shape'
+        parts[part] = parts.get(part, 0.0) + kl / LN2
+    return parts
 
 
 def predicted_grids(out: VAEOutput, sizes: torch.Tensor) -> list[np.ndarray]:

@@ -34,7 +34,9 @@ class LossBreakdown:
     kl: torch.Tensor  # scalar: the true KL (Σ_d), batch mean
     kl_clamped: torch.Tensor  # scalar: KL' after free bits
     kl_per_dim: torch.Tensor  # (D,): true KL of each dimension, batch mean
-    reached: torch.Tensor  # (D,) float: 1 where the batch's canvas reaches the dim, else 0
+    # (D,) float: the share of the batch's grids that reach the dim (`reached_share`): 1 or 0 for a
+    # canvas, any share for a slot model's per-grid dims
+    reached: torch.Tensor
 
     def kl_dim_mean(self) -> torch.Tensor:
         """The mean KL of the dims this batch's canvas reaches (what `adaptive` holds)."""
@@ -138,11 +140,18 @@ def kl_per_sample_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
 
 
+def reached_share(reached: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(D,) the share of a batch's grids where each dim is in use, in `like`'s dtype: `reached` as
+    it is for a canvas's (D,) mask, the batch mean of a per-grid (B, D) one."""
+    reached = reached.to(like.dtype)
+    return reached.mean(0) if reached.ndim == 2 else reached
+
+
 def free_bits_kl(
     kl: torch.Tensor, free_bits: float, mode: str = "batch", reached: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """KL' per sample (B,) with a floor of `free_bits` nats on each dimension the canvas reaches
-    (`reached` (D,) bool; None: every one).
+    """KL' per sample (B,) with a floor of `free_bits` nats on each dimension where it is in use
+    (`reached` (D,) or (B, D) bool, `VAEOutput.reached`; None: every one).
 
     batch: clamp each dimension's batch-mean KL (the docs/design.md default), so the gradient of a
     dimension is zero while its mean KL is below λ. sample: clamp each sample's KL_d.
@@ -150,11 +159,12 @@ def free_bits_kl(
     """
     if free_bits <= 0:
         return kl.sum(1)
-    floor = torch.full_like(kl[0], free_bits)
-    if reached is not None:
-        floor = floor * reached  # a dim beyond the canvas is the prior: KL 0, and no floor
     if mode == "sample":
+        floor = free_bits if reached is None else free_bits * reached.to(kl.dtype)  # (B, D) or (D,)
         return torch.maximum(kl, floor).sum(1)
+    # A dim beyond the canvas (or an absent slot's) is the prior there: KL 0, and no floor; a dim
+    # in use in a share s of the grids is floored at s·λ, i.e. λ over the grids that use it.
+    floor = free_bits * (torch.ones_like(kl[0]) if reached is None else reached_share(reached, kl))
     per_dim = kl.mean(0)  # (D,)
     clamped = torch.maximum(per_dim, floor)
     # Spread the clamped total evenly over samples so that .mean() gives Σ_d max(λ, KL_d).
@@ -211,7 +221,7 @@ def elbo(
     rec = pixels.mean() + shape.mean()
     kl = kl_per_sample_dim(out.mu, out.logvar)  # (B, D)
     kl_clamped = free_bits_kl(kl, options.free_bits, options.free_bits_mode, out.reached).mean()
-    reached = torch.ones_like(kl[0]) if out.reached is None else out.reached.to(kl.dtype)
+    reached = torch.ones_like(kl[0]) if out.reached is None else reached_share(out.reached, kl)
     return LossBreakdown(
         loss=rec + beta * kl_clamped,
         recon=rec,

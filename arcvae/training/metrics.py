@@ -102,7 +102,10 @@ def add_accuracy(
         add_shapes(stats, size_logits.argmax(-1) + 1, sizes)
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
-    stats["reached"] += mu.shape[0] * (1.0 if reached is None else reached.double())
+    if reached is None or reached.ndim == 1:  # every dim, or the dims this canvas reaches
+        stats["reached"] += mu.shape[0] * (1.0 if reached is None else reached.double())
+    else:  # (B, D): each grid's own
+        stats["reached"] += reached.double().sum(0)
 
 
 def add_batch(
@@ -274,8 +277,11 @@ def colour_label(c: int) -> str:
     return f"{c} {COLOUR_NAMES[c]}"
 
 
-def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
-    """Why these figures count as posterior collapse (empty list: healthy), naming dims and colours.
+def collapse_reasons(
+    figures: dict, cfg: MonitorConfig, dim_names: list[str] | None = None
+) -> list[str]:
+    """Why these figures count as posterior collapse (empty list: healthy), naming dims (by
+    `dim_names`, e.g. 'slot 2: row', where the model names them; else by index) and colours.
 
     Each reason names the config key of its floor, so a reader knows what tripped and what to tune.
     """
@@ -285,10 +291,11 @@ def collapse_reasons(figures: dict, cfg: MonitorConfig) -> list[str]:
         dead = [d for d, kl in measured if kl < cfg.kl_floor]
         alive = [d for d, kl in measured if kl >= cfg.kl_floor]
         # When most dims are dead, the few still alive are the shorter, more telling list.
+        named = (lambda dims: [dim_names[d] for d in dims]) if dim_names else (lambda dims: dims)
         if len(dead) <= 12 or len(alive) > 12:
-            which = _short_list(dead)
+            which = _short_list(named(dead))
         else:
-            which = f"all but {_short_list(alive)}" if alive else "all"
+            which = f"all but {_short_list(named(alive))}" if alive else "all"
         reasons.append(
             f"mean KL/dim {figures['kl_dim_mean']:.3f} < monitor.kl_floor={cfg.kl_floor:g} nats "
             f"({len(dead)}/{len(measured)} dims below: {which})"
@@ -351,6 +358,6 @@ def worst_colour(per_class: list) -> tuple[int, float] | None:
     return c, acc
 
 
-def _short_list(items: list[int], limit: int = 12) -> str:
+def _short_list(items: list, limit: int = 12) -> str:
     text = ",".join(map(str, items[:limit]))
     return text + (f",... (+{len(items) - limit})" if len(items) > limit else "")

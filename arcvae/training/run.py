@@ -73,6 +73,26 @@ def prepare_run_dir(out: Path, overwrite: bool) -> Path:
 # overfit check
 
 
+def say_overflow(net: torch.nn.Module, train: Grids, val: Grids | None) -> None:
+    """How many grids hold more objects than the model has slots (`SlotVAE.overflow`): their extra
+    objects are not in the latent and cost their pixels as reconstruction errors."""
+    for name, grids in (("training", train), ("validation", val)):
+        if grids is None:
+            continue
+        over = sum(
+            int(net.overflow(grids.pixels[i : i + 4096].long().to(net_device(net))).sum())
+            for i in range(0, len(grids), 4096)
+        )
+        say(
+            f"slots: {over} of {len(grids)} {name} grids hold more objects than "
+            f"model.slots={net.slots}" + ("; their extra objects are not coded" if over else "")
+        )
+
+
+def net_device(net: torch.nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -148,6 +168,8 @@ def set_up(cfg: Config, recompute_weights: bool = False) -> Setup:
     )
     layout = torch.channels_last if channels_last else torch.contiguous_format
     net = build_model(cfg).to(device, memory_format=layout)
+    if world.main and hasattr(net, "overflow"):  # a model that cannot code every grid whole
+        say_overflow(net, train, val)
     return Setup(world, device, train, val, options, net, precision)
 
 

@@ -36,6 +36,8 @@ def console_line(record: dict) -> str:
             f"bits: rate {record['rate_bits']:.1f} + dist {record['distortion_bits']:.1f} = "
             f"{record['neg_elbo_bits']:.1f}"
         )
+    if by_part := record.get("rate_bits_by_part"):  # a model that names its dims
+        parts.append("(" + " ".join(f"{k} {v:.1f}" for k, v in by_part.items()) + ")")
     return " ".join(parts)
 
 

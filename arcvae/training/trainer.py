@@ -335,7 +335,7 @@ def watch_collapse(run: Run, record: dict) -> None:
     if p.epoch < alarm_start(run.cfg.beta):
         return
     was_collapsed = p.collapsed_now
-    reasons = collapse_reasons(record, run.cfg.monitor)
+    reasons = collapse_reasons(record, run.cfg.monitor, getattr(run.net, "dim_names", None))
     p.note_evaluation(record, reasons)
     if not run.world.main:
         return
