@@ -44,7 +44,8 @@ class ModelConfig:
     slots: int = 6  # slots: one slot of named dims per object
     shape_dims: int = 16  # slots: the shape code's dims in each slot
     connectivity: int = 4  # slots: what an object is, a 4- or 8-connected single-colour component
-    shape_hidden: list[int] = field(default_factory=lambda: [512, 512, 512])  # slots: MLP widths
+    shape_encoder: list[int] = field(default_factory=lambda: [256, 256])  # slots: MLP widths
+    shape_decoder: list[int] = field(default_factory=lambda: [512, 512, 512])
 
 
 @dataclass
@@ -346,11 +347,10 @@ def check_cells(cfg: Config) -> None:
             f"model.connectivity: {cfg.model.connectivity} must be 4 (objects meet only along an "
             "edge) or 8 (pixels that touch at a corner are one object)"
         )
-    if not cfg.model.shape_hidden or any(w < 1 for w in cfg.model.shape_hidden):
-        raise ConfigError(
-            f"model.shape_hidden: {cfg.model.shape_hidden} must be a non-empty list of positive "
-            "ints"
-        )
+    for key in ("shape_encoder", "shape_decoder"):
+        widths = getattr(cfg.model, key)
+        if not widths or any(w < 1 for w in widths):
+            raise ConfigError(f"model.{key}: {widths} must be a non-empty list of positive ints")
     if cfg.model.arch == "patch" and len(cfg.model.channels) < 2:
         raise ConfigError(
             f"model.channels: {cfg.model.channels} must hold two or more widths with "

