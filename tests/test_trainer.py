@@ -272,7 +272,7 @@ def test_a_run_that_recovers_from_a_dip_ends_completed(tiny_config, tmp_path, mo
     dip = "non-black accuracy 20.0% < monitor.non_black_floor=0.3 (colours below: 1 blue 0%)"
     judged = []
 
-    def reasons(record, monitor):
+    def reasons(record, monitor, dim_names=None):
         judged.append(record["epoch"])
         return [dip] if len(judged) == 1 else []
 

@@ -160,7 +160,7 @@ def free_bits_kl(
     if free_bits <= 0:
         return kl.sum(1)
     if mode == "sample":
-        floor = free_bits if reached is None else free_bits * reached.to(kl.dtype)  # (B, D) or (D,)
+        floor = kl.new_tensor(free_bits) if reached is None else free_bits * reached.to(kl.dtype)
         return torch.maximum(kl, floor).sum(1)
     # A dim beyond the canvas (or an absent slot's) is the prior there: KL 0, and no floor; a dim
     # in use in a share s of the grids is floored at s·λ, i.e. λ over the grids that use it.
