@@ -177,3 +177,6 @@ def test_the_slot_recipe_trains_and_evaluates_with_the_rate_by_part(tmp_path, ca
     report = json.loads((run / "latent" / "evaluate.json").read_text())
     assert set(report["rate_by_part"]) == {*PARTS, "shape"}
     assert sum(report["rate_by_part"].values()) == pytest.approx(report["rate"], rel=1e-4)
+    assert main(["traverse", str(run), "--dims", "3"]) == 0  # the picture's rows name the dims
+    traversed = json.loads((run / "latent" / "traverse.json").read_text())
+    assert all(name.startswith("slot ") for name in traversed["dim_names"])

@@ -247,13 +247,14 @@ def traverse_main(argv: list[str]) -> int:
     rows = traversal(run, run.encode([grid], [name])[0][0], dims)
     dead = kl < run.config.monitor.kl_floor
     floor = run.config.monitor.kl_floor
+    names = getattr(run.net, "dim_names", None) or [f"dim {d}" for d in range(len(kl))]
     out = out_dir(args)
     save_grid_table(
         out / "traverse.png",
         rows,
         f"{name}: μ_d + offset, dimensions by KL over {len(reference)} {which} grids (step "
         f"{run.step})",
-        [f"dim {d}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
+        [f"{names[d]}  KL {kl[d]:.2f}" + ("  DEAD" if dead[d] else "") for d in dims],
         [f"{o:+d}" for o in TRAVERSE_OFFSETS],
     )
     write_json_atomic(
@@ -263,6 +264,7 @@ def traverse_main(argv: list[str]) -> int:
             "grid": name,
             "offsets": TRAVERSE_OFFSETS.tolist(),
             "dims": dims.tolist(),
+            "dim_names": [names[d] for d in dims],
             "kl_per_dim": kl.tolist(),
             "kl_over": f"{len(reference)} {which} grids",
             "dead_dims": np.flatnonzero(dead).tolist(),
