@@ -16,17 +16,16 @@ import torch
 
 from ..canvas import N_COLOURS, Padding
 from ..config import Config, OverfitConfig
-from ..config_io import to_dict, to_yaml
 from ..data.batches import Batch, canvases_of, model_input, take
 from ..data.grids import Grids
 from ..files import write_json_atomic
 from .class_weights import pixel_counts
 from .evaluation import decode_at_mean, evaluate, predicted_grids
-from .loggers import RunLog, open_log
+from .loggers import RunLog
 from .losses import LossOptions
 from .precision import Precision
 from .records import make_record
-from .run import Pictures, prepare_run_dir, refuse_existing_run, set_up
+from .run import Pictures, open_folder, prepare_run_dir, refuse_existing_run, set_up
 from .schedules import cosine_share
 from .steps import make_optimizer, train_step
 from .tracking import class_table, say
@@ -156,10 +155,9 @@ def overfit_batch(
     model = setup.net
     device = setup.device
     run_dir = prepare_run_dir(Path(run_dir), overwrite)
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
     picked, batch = the_batch(setup.train, cfg, device)
     announce(cfg, setup.train, picked, setup.options.class_weights)
-    log = open_log(run_dir, cfg.monitor, to_dict(cfg))
+    log = open_folder(run_dir, cfg)
     try:
         it, reached_at, figures = train_on_batch(
             model, batch, cfg, setup.precision, setup.options, log

@@ -20,7 +20,7 @@ from ..config import Config, latent_size
 from ..config_io import config_hash, diff_keys, load_config_text, to_dict, to_yaml
 from ..data.grids import Grids, load_datasets
 from ..errors import ArcVaeError
-from ..files import write_json_atomic
+from ..files import write_json_atomic, write_text_atomic
 from ..models.build import build_model
 from . import checkpoint as ckpt
 from .bits import LN2
@@ -386,9 +386,15 @@ def start(run: Run, resume_state: dict | None, overwrite: bool) -> None:
     elif run.world.main:
         prepare_run_dir(run.run_dir, overwrite)
     if run.world.main:
-        (run.run_dir / "config.yaml").write_text(to_yaml(run.cfg))
         earlier = read_metrics(run.run_dir) if resume_state is not None else []
-        run.log = open_log(run.run_dir, run.cfg.monitor, to_dict(run.cfg), earlier)
+        run.log = open_folder(run.run_dir, run.cfg, earlier)
+
+
+def open_folder(run_dir: Path, cfg: Config, earlier: list[dict] | None = None) -> RunLog:
+    """What every run folder starts with, training's and the overfit check's: config.yaml (fully
+    resolved) and the log its records go to, after the `earlier` ones of a resumed run."""
+    write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
+    return open_log(run_dir, cfg.monitor, to_dict(cfg), earlier or [])
 
 
 def warn_about_schedule(cfg: Config, world: World) -> None:
