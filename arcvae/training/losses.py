@@ -39,8 +39,9 @@ class LossBreakdown:
     reached: torch.Tensor
 
     def kl_dim_mean(self) -> torch.Tensor:
-        """The mean KL of the dims this batch's canvas reaches (what `adaptive` holds)."""
-        return (self.kl_per_dim * self.reached).sum() / self.reached.sum()
+        """The mean KL of a dim where it is in use (what `adaptive` holds): over the dims this
+        batch's canvas reaches, and for a slot model over the grids that use each dim."""
+        return (self.kl_per_dim * (self.reached > 0)).sum() / self.reached.sum()
 
 
 # The scalar terms, by name: what is summed, logged and summarised wherever a breakdown is recorded.
