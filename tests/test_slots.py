@@ -13,6 +13,8 @@ from torch import nn
 from arcvae.commands.cli import main
 from arcvae.config_io import load_config
 from arcvae.data.atoms import generate
+from arcvae.data.grids import Grids
+from arcvae.latent.inference import reached_by
 from arcvae.models.build import build_model
 from arcvae.models.slots import AFFINE, PARTS, components
 from arcvae.training.losses import LossOptions, elbo, free_bits_kl
@@ -117,6 +119,20 @@ def test_the_model_names_its_dims_and_uses_an_absent_slot_as_the_prior():
     assert torch.equal(mu[1:, 1:], torch.zeros(2, 9))
     assert torch.equal(logvar[1:, 1:], torch.zeros(2, 9))
     assert mu[1:, 0].tolist() == [-1.0, -1.0] and mu[0, 0].item() == 1.0
+
+
+def test_the_latent_tools_judge_a_slot_dim_over_the_grids_that_use_it():
+    """`reached_by` (traverse's KL per dim, its dead dims) agrees with what `forward` reports."""
+    cfg = load_config(None, [*SLOTS, "model.slots=3", "model.shape_dims=2"])
+    net = build_model(cfg).eval()
+    grids = torch.zeros(2, 16, 16, dtype=torch.long)
+    grids[0, 1, 1:4] = 5  # one object
+    grids[1, 1, 1:4] = 5
+    grids[1, 8:10, 8] = 2  # two objects
+    reached = reached_by(net, Grids(grids.to(torch.uint8), torch.full((2, 2), 16)), cfg)
+    assert torch.equal(reached, net(grids, sample=False).reached)
+    assert reached[:, 8].tolist() == [True, True]  # slot 1's presence: every grid's
+    assert reached[:, 9].tolist() == [False, True]  # slot 1's row: the second grid's only
 
 
 def test_free_bits_floor_a_dim_only_over_the_grids_that_use_it():

@@ -33,14 +33,19 @@ def encode_grids(
 
 
 def reached_by(net: torch.nn.Module, grids: Grids, cfg: Config) -> torch.Tensor:
-    """(N, D) bool: the dims each grid's canvas reaches (`reached_dims`; the cells beyond a small
-    canvas are the prior for that grid)."""
+    """(N, D) bool: the dims each grid reaches, as training judges them: those of its canvas
+    (`reached_dims`; the cells beyond a small canvas are the prior for that grid) and, for a
+    model whose dims are in use per grid (`grid_dims`: a slot model's present slots), the grid's."""
     reached = torch.ones(len(grids), latent_size(cfg.model, cfg.data.grid_size), dtype=torch.bool)
     canvases = canvases_of(grids.sizes, cfg.data)
     for canvas in canvases.unique().tolist():
         dims = net.reached_dims(canvas, torch.device("cpu"))
         if dims is not None:
             reached[canvases == canvas] = dims
+    if hasattr(net, "grid_dims"):  # weightless: parsed where the grids are
+        for start in range(0, len(grids), 4096):
+            chunk = grids.pixels[start : start + 4096].long()
+            reached[start : start + 4096] &= net.grid_dims(chunk).cpu()
     return reached
 
 

@@ -79,10 +79,7 @@ class TrainedRun:
         self, grids: Sequence, names: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """μ and log σ² (N, D) float32 of the posterior of each grid."""
-        mu, logvar = inference.encode_grids(
-            self.net, self.grids(grids, names), self.config, self.device
-        )
-        return mu.numpy(), logvar.numpy()
+        return self.encode_set(self.grids(grids, names))
 
     def encode_set(self, grids: Grids) -> tuple[np.ndarray, np.ndarray]:
         """μ and log σ² (N, D) of each grid of a dataset already on the model's canvas."""

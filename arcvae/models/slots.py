@@ -202,6 +202,11 @@ class SlotVAE(nn.Module):
         use[..., 0] = True
         return use.flatten(1)
 
+    def grid_dims(self, grids: torch.Tensor) -> torch.Tensor:
+        """(B, D) bool: the dims each grid of grids (B, C, C) uses (`dims_in_use` of its objects),
+        what `forward` returns as `reached`, without encoding."""
+        return self.dims_in_use(components(grids, self.slots, self.connectivity)["present"])
+
     def overflow(self, grids: torch.Tensor) -> torch.Tensor:
         """(B,) bool: the grids with more objects than slots (their extra objects are not coded)."""
         return components(grids, self.slots, self.connectivity)["count"] > self.slots

@@ -21,7 +21,7 @@ from ..canvas import N_COLOURS, inside, mark_outside
 from ..config import BetaConfig, MonitorConfig
 from ..data.grids import pad_grids
 from .bits import BIT_FIGURES
-from .losses import LOSS_TERMS, LossBreakdown
+from .losses import LOSS_TERMS, LossBreakdown, reached_share
 from .schedules import warmup_epochs
 
 
@@ -102,10 +102,8 @@ def add_accuracy(
         add_shapes(stats, size_logits.argmax(-1) + 1, sizes)
     stats["mu"] += mu.detach().double().sum(0)
     stats["mu_sq"] += mu.detach().double().pow(2).sum(0)
-    if reached is None or reached.ndim == 1:  # every dim, or the dims this canvas reaches
-        stats["reached"] += mu.shape[0] * (1.0 if reached is None else reached.double())
-    else:  # (B, D): each grid's own
-        stats["reached"] += reached.double().sum(0)
+    share = 1.0 if reached is None else reached_share(reached, stats["reached"])
+    stats["reached"] += mu.shape[0] * share
 
 
 def add_batch(

@@ -79,18 +79,15 @@ def say_overflow(net: torch.nn.Module, train: Grids, val: Grids | None) -> None:
     for name, grids in (("training", train), ("validation", val)):
         if grids is None:
             continue
+        # the parse has no weights: it runs where the grids are (the CPU, before training)
         over = sum(
-            int(net.overflow(grids.pixels[i : i + 4096].long().to(net_device(net))).sum())
+            int(net.overflow(grids.pixels[i : i + 4096].long()).sum())
             for i in range(0, len(grids), 4096)
         )
         say(
             f"slots: {over} of {len(grids)} {name} grids hold more objects than "
             f"model.slots={net.slots}" + ("; their extra objects are not coded" if over else "")
         )
-
-
-def net_device(net: torch.nn.Module) -> torch.device:
-    return next(net.parameters()).device
 
 
 def seed_everything(seed: int) -> None:
