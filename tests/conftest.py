@@ -12,8 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from arcvae.commands.cli import main
 from arcvae.config import Config
 from arcvae.config_io import load_config
+from arcvae.models.build import build_model
+from arcvae.models.slots import AFFINE, PARTS
 from arcvae.training import checkpoint as ckpt
 from arcvae.training import steps, trainer
 from arcvae.training.losses import LossBreakdown
@@ -165,3 +168,63 @@ RESUMABLE = [
     "train.keep_checkpoints=3",
     f"train.threads={torch.get_num_threads()}",
 ]
+
+
+# ---------------------------------------------------------------- slot models
+
+SLOTS = ["model.arch=slots", "data.padding=black", "data.grid_size=16", "data.source=atoms"]
+
+
+def slot_model(*overrides: str):
+    torch.manual_seed(0)
+    return build_model(load_config(None, [*SLOTS, *overrides])).eval()
+
+
+class FullBox(torch.nn.Module):
+    """A shape decoder that fills the whole field: the soft box then cuts it to height × width, so
+    every object it draws is a filled rectangle."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(x), 256), 20.0)
+
+
+def code(net, slots: list[dict]) -> torch.Tensor:
+    """z (1, D) of hand-built slots, {row, col, height, width, colour} each; the rest absent."""
+    z = torch.zeros(1, net.latent_dim)
+    for k in range(net.slots):
+        at = k * net.per_slot
+        z[0, at] = 1.0 if k < len(slots) else -1.0
+        for i, part in enumerate(PARTS[1:], 1):
+            if k < len(slots):
+                offset, scale = AFFINE[part]
+                z[0, at + i] = (slots[k][part] - offset) / scale
+    return z
+
+
+@pytest.fixture(scope="session")
+def rectangle_run(tmp_path_factory) -> Path:
+    """A tiny slot run on atoms grids whose shape decoder then draws every object as its whole box
+    (the last layer's weights zeroed, its bias 20): a run whose code is known, every object a
+    filled rectangle of its height x width in its colour at its row and col."""
+    run = tmp_path_factory.mktemp("slots") / "run"
+    small = [
+        "data.atoms_train=600",
+        "data.atoms_val=100",
+        "data.samples_per_epoch=256",
+        "train.epochs=1",
+        "model.shape_dims=4",
+        "model.shape_encoder=[32]",
+        "model.shape_decoder=[32]",
+        "train.progress=false",
+        "train.threads=1",
+    ]
+    assert (
+        main(["--config", str(ROOT / "configs/atoms_slots.yaml"), "--out", str(run), *small]) == 0
+    )
+    path = ckpt.list_checkpoints(run)[-1]
+    state = torch.load(path, weights_only=True)
+    last = max(int(key.split(".")[1]) for key in state["model"] if key.startswith("shape_decoder"))
+    state["model"][f"shape_decoder.{last}.weight"].zero_()
+    state["model"][f"shape_decoder.{last}.bias"].fill_(20.0)
+    torch.save(state, path)
+    return run

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from conftest import SLOTS, FullBox, code, slot_model
 
 from arcvae.commands.cli import main
 from arcvae.config_io import load_config
@@ -16,36 +16,8 @@ from arcvae.data.atoms import generate
 from arcvae.data.grids import Grids
 from arcvae.latent.inference import reached_by
 from arcvae.models.build import build_model
-from arcvae.models.slots import AFFINE, PARTS, components
+from arcvae.models.slots import PARTS, components
 from arcvae.training.losses import LossOptions, elbo, free_bits_kl
-
-SLOTS = ["model.arch=slots", "data.padding=black", "data.grid_size=16", "data.source=atoms"]
-
-
-def slot_model(*overrides: str):
-    torch.manual_seed(0)
-    return build_model(load_config(None, [*SLOTS, *overrides])).eval()
-
-
-class FullBox(nn.Module):
-    """A shape decoder that fills the whole field: the soft box then cuts it to height × width, so
-    every object it draws is a filled rectangle."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.full((len(x), 256), 20.0)
-
-
-def code(net, slots: list[dict]) -> torch.Tensor:
-    """z (1, D) of hand-built slots, {row, col, height, width, colour} each; the rest absent."""
-    z = torch.zeros(1, net.latent_dim)
-    for k in range(net.slots):
-        at = k * net.per_slot
-        z[0, at] = 1.0 if k < len(slots) else -1.0
-        for i, part in enumerate(PARTS[1:], 1):
-            if k < len(slots):
-                offset, scale = AFFINE[part]
-                z[0, at + i] = (slots[k][part] - offset) / scale
-    return z
 
 
 def test_two_hand_built_slots_decode_to_the_known_grid():

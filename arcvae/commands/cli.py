@@ -25,6 +25,7 @@ COMMANDS = {
     "atoms": "atoms",
     "structure": "structure",
     "map": "structure",
+    "apply": "operations",
     **{
         name: "latent_commands"
         for name in ("encode", "reconstruct", "traverse", "interpolate", "sample", "evaluate")

@@ -27,6 +27,11 @@ from ..latent.maps import (
     grid_colourings,
 )
 from ..latent.operations import OPERATIONS, score_operation, traversal_scores
+from ..latent.shape_maps import load_shape_maps
+from ..latent.slot_code import is_slot_model
+from ..latent.slot_matching import match_slots, slot_disentanglement
+from ..latent.slot_matching import report_lines as matching_lines
+from ..latent.slot_scores import score_operations
 from ..latent.trained_run import reference_grids
 from ..pictures.grids import save_grid_table
 from ..pictures.maps import save_maps
@@ -125,10 +130,59 @@ def structure_main(argv: list[str]) -> int:
         "kl_per_dim": kl.tolist(),
         "maps": [str(path) for path in maps],
     }
+    lines = report(result)
+    if is_slot_model(run.net):
+        result["slots"] = slot_structure(run, grids, mu, out, args.run)
+        lines += slot_report(result["slots"])
     write_json_atomic(out / "structure.json", result)
-    print("\n".join(report(result)))
+    print("\n".join(lines))
     print(f"wrote {out / 'structure.json'}, operations.png and {len(maps)} latent maps")
     return EXIT_OK
+
+
+def slot_structure(run, grids, mu: np.ndarray, out, where: str) -> dict:
+    """A slot model's own scores: its operations on the code (slot_scores.py, with a picture) and
+    MIG and DCI with slots matched to the objects they code (slot_matching.py)."""
+    maps = load_shape_maps(run)
+    pixels = grids.pixels.numpy()
+
+    def decode(z: torch.Tensor) -> list[np.ndarray]:
+        return run.decode(z)
+
+    def encode(listed: list[np.ndarray]) -> np.ndarray:
+        return run.encode(listed)[0]
+
+    scores, examples = score_operations(run.net, maps, pixels, torch.from_numpy(mu), decode, encode)
+    save_grid_table(
+        out / "slot_operations.png",
+        [[grid for triple in examples[name] for grid in triple] for name in scores],
+        f"{where} (step {run.step}): held-out x, op(x), and decode(op(μ(x))) on one object",
+        list(scores),
+        ["x", "op(x)", "op on μ"] * 3,
+    )
+    matched = match_slots(run.net, grids, mu, where)
+    return {"operations": scores, "matched": slot_disentanglement(matched)}
+
+
+SLOT_COLUMNS = ("exact", "refused", "reconstruction", "target")
+
+
+def slot_report(slots: dict) -> list[str]:
+    """The slot model's operations table and its slot-matched MIG and DCI, for the console."""
+    rows = []
+    for name, s in slots["operations"].items():
+        if not s["grids"]:
+            rows.append([name, f"0 of {s['of']}", *("-" for _ in SLOT_COLUMNS)])
+            continue
+        rows.append(
+            [name, f"{s['grids']} of {s['of']}", *(f"{s[key]:.1%}" for key in SLOT_COLUMNS)]
+        )
+    return [
+        "operations on the slot code, one object of each held-out grid it applies to, share of "
+        "grids decoded exactly to op(x):",
+        table(rows, ["operation", "grids", *SLOT_COLUMNS]),
+        *matching_lines(slots["matched"]),
+    ]
 
 
 def report(result: dict) -> list[str]:

@@ -86,7 +86,7 @@ def importance_matrix(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndarra
     return r, {"train": train_accuracy, "test": test_accuracy}
 
 
-def _one_minus_entropy(rows: np.ndarray) -> np.ndarray:
+def one_minus_entropy(rows: np.ndarray) -> np.ndarray:
     """1 - the entropy of each row's normalised distribution, in base len(row): 1 for one-hot."""
     if rows.shape[1] < 2:
         return np.ones(len(rows))
@@ -101,8 +101,8 @@ def dci(codes: np.ndarray, factors: np.ndarray) -> dict:
     code_share = weights.sum(axis=1) / weights.sum()  # (D,)
     factor_share = weights.sum(axis=0) / weights.sum()  # (K,)
     return {
-        "disentanglement": float(np.sum(_one_minus_entropy(r) * code_share)),
-        "completeness": float(np.sum(_one_minus_entropy(r.T) * factor_share)),
+        "disentanglement": float(np.sum(one_minus_entropy(r) * code_share)),
+        "completeness": float(np.sum(one_minus_entropy(r.T) * factor_share)),
         "informativeness": float(np.mean(accuracy["test"])),
         "informativeness_train": float(np.mean(accuracy["train"])),
         "accuracy_per_factor": accuracy["test"],

@@ -223,9 +223,9 @@ class SlotVAE(nn.Module):
         )
         return kernel[..., offset.clamp(min=0)] * (offset >= 0)
 
-    def decode(self, z: torch.Tensor, canvas: int, sizes=None) -> tuple[torch.Tensor, None]:
-        """z (B, D) -> logits (B, 10, canvas, canvas), the log-probabilities of the composite; no
-        shape (black canvas)."""
+    def draw(self, z: torch.Tensor, canvas: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each slot drawn alone: alpha (B, K, canvas, canvas), how much of each cell it covers,
+        and colour (B, K, 9), its soft choice among colours 1-9. z (B, D)."""
         B = z.shape[0]
         z = z.float().view(B, self.slots, self.per_slot)  # (B, K, 6 + S)
         presence, row, col, height, width, colour = z[..., :SLOT_PARTS].unbind(-1)
@@ -253,6 +253,12 @@ class SlotVAE(nn.Module):
         colours = torch.softmax(
             -((colour[..., None] - self.colour_means) ** 2) / (2 * COLOUR_TAU**2), -1
         )  # (B, K, 9)
+        return alpha, colours
+
+    def decode(self, z: torch.Tensor, canvas: int, sizes=None) -> tuple[torch.Tensor, None]:
+        """z (B, D) -> logits (B, 10, canvas, canvas), the log-probabilities of the composite; no
+        shape (black canvas)."""
+        alpha, colours = self.draw(z, canvas)
         # alpha compositing, slot 0 on top: slot k shows through the slots before it
         clear = 1 - alpha
         through = torch.cumprod(torch.cat([torch.ones_like(clear[:, :1]), clear[:, :-1]], 1), 1)

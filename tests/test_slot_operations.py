@@ -1,0 +1,197 @@
+"""Operations on a slot model's code (latent/slot_operations.py): each pinned on a hand-built code
+whose grid is known, against the same operation on the grid; the refusals; the text of a chain; and
+the `apply` command's one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import FullBox, assert_one_line_error, code, slot_model
+
+from arcvae.commands.cli import main
+from arcvae.latent import shape_maps
+from arcvae.latent.shape_maps import ShapeMaps
+from arcvae.latent.slot_code import in_reading_order, read
+from arcvae.latent.slot_operations import (
+    CannotApply,
+    OperationError,
+    apply_chain,
+    apply_to_grid,
+    chain_text,
+    parse_chain,
+    parse_operation,
+)
+
+RECTANGLES = [
+    dict(row=2, col=3, height=2, width=3, colour=4),
+    dict(row=9, col=10, height=1, width=5, colour=7),
+]
+
+
+def rectangles():
+    """A slot model that draws every object as its filled box, two hand-built slots, and maps that
+    keep the shape code (a box's shape is its height and width)."""
+    net = slot_model("model.shape_dims=2")
+    net.shape_decoder = FullBox()
+    maps = ShapeMaps(net.shape_dims, largest_pixels=30)
+    for mlp in maps.maps.values():
+        torch.nn.init.zeros_(mlp[-1].weight)
+        torch.nn.init.zeros_(mlp[-1].bias)
+    return net, maps, code(net, RECTANGLES)
+
+
+def decoded(net, z) -> np.ndarray:
+    return net.decode(z, 16)[0].argmax(1)[0].numpy()
+
+
+@pytest.mark.parametrize(
+    "text, cells",
+    [
+        ("translate(1,2)", {(r, c) for r in (3, 4) for c in (5, 6, 7)}),
+        ("rotate_90", {(r, c) for r in (2, 3, 4) for c in (3, 4)}),
+        ("scale(2)", {(r, c) for r in (2, 3, 4, 5) for c in range(3, 9)}),
+        ("reflect(lr)", {(r, c) for r in (2, 3) for c in (3, 4, 5)}),
+    ],
+)
+def test_each_operation_on_the_code_draws_the_operation_on_the_grid(text, cells):
+    net, maps, z = rectangles()
+    before = decoded(net, z)
+    chain = parse_chain(text)
+    moved, problems = apply_chain(net, maps, z, torch.tensor([0]), chain, 16)
+    assert problems == [None]
+    after = decoded(net, moved)
+    wanted, _ = apply_to_grid(before, before == 4, chain, net.connectivity, maps.largest_pixels)
+    assert np.array_equal(after, wanted)
+    assert set(zip(*np.nonzero(after == 4))) == cells  # the known answer, by hand
+    assert np.array_equal(after == 7, before == 7)  # the other object is untouched
+    # only the chosen slot's dims change
+    changed = (moved != z)[0].view(net.slots, net.per_slot).any(1)
+    assert changed.tolist() == [True] + [False] * (net.slots - 1)
+
+
+def test_recolour_and_a_chain_of_three_on_the_code():
+    net, maps, z = rectangles()
+    chain = parse_chain("recolour(2)+translate(-2,0)+rotate_90")
+    moved, problems = apply_chain(net, maps, z, torch.tensor([1]), chain, 16)
+    assert problems == [None]
+    parts = read(net, moved)
+    assert [parts[name][0, 1].item() for name in ("row", "col", "height", "width", "colour")] == [
+        7,
+        10,
+        5,
+        1,
+        2,
+    ]
+    before = decoded(net, z)
+    wanted, _ = apply_to_grid(before, before == 7, chain, net.connectivity, 30)
+    assert np.array_equal(decoded(net, moved), wanted)
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("translate(0,12)", "would leave the 16x16 canvas"),
+        ("translate(6,7)", "would overlap or touch another"),  # onto the line at (9, 10..14)
+        ("translate(5,7)", "would overlap or touch another"),  # its bottom row on the line's
+        ("scale(2)+scale(2)", "96 pixels, more than the 30 learnt"),
+    ],
+)
+def test_an_operation_that_cannot_apply_says_why_on_the_code_and_on_the_grid(text, why):
+    net, maps, z = rectangles()
+    chain = parse_chain(text)
+    unchanged, problems = apply_chain(net, maps, z, torch.tensor([0]), chain, 16)
+    assert why in problems[0]
+    grid = decoded(net, z)
+    with pytest.raises(CannotApply, match=why):
+        apply_to_grid(grid, grid == 4, chain, net.connectivity, maps.largest_pixels)
+
+
+def test_objects_may_meet_at_a_corner_under_4_connectivity():
+    net, maps, z = rectangles()
+    moved, problems = apply_chain(
+        net, maps, z, torch.tensor([0]), parse_chain("translate(5,4)"), 16
+    )
+    assert problems == [None]  # its corner (8, 9) meets the line's (9, 10) diagonally
+
+
+def test_operations_on_the_grid_turn_mirror_and_grow_an_irregular_shape():
+    grid = np.zeros((8, 8), dtype=np.uint8)
+    grid[2, 3] = grid[3, 3] = grid[3, 4] = 5  # an L: [[1, 0], [1, 1]] at (2, 3)
+    mask = grid == 5
+
+    def cells(text):
+        out, new = apply_to_grid(grid, mask, parse_chain(text), 4, 15)
+        assert np.array_equal(out > 0, new)
+        return set(zip(*map(np.ndarray.tolist, np.nonzero(new))))
+
+    assert cells("rotate_90") == {(2, 3), (2, 4), (3, 3)}  # [[1, 1], [1, 0]]
+    assert cells("reflect(lr)") == {(2, 4), (3, 3), (3, 4)}  # [[0, 1], [1, 1]]
+    assert cells("reflect(ud)") == {(2, 3), (2, 4), (3, 3)}  # [[1, 1], [1, 0]]
+    assert cells("rotate_90+rotate_90+rotate_90+rotate_90") == {(2, 3), (3, 3), (3, 4)}
+    assert len(cells("scale(2)")) == 12
+    out, _ = apply_to_grid(grid, mask, parse_chain("recolour(9)"), 4, 15)
+    assert set(np.unique(out)) == {0, 9}
+
+
+def test_chains_read_and_write_as_text():
+    text = "translate(1,-2)+rotate_90+reflect(ud)+recolour(3)+scale(2)"
+    assert chain_text(parse_chain(text)) == text
+    assert (
+        chain_text(parse_chain(" translate( 1 , -2 ) + reflect ")) == "translate(1,-2)+reflect(lr)"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("spin(3)", ["'spin(3)'", "unknown operation"]),
+        ("translate(1)", ["'translate(1)'", "wrong arguments"]),
+        ("recolour(12)", ["recolour(12)", "1-9"]),
+        ("reflect(diagonal)", ["reflect(diagonal)", "lr or ud"]),
+        ("scale(3)", ["scale(3)", "only scale(2)"]),
+    ],
+)
+def test_a_wrong_or_unknown_operation_is_one_error_naming_it(text, words):
+    with pytest.raises(OperationError) as error:
+        parse_operation(text)
+    assert all(word in str(error.value) for word in words)
+    with pytest.raises(OperationError, match="joined by"):
+        parse_chain("translate(1,0)+")
+
+
+def test_slots_go_back_into_reading_order():
+    net, _, z = rectangles()
+    swapped = z.view(net.slots, net.per_slot)[[1, 0, 2, 3, 4, 5]].flatten()[None]
+    assert torch.equal(in_reading_order(net, swapped, 16), z)
+
+
+def test_apply_runs_a_chain_and_refuses_bad_chains_in_one_line(
+    rectangle_run, tmp_path, capsys, monkeypatch
+):
+    # the rectangle run draws boxes whatever the shape code: the maps need no fitting
+    monkeypatch.setattr(shape_maps, "STEPS", 2)
+    grids = tmp_path / "grids.npz"
+    grid = np.zeros((1, 16, 16), dtype=np.uint8)
+    grid[0, 2:4, 3:6] = 4
+    grid[0, 9, 10:15] = 7
+    np.savez(grids, grids=grid)
+    base = ["apply", str(rectangle_run), "--grid", str(grids), "--out", str(tmp_path / "out")]
+    assert main([*base, "--chain", "translate(1,2)+rotate_90"]) == 0
+    report = json.loads((tmp_path / "out" / "apply.json").read_text())
+    assert report["verdict"] == "exact" and report["decoded"] == report["wanted"]
+    capsys.readouterr()
+    for chain, words in (
+        ("translate(0,20)", ["object 0", "translate(0,20)", "leave the 16x16 canvas"]),
+        ("rotate_180", ["rotate_180", "unknown operation"]),
+        ("translate(1)", ["translate(1)", "wrong arguments"]),
+    ):
+        assert_one_line_error(main([*base, "--chain", chain]), capsys.readouterr().err, *words)
+    assert_one_line_error(
+        main([*base, "--chain", "rotate_90", "--object", "2"]),
+        capsys.readouterr().err,
+        "--object 2",
+        "holds 2 objects",
+    )
