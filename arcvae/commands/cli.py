@@ -26,6 +26,7 @@ COMMANDS = {
     "structure": "structure",
     "map": "structure",
     "apply": "operations",
+    "tasks": "tasks",
     **{
         name: "latent_commands"
         for name in ("encode", "reconstruct", "traverse", "interpolate", "sample", "evaluate")

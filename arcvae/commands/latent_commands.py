@@ -36,6 +36,7 @@ from ..data.validity import compare, distribution_lines, report_lines
 from ..errors import ArcVaeError
 from ..files import write_json_atomic
 from ..latent import inference
+from ..latent.object_prior import load_object_prior
 from ..latent.trained_run import TrainedRun, kl_per_dim, load_run, reference_grids, reference_of
 from ..pictures.grids import save_grid_table, save_reconstructions
 from ..training.bits import (
@@ -324,7 +325,10 @@ def sample_main(argv: list[str]) -> int:
         choices=PRIORS,
         default="normal",
         help="normal: N(0, I), the prior trained for (default); gmm: a Gaussian mixture fitted to "
-        "the posterior means μ of the training grids, drawn instead (an ex-post density)",
+        "the posterior means μ of the training grids, drawn instead (an ex-post density); "
+        "objects (slot models): objects placed one at a time on free places, their counts, "
+        "colours, places and codes fitted to μ (latent/object_prior.py; kept in "
+        "RUN/object_prior.npz)",
     )
     args, run = parse_and_load(p, argv)
     train, val = load_datasets(run.config.data)
@@ -366,7 +370,7 @@ def sample_main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-PRIORS = ("normal", "gmm")
+PRIORS = ("normal", "gmm", "objects")
 GMM_COMPONENTS = 10
 
 
@@ -376,11 +380,17 @@ def draws(run: TrainedRun, args: argparse.Namespace, train: Grids) -> tuple[torc
     generator = torch.Generator().manual_seed(args.seed)
     if args.prior == "normal":
         return torch.randn(args.n, run.net.latent_dim, generator=generator), "the prior N(0, I)"
+    if args.prior == "objects":
+        prior = load_object_prior(run, train)
+        return prior.sample(run.net, args.n, args.seed), prior.description
     from sklearn.mixture import GaussianMixture  # imported here: it takes a second
 
     mu = inference.encode_grids(run.net, train, run.config, run.device)[0].numpy()
     components = min(GMM_COMPONENTS, len(mu))
-    mixture = GaussianMixture(components, covariance_type="diag", random_state=args.seed).fit(mu)
+    # float64: a slot model's μ holds dims that are constant over many grids (absent slots), and
+    # in float32 EM then finds an ill-defined covariance and stops
+    mixture = GaussianMixture(components, covariance_type="diag", random_state=args.seed)
+    mixture.fit(mu.astype(np.float64))
     z, _ = mixture.sample(args.n)
     z = z[np.random.default_rng(args.seed).permutation(args.n)]  # sample() orders by component
     what = f"a {components}-component diagonal Gaussian mixture on μ of {len(mu)} training grids"

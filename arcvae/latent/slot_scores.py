@@ -66,8 +66,14 @@ def random_operation(kind: str, rng: np.random.Generator, colour: int) -> Operat
     return Rotate()
 
 
-def random_chain(kinds: tuple[str, ...], depth: int, rng, colour: int) -> list[Operation]:
-    return [random_operation(str(rng.choice(kinds)), rng, colour) for _ in range(depth)]
+def random_chain(
+    kinds: tuple[str, ...], depth: int, rng, colour: int, distinct: bool = False
+) -> list[Operation]:
+    """`depth` random operations of `kinds`; `distinct`: no kind twice where there are enough
+    kinds (two recolourings in a row are one)."""
+    replace = not distinct or depth > len(kinds)
+    drawn = rng.choice(kinds, depth, replace=replace)
+    return [random_operation(str(kind), rng, colour) for kind in drawn]
 
 
 def score_row(
