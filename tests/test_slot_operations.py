@@ -195,3 +195,21 @@ def test_apply_runs_a_chain_and_refuses_bad_chains_in_one_line(
         "--object 2",
         "holds 2 objects",
     )
+
+
+def test_structure_scores_each_operation_where_the_grid_is_rebuilt(
+    rectangle_run, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(shape_maps, "STEPS", 2)
+    out = tmp_path / "structure"
+    argv = ["structure", str(rectangle_run), "--limit", "200", "--no-tsne", "--out", str(out)]
+    assert main(argv) == 0
+    assert "operations on the slot code" in capsys.readouterr().out
+    slots = json.loads((out / "structure.json").read_text())["slots"]
+    for name, scores in slots["operations"].items():
+        # the run draws every object as its box: where a grid's objects are boxes it is rebuilt,
+        # and every operation on the code then draws exactly the operation on the grid
+        assert scores["grids"] > 0, name
+        assert scores["exact_where_reconstructed"] == 1.0, name
+    assert slots["matched"]["matching"]["objects_unmatched"] == 0
+    assert slots["matched"]["per_factor"]["row"]["mig_best_dim"] == "row"

@@ -25,6 +25,7 @@ from ..latent.maps import (
     factor_colourings,
     factor_columns,
     grid_colourings,
+    grid_factors,
 )
 from ..latent.operations import OPERATIONS, score_operation, traversal_scores
 from ..latent.shape_maps import load_shape_maps
@@ -36,7 +37,7 @@ from ..latent.trained_run import reference_grids
 from ..pictures.grids import save_grid_table
 from ..pictures.maps import save_maps
 from .compare import table
-from .latent_commands import out_dir, parse_and_load, run_parser, written_by
+from .latent_commands import out_dir, parse_and_load, percent, run_parser, written_by
 from .parser import EXIT_OK, positive
 
 OPERATION_GRIDS = 1000  # one-object grids an operation is tried on (recolour: 8 pairs each)
@@ -58,6 +59,8 @@ def structure_main(argv: list[str]) -> int:
     grids, which = reference_grids(run)
     if args.limit:
         grids = grids.select(np.arange(min(args.limit, len(grids))))
+    if is_slot_model(run.net) and grid_factors(grids) is None:
+        return slots_alone(args, run, grids, which)
     factors = factor_columns(grids, args.run)
     single = np.flatnonzero(factors["n_objects"] == 1)
     if len(single) < 10:
@@ -140,31 +143,51 @@ def structure_main(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def slots_alone(args, run, grids, which: str) -> int:
+    """`structure` of a slot run whose grids carry no factors (the researchers' own files): the
+    operations on its code, which need none."""
+    mu = run.encode_set(grids)[0]
+    out = out_dir(args)
+    result = {
+        **written_by(run),
+        "grids": {"all": len(grids), "of": which},
+        "slots": slot_structure(run, grids, mu, out, args.run),
+    }
+    write_json_atomic(out / "structure.json", result)
+    print(f"{args.run}: its {which} grids carry no factors; the operations on its slot code alone")
+    print("\n".join(slot_report(result["slots"])))
+    print(f"wrote {out / 'structure.json'} and slot_operations.png")
+    return EXIT_OK
+
+
 def slot_structure(run, grids, mu: np.ndarray, out, where: str) -> dict:
-    """A slot model's own scores: its operations on the code (slot_scores.py, with a picture) and
-    MIG and DCI with slots matched to the objects they code (slot_matching.py)."""
+    """A slot model's own scores: its operations on the code (slot_scores.py, with a picture) and,
+    where the grids carry each object's factors, MIG and DCI with slots matched to the objects they
+    code (slot_matching.py)."""
     maps = load_shape_maps(run)
     pixels = grids.pixels.numpy()
-
-    def decode(z: torch.Tensor) -> list[np.ndarray]:
-        return run.decode(z)
 
     def encode(listed: list[np.ndarray]) -> np.ndarray:
         return run.encode(listed)[0]
 
-    scores, examples = score_operations(run.net, maps, pixels, torch.from_numpy(mu), decode, encode)
+    scores, examples = score_operations(
+        run.net, maps, pixels, torch.from_numpy(mu), run.decode, encode
+    )
+    shown = [name for name in scores if examples[name]]
     save_grid_table(
         out / "slot_operations.png",
-        [[grid for triple in examples[name] for grid in triple] for name in scores],
+        [[grid for triple in examples[name] for grid in triple] for name in shown],
         f"{where} (step {run.step}): held-out x, op(x), and decode(op(μ(x))) on one object",
-        list(scores),
+        shown,
         ["x", "op(x)", "op on μ"] * 3,
     )
+    if grid_factors(grids) is None:
+        return {"operations": scores}
     matched = match_slots(run.net, grids, mu, where)
     return {"operations": scores, "matched": slot_disentanglement(matched)}
 
 
-SLOT_COLUMNS = ("exact", "refused", "reconstruction", "target")
+SLOT_COLUMNS = ("exact", "refused", "reconstruction", "target", "exact_where_reconstructed")
 
 
 def slot_report(slots: dict) -> list[str]:
@@ -175,13 +198,13 @@ def slot_report(slots: dict) -> list[str]:
             rows.append([name, f"0 of {s['of']}", *("-" for _ in SLOT_COLUMNS)])
             continue
         rows.append(
-            [name, f"{s['grids']} of {s['of']}", *(f"{s[key]:.1%}" for key in SLOT_COLUMNS)]
+            [name, f"{s['grids']} of {s['of']}", *(percent(s[key]) for key in SLOT_COLUMNS)]
         )
     return [
         "operations on the slot code, one object of each held-out grid it applies to, share of "
         "grids decoded exactly to op(x):",
         table(rows, ["operation", "grids", *SLOT_COLUMNS]),
-        *matching_lines(slots["matched"]),
+        *(matching_lines(slots["matched"]) if "matched" in slots else []),
     ]
 
 
