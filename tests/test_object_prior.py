@@ -8,11 +8,12 @@ line."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from conftest import SLOTS, FullBox, slot_model
 
 from arcvae.commands.cli import main
 from arcvae.config_io import load_config
@@ -25,19 +26,9 @@ from arcvae.latent.trained_run import TrainedRun
 from arcvae.models.build import build_model
 from arcvae.models.slots import PARTS, components
 
-SLOTS = ["model.arch=slots", "data.padding=black", "data.grid_size=16", "data.source=atoms"]
-
-
-class FullBox(nn.Module):
-    """A shape decoder that fills the whole field: the soft box cuts it to height x width."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.full((len(x), 256), 20.0)
-
 
 def box_model(*overrides: str):
-    torch.manual_seed(0)
-    net = build_model(load_config(None, [*SLOTS, "model.shape_dims=2", *overrides])).eval()
+    net = slot_model("model.shape_dims=2", *overrides)
     net.shape_decoder = FullBox()
     return net
 
@@ -190,21 +181,10 @@ def test_a_run_that_is_not_a_slot_model_is_one_line(tmp_path):
     assert "model.arch=slots" in message and not (tmp_path / "plain").exists()
 
 
-@pytest.mark.slow
-def test_sample_with_the_object_prior_on_a_tiny_slot_run(tmp_path, capsys):
+def test_sample_with_the_object_prior_on_a_trained_slot_run(rectangle_run, tmp_path, capsys):
     run = tmp_path / "run"
-    small = [
-        "data.atoms_train=600",
-        "data.atoms_val=100",
-        "data.samples_per_epoch=512",
-        "train.epochs=2",
-        "beta.warmup_epochs=1",
-        "beta.ramp_epochs=1",
-        "model.shape_encoder=[64]",
-        "model.shape_decoder=[64]",
-        "train.progress=false",
-    ]
-    assert main(["--config", "configs/atoms_slots.yaml", "--out", str(run), *small]) == 0
+    shutil.copytree(rectangle_run, run)  # a prior of its own: the shared run may have one kept
+    (run / "object_prior.npz").unlink(missing_ok=True)
     capsys.readouterr()
     assert main(["sample", str(run), "--n", "50", "--prior", "objects"]) == 0
     out = capsys.readouterr().out

@@ -41,13 +41,16 @@ LR = 2e-3
 CODE_WEIGHT = 1.0  # the squared distance to the encoder's μ, beside the decoder's cross-entropy
 SEED = 0
 HELD_OUT = 0.1
+LARGEST_SHARE = 0.99  # of the training objects no larger than what scale may make
+VERSION = 2  # of the fit: a file of another version is fitted again
 OPERATIONS = {"rotate_90": Rotate(), "reflect_lr": Reflect("lr"), "reflect_ud": Reflect("ud")}
 OPERATIONS["scale_2"] = Scale()
 
 
 class ShapeMaps(nn.Module):
     """One residual MLP per LEARNT operation: shape code, height z, width z -> new shape code; and
-    the largest object (pixels) the model was trained on, which limits scale."""
+    the largest object (pixels) a scaled one may become: LARGEST_SHARE of the training objects are
+    no larger (a few merged giants are too rare for the model to draw)."""
 
     def __init__(self, shape_dims: int, largest_pixels: int):
         super().__init__()
@@ -154,7 +157,8 @@ def fit_shape_maps(net: SlotVAE, grids: torch.Tensor, steps: int) -> tuple[Shape
     the model draws exactly from the encoder's own μ of the transformed object."""
     generator = torch.Generator().manual_seed(SEED)
     objects = objects_of(net, grids)
-    largest = int(objects.fields.flatten(1).sum(1).max())
+    pixels = objects.fields.flatten(1).sum(1).float()
+    largest = int(torch.quantile(pixels, LARGEST_SHARE, interpolation="lower"))
     maps = ShapeMaps(net.shape_dims, largest)
     for p in net.parameters():
         p.requires_grad_(False)
@@ -204,7 +208,7 @@ def load_shape_maps(run) -> ShapeMaps:
     path = Path(run.path) / FILE
     if path.exists():
         saved = torch.load(path, weights_only=True)
-        if saved["step"] == run.step:
+        if saved["step"] == run.step and saved.get("version") == VERSION:
             maps = ShapeMaps(run.net.shape_dims, saved["largest_pixels"])
             maps.load_state_dict(saved["state"])
             return maps.eval()
@@ -214,6 +218,7 @@ def load_shape_maps(run) -> ShapeMaps:
     maps, report = fit_shape_maps(run.net, grids, STEPS)
     payload = {
         "step": run.step,
+        "version": VERSION,
         "state": maps.state_dict(),
         "largest_pixels": maps.largest_pixels,
         "report": report,

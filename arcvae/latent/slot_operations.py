@@ -12,7 +12,8 @@ re-encodes. Each is defined twice, and the two must agree for the operation to b
 
 An operation cannot apply (`CannotApply`, one line saying why) when the object would leave the
 canvas or overlap or touch another object (under the model's connectivity, as the parse joins
-pixels), or when scaling would make an object larger than any the model was trained on. On the code
+pixels), or when scaling would make an object larger than 99% of the objects the model was trained
+on (shape_maps.LARGEST_SHARE). On the code
 this is judged by the exact parts and the cells each slot covers as the model draws it
 (`slot_code.drawn`); on the grid by the pixels.
 
@@ -45,8 +46,26 @@ class CannotApply(OperationError):
     """The operation is well formed but cannot apply to this object (the message says why)."""
 
 
+class Operation:
+    """What an operation does to an object on the grid: its mask in its box (`on_mask`), its box's
+    top-left corner (`corner`) and its colour (`colour`); each changes what it names and keeps the
+    rest. `kind` names it in `--ops`; `learnt` names the shape map it needs (None: none)."""
+
+    kind = ""
+    learnt: str | None = None
+
+    def on_mask(self, mask: np.ndarray) -> np.ndarray:
+        return mask
+
+    def corner(self, row: int, col: int) -> tuple[int, int]:
+        return row, col
+
+    def colour(self, colour: int) -> int:
+        return colour
+
+
 @dataclass(frozen=True)
-class Translate:
+class Translate(Operation):
     dr: int
     dc: int
 
@@ -55,18 +74,12 @@ class Translate:
     def __str__(self) -> str:
         return f"translate({self.dr},{self.dc})"
 
-    def on_mask(self, mask: np.ndarray) -> np.ndarray:
-        return mask
-
     def corner(self, row: int, col: int) -> tuple[int, int]:
         return row + self.dr, col + self.dc
 
-    def colour(self, colour: int) -> int:
-        return colour
-
 
 @dataclass(frozen=True)
-class Recolour:
+class Recolour(Operation):
     to: int
 
     kind = "recolour"
@@ -78,18 +91,12 @@ class Recolour:
     def __str__(self) -> str:
         return f"recolour({self.to})"
 
-    def on_mask(self, mask: np.ndarray) -> np.ndarray:
-        return mask
-
-    def corner(self, row: int, col: int) -> tuple[int, int]:
-        return row, col
-
     def colour(self, colour: int) -> int:
         return self.to
 
 
 @dataclass(frozen=True)
-class Rotate:
+class Rotate(Operation):
     """A quarter turn clockwise within the object's box, its top-left corner kept."""
 
     kind = "rotate_90"
@@ -101,15 +108,9 @@ class Rotate:
     def on_mask(self, mask: np.ndarray) -> np.ndarray:
         return np.rot90(mask, -1)
 
-    def corner(self, row: int, col: int) -> tuple[int, int]:
-        return row, col
-
-    def colour(self, colour: int) -> int:
-        return colour
-
 
 @dataclass(frozen=True)
-class Reflect:
+class Reflect(Operation):
     """A mirror image within the object's box: left-right (`lr`) or upside down (`ud`)."""
 
     axis: str = "lr"
@@ -130,15 +131,9 @@ class Reflect:
     def on_mask(self, mask: np.ndarray) -> np.ndarray:
         return mask[:, ::-1] if self.axis == "lr" else mask[::-1]
 
-    def corner(self, row: int, col: int) -> tuple[int, int]:
-        return row, col
-
-    def colour(self, colour: int) -> int:
-        return colour
-
 
 @dataclass(frozen=True)
-class Scale:
+class Scale(Operation):
     """Each pixel becomes a 2x2 block, the top-left corner kept."""
 
     factor: int = SCALE_FACTOR
@@ -156,14 +151,7 @@ class Scale:
     def on_mask(self, mask: np.ndarray) -> np.ndarray:
         return np.kron(mask, np.ones((self.factor, self.factor), dtype=bool))
 
-    def corner(self, row: int, col: int) -> tuple[int, int]:
-        return row, col
 
-    def colour(self, colour: int) -> int:
-        return colour
-
-
-Operation = Translate | Recolour | Rotate | Reflect | Scale
 KINDS = ("translate", "rotate_90", "reflect", "recolour", "scale")
 SYNTAX = "translate(dr,dc), rotate_90, reflect(lr|ud), recolour(1-9), scale(2)"
 _PATTERN = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$")
@@ -271,13 +259,13 @@ def on_code(net: SlotVAE, maps, z: torch.Tensor, slot: torch.Tensor, op: Operati
         height, width = width, height
     elif isinstance(op, Scale):
         height, width = height * op.factor, width * op.factor
-    shapes = slot_code.slots_of(net, z)[rows, slot, len(slot_code.PARTS) :]
-    before = slot_code.slots_of(net, z)[rows, slot, 1 : len(slot_code.PARTS)]
-    new_shapes = maps.apply(op.learnt, shapes, before[:, 2], before[:, 3])
+    dims = slot_code.slots_of(net, z)[rows, slot]  # (B, per_slot): the slot before the operation
+    shape = len(slot_code.PARTS)  # where the shape code starts
+    height_z, width_z = (dims[:, slot_code.part_index(name)] for name in ("height", "width"))
+    new_shapes = maps.apply(op.learnt, dims[:, shape:], height_z, width_z)
     z = slot_code.write(net, z, slot, "height", height)
     z = slot_code.write(net, z, slot, "width", width)
-    z = z.clone()
-    slot_code.slots_of(net, z)[rows, slot, len(slot_code.PARTS) :] = new_shapes.to(z.dtype)
+    slot_code.slots_of(net, z)[rows, slot, shape:] = new_shapes.to(z.dtype)
     return z
 
 
@@ -324,7 +312,7 @@ def scale_problems(
     net: SlotVAE, z: torch.Tensor, slot: torch.Tensor, canvas: int, largest: int
 ) -> list[str | None]:
     """Scale's own limit, judged before it applies: an object whose drawn cells times four pass the
-    `largest` object the model was trained on cannot be scaled."""
+    `largest` pixels (shape_maps.ShapeMaps.largest_pixels) cannot be scaled."""
     rows = torch.arange(len(z))
     pixels = slot_code.drawn(net, z, canvas)[rows, slot].flatten(1).sum(1) * SCALE_FACTOR**2
     return [

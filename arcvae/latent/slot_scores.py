@@ -63,7 +63,9 @@ def random_operation(kind: str, rng: np.random.Generator, colour: int) -> Operat
         return Reflect(str(rng.choice(["lr", "ud"])))
     if kind == "scale":
         return Scale()
-    return Rotate()
+    if kind == "rotate_90":
+        return Rotate()
+    raise ValueError(f"no operation of kind {kind!r}")
 
 
 def random_chain(
