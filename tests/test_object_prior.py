@@ -195,3 +195,13 @@ def test_sample_with_the_object_prior_on_a_trained_slot_run(rectangle_run, tmp_p
     assert 0 <= report["valid_share"] <= 1
     assert main(["sample", str(run), "--n", "50", "--prior", "objects"]) == 0
     assert "object prior: fitted" not in capsys.readouterr().out  # the kept prior
+
+
+def test_the_gmm_prior_fits_a_slot_runs_codes(rectangle_run, tmp_path):
+    """A slot run's μ holds dims constant over many grids (absent slots): the mixture is fitted in
+    float64, where float32 EM stopped on an ill-defined covariance."""
+    out = tmp_path / "gmm"
+    assert (
+        main(["sample", str(rectangle_run), "--n", "20", "--prior", "gmm", "--out", str(out)]) == 0
+    )
+    assert len(json.loads((out / "samples.json").read_text())["grids"]) == 20

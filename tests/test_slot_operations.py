@@ -5,6 +5,7 @@ the `apply` command's one-line errors."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from conftest import FullBox, assert_one_line_error, code, slot_model
 
 from arcvae.commands.cli import main
+from arcvae.data.atoms import generate
 from arcvae.latent import shape_maps
 from arcvae.latent.shape_maps import ShapeMaps
 from arcvae.latent.slot_code import in_reading_order, read
@@ -24,6 +26,7 @@ from arcvae.latent.slot_operations import (
     parse_chain,
     parse_operation,
 )
+from arcvae.training import checkpoint as ckpt
 
 RECTANGLES = [
     dict(row=2, col=3, height=2, width=3, colour=4),
@@ -213,3 +216,28 @@ def test_structure_scores_each_operation_where_the_grid_is_rebuilt(
         assert scores["exact_where_reconstructed"] == 1.0, name
     assert slots["matched"]["matching"]["objects_unmatched"] == 0
     assert slots["matched"]["per_factor"]["row"]["mig_best_dim"] == "row"
+
+
+def test_structure_of_a_slot_run_on_a_file_without_factors_scores_the_operations_alone(
+    rectangle_run, tmp_path, monkeypatch, capsys
+):
+    """The researchers' own train/val/test file carries no factors: no MIG or DCI, the operations
+    still scored."""
+    monkeypatch.setattr(shape_maps, "STEPS", 2)
+    grids = generate(300, seed=5)["grids"]
+    corpus = tmp_path / "corpus.npz"
+    np.savez(corpus, train=grids[:200], val=grids[200:250], test=grids[250:])
+    run = tmp_path / "run"
+    shutil.copytree(rectangle_run, run)
+    (run / "shape_maps.pt").unlink(missing_ok=True)
+    path = ckpt.list_checkpoints(run)[-1]
+    state = torch.load(path, weights_only=True)
+    state["config_yaml"] = state["config_yaml"].replace("source: atoms", f"source: {corpus}")
+    torch.save(state, path)
+    out = tmp_path / "structure"
+    assert main(["structure", str(run), "--no-tsne", "--out", str(out)]) == 0
+    assert "carry no factors; the operations on its slot code alone" in capsys.readouterr().out
+    result = json.loads((out / "structure.json").read_text())
+    assert result["grids"] == {"all": 50, "of": "validation"}
+    assert set(result["slots"]) == {"operations"}
+    assert result["slots"]["operations"]["recolour"]["grids"] == 50

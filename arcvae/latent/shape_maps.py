@@ -213,6 +213,11 @@ def load_shape_maps(run) -> ShapeMaps:
             maps.load_state_dict(saved["state"])
             return maps.eval()
     started = time.perf_counter()
+    print(
+        f"fitting the shape maps of {run.path} ({len(LEARNT)} maps x {STEPS} steps; minutes on a "
+        "CPU, once per checkpoint)",
+        file=sys.stderr,
+    )
     train, _ = load_datasets(run.config.data)
     grids = train.pixels[:FIT_GRIDS].to(run.device)
     maps, report = fit_shape_maps(run.net, grids, STEPS)
