@@ -1,11 +1,11 @@
 """arcvae: train β-VAEs on ARC grids without posterior collapse, then use their latent space
-(`load_run`).
+(`load_run`; for slot models, `operate`).
 
-`import arcvae` loads no training code (torch, TensorBoard, matplotlib): `load_run` and
-`TrainedRun` are imported from arcvae.latent the first time they are used.
+`import arcvae` loads no training code (torch, TensorBoard, matplotlib): `load_run`,
+`TrainedRun` and `operate` are imported from arcvae.latent the first time they are used.
 """
 
-__all__ = ["TrainedRun", "load_run"]
+__all__ = ["TrainedRun", "load_run", "operate"]
 __version__ = "0.1.0"
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import FullBox, assert_one_line_error, code, slot_model
 
+import arcvae
 from arcvae.commands.cli import main
 from arcvae.data.atoms import generate
 from arcvae.latent import shape_maps
@@ -241,3 +242,19 @@ def test_structure_of_a_slot_run_on_a_file_without_factors_scores_the_operations
     assert result["grids"] == {"all": 50, "of": "validation"}
     assert set(result["slots"]) == {"operations"}
     assert result["slots"]["operations"]["recolour"]["grids"] == 50
+
+
+def test_operate_applies_a_chain_to_a_runs_codes_in_one_call(rectangle_run, monkeypatch):
+    monkeypatch.setattr(shape_maps, "STEPS", 2)
+    run = arcvae.load_run(rectangle_run)
+    grid = np.zeros((16, 16), dtype=np.uint8)
+    grid[2:4, 3:6] = 4
+    grid[9, 10:15] = 7
+    mu, _ = run.encode([grid, grid])
+    moved, problems = arcvae.operate(run, mu, "translate(1,2)+rotate_90", slot=[0, 1])
+    assert problems == [None, "translate(1,2): the object would leave the 16x16 canvas"]
+    wanted, _ = apply_to_grid(grid, grid == 4, parse_chain("translate(1,2)+rotate_90"), 4, 15)
+    assert np.array_equal(run.decode(moved[:1])[0], wanted)
+    assert np.array_equal(moved[1], mu[1])  # refused: the code as it stood
+    with pytest.raises(OperationError, match="unknown operation"):
+        arcvae.operate(run, mu, "spin")

@@ -8,6 +8,7 @@ May import: training (checkpoints, evaluation, bits), models, data and the botto
 pictures or commands, so `load_run` stays light (no matplotlib).
 """
 
+from .operate import operate
 from .trained_run import TrainedRun, load_run
 
-__all__ = ["TrainedRun", "load_run"]
+__all__ = ["TrainedRun", "load_run", "operate"]
