@@ -80,7 +80,7 @@ def apply_main(argv: list[str]) -> int:
     save_grid_table(
         out / "apply.png",
         [shown],
-        f"{named.label}, object {args.object}: {chain_text(chain)} (step {run.step})",
+        f"object {args.object}: {chain_text(chain)} (step {run.step})",
         col_labels=["x", "decode(op(μ(x)))", "op(x)"][: len(shown)],
     )
     write_json_atomic(

@@ -17,6 +17,7 @@ refitted when the checkpoint's step changes.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from dataclasses import dataclass
@@ -207,7 +208,7 @@ def load_shape_maps(run) -> ShapeMaps:
     checkpoint's step changed since) and kept in RUN/shape_maps.pt."""
     path = Path(run.path) / FILE
     if path.exists():
-        saved = torch.load(path, weights_only=True)
+        saved = torch.load(path, map_location="cpu", weights_only=True)
         if saved["step"] == run.step and saved.get("version") == VERSION:
             maps = ShapeMaps(run.net.shape_dims, saved["largest_pixels"])
             maps.load_state_dict(saved["state"])
@@ -219,8 +220,9 @@ def load_shape_maps(run) -> ShapeMaps:
         file=sys.stderr,
     )
     train, _ = load_datasets(run.config.data)
-    grids = train.pixels[:FIT_GRIDS].to(run.device)
-    maps, report = fit_shape_maps(run.net, grids, STEPS)
+    # fitted on the CPU, where the operations use them: a copy, so the run's model stays put
+    net = copy.deepcopy(run.net).cpu()
+    maps, report = fit_shape_maps(net, train.pixels[:FIT_GRIDS], STEPS)
     payload = {
         "step": run.step,
         "version": VERSION,
@@ -231,7 +233,7 @@ def load_shape_maps(run) -> ShapeMaps:
     write_atomic(path, lambda f: torch.save(payload, f))
     exact = ", ".join(f"{name} {r['exact']:.1%}" for name, r in report.items())
     print(
-        f"fitted the shape maps on {len(grids)} training grids in "
+        f"fitted the shape maps on {min(FIT_GRIDS, len(train))} training grids in "
         f"{time.perf_counter() - started:.0f} s (held-out objects drawn exactly: {exact}): {path}",
         file=sys.stderr,
     )

@@ -61,10 +61,12 @@ def write(
 
 
 def drawn(net: SlotVAE, z: torch.Tensor, canvas: int) -> torch.Tensor:
-    """(B, K, canvas, canvas) bool: the cells each slot of z (B, D) covers, drawn alone."""
+    """(B, K, canvas, canvas) bool: the cells each slot of z (B, D) covers, drawn alone; drawn on
+    the model's device, given back on z's (the operations keep codes on the CPU)."""
+    device = next(net.parameters()).device
     with torch.no_grad():
-        alpha, _ = net.draw(z, canvas)
-    return alpha > SHOWN_ABOVE
+        alpha, _ = net.draw(z.to(device), canvas)
+    return (alpha > SHOWN_ABOVE).to(z.device)
 
 
 def in_reading_order(net: SlotVAE, z: torch.Tensor, canvas: int) -> torch.Tensor:
