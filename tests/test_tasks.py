@@ -14,7 +14,7 @@ from conftest import TINY, assert_one_line_error, assert_picture
 from arcvae.commands.cli import main
 from arcvae.config_io import load_config
 from arcvae.data.grids import load_datasets
-from arcvae.data.validity import ATOMS, is_valid
+from arcvae.data.validity import ATOMS, is_valid, objects
 from arcvae.latent import shape_maps
 from arcvae.latent.slot_operations import apply_to_grid, parse_chain
 from arcvae.models.slots import components
@@ -31,12 +31,14 @@ def test_tasks_are_written_in_the_arc_layout_and_are_exactly_f_of_their_inputs(
 ):
     out = tmp_path / "tasks"
     argv = ["tasks", str(rectangle_run), "--ops", "translate,recolour,rotate_90"]
-    assert main([*argv, "--depth", "2", "--pairs", "3", "--n", "5", "--out", str(out)]) == 0
+    more = ["--depth", "2", "--pairs", "3", "--objects", "2", "--n", "5", "--out", str(out)]
+    assert main([*argv, *more]) == 0
     assert "kept 5 of" in capsys.readouterr().out
     files = sorted(out.glob("*.json"))
     assert [f.name for f in files] == [f"task_{i:04d}.json" for i in range(5)]
     index = json.loads((out / "recipes" / "index.json").read_text())
     assert index["kept"] == 5 and index["candidates"] >= 5 and index["depth"] == 2
+    assert index["objects"] == 2
     for file in files:
         task = json.loads(file.read_text())
         recipe = json.loads((out / "recipes" / file.name).read_text())
@@ -52,6 +54,7 @@ def test_tasks_are_written_in_the_arc_layout_and_are_exactly_f_of_their_inputs(
             grid, output = np.array(pair["input"]), np.array(pair["output"])
             assert grid.shape == output.shape == (16, 16)
             assert is_valid(grid, 16, ATOMS) and is_valid(output, 16, ATOMS)
+            assert len(objects(grid)) == 2  # --objects 2
             first = components(torch.from_numpy(grid)[None], 1, 4)["masks"][0, 0].numpy()
             wanted, _ = apply_to_grid(grid, first, chain, 4, 15)
             assert np.array_equal(wanted, output)
@@ -69,6 +72,10 @@ def test_bad_tasks_arguments_are_one_line_and_write_nothing(
     base = ["tasks", str(rectangle_run), "--n", "2", "--out", str(out)]
     assert_one_line_error(
         main([*base, "--ops", "translate,spin"]), capsys.readouterr().err, "--ops", "'spin'"
+    )
+    assert not out.exists()
+    assert_one_line_error(
+        main([*base, "--objects", "7"]), capsys.readouterr().err, "--objects 7", "6 slots"
     )
     assert not out.exists()
     out.mkdir()

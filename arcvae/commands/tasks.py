@@ -21,7 +21,7 @@ from ..latent.object_prior import load_object_prior
 from ..latent.shape_maps import load_shape_maps
 from ..latent.slot_code import is_slot_model
 from ..latent.slot_operations import KINDS
-from ..latent.tasks import Generator, generate_tasks
+from ..latent.tasks import Generator, Recipe, generate_tasks
 from ..latent.trained_run import load_run
 from ..pictures.grids import save_grid_table
 from .latent_commands import run_parser, written_by
@@ -53,6 +53,11 @@ def tasks_main(argv: list[str]) -> int:
     p.add_argument("--depth", type=positive, default=1, help="operations in each task's chain")
     p.add_argument("--pairs", type=positive, default=3, help="train pairs a task (and one test)")
     p.add_argument("--n", type=positive, default=100, help="tasks to write")
+    p.add_argument(
+        "--objects",
+        type=positive,
+        help="objects in every input (default: as many as the prior draws, as in the data)",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     kinds = kinds_of(args.ops)
@@ -70,17 +75,19 @@ def tasks_main(argv: list[str]) -> int:
     check = atoms_canvas(run.config.data) or Check(
         TOUCHING if run.net.connectivity == 8 else ATOMS, run.canvas
     )
+    if args.objects is not None and args.objects > run.net.slots:
+        raise ArcVaeError(f"--objects {args.objects}: this model has {run.net.slots} slots")
     generator = Generator(run.net, load_shape_maps(run), load_object_prior(run), check)
+    recipe = Recipe(kinds, args.depth, args.pairs, args.objects)
     started = time.perf_counter()
-    tasks, dropped, drawn = generate_tasks(
-        generator, kinds, args.depth, args.pairs, args.n, args.seed, run.decode
-    )
+    tasks, dropped, drawn = generate_tasks(generator, recipe, args.n, args.seed, run.decode)
     seconds = time.perf_counter() - started
     index = {
         **written_by(run),
         "ops": list(kinds),
         "depth": args.depth,
         "pairs": args.pairs,
+        "objects": args.objects,
         "seed": args.seed,
         "rules": check.rules.name,
         "asked": args.n,

@@ -91,12 +91,19 @@ class ObjectPrior:
             f"{int(self.grids)} training grids"
         )
 
-    def sample(self, net: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
-        """z (n, D) float32 on the CPU: n codes, each a grid of objects (module docstring)."""
+    def sample(
+        self, net: torch.nn.Module, n: int, seed: int, objects: int | None = None
+    ) -> torch.Tensor:
+        """z (n, D) float32 on the CPU: n codes, each a grid of objects (module docstring);
+        `objects`: that many objects a grid instead of the fitted count (fewer where no place is
+        free)."""
         rng = np.random.default_rng(seed)
         device = next(net.parameters()).device
         canvas = self.rows.shape[1]
-        wanted = rng.choice(len(self.counts), n, p=self.counts)  # (n,) objects a grid
+        if objects is None:
+            wanted = rng.choice(len(self.counts), n, p=self.counts)  # (n,) objects a grid
+        else:
+            wanted = np.full(n, objects)
         occupied = torch.zeros(n, canvas, canvas, dtype=torch.long, device=device)  # 0 or colour
         z = torch.zeros(n, net.slots, net.per_slot)
         z[..., PRESENCE] = -1.0  # absent, as the encoder writes an empty slot

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..data.validity import Check, is_valid
+from ..data.validity import objects as found_objects
 from ..models.slots import PARTS, SlotVAE, components
 from .object_prior import ObjectPrior
 from .shape_maps import ShapeMaps
@@ -41,6 +42,18 @@ NEAR = 2  # cells an input's objects move from the base's, at most, each way
 SHAPE_NOISE = 0.1  # the standard deviation added to an input's shape codes (prior units)
 BATCH = 64  # candidate tasks drawn at once
 MOST_CANDIDATES = 50  # candidates per task asked for, before giving up
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every task of a run of `tasks` shares: the kinds its chain draws from, the chain's
+    length, the train pairs a task (and one test pair), and the objects an input holds (None: as
+    the prior draws them). Depth and object count set a task's difficulty."""
+
+    kinds: tuple[str, ...]
+    depth: int
+    pairs: int
+    objects: int | None = None
 
 
 @dataclass
@@ -94,13 +107,13 @@ class Generator:
         z = z + (noise * present[..., None]).flatten(1)
         return in_reading_order(net, z, canvas)
 
-    def candidates(self, kinds, depth: int, pairs: int, seed: int, decode) -> tuple[list, Counter]:
+    def candidates(self, recipe: Recipe, seed: int, decode) -> tuple[list, Counter]:
         """BATCH candidate tasks from one seed: those kept, and why the others were not."""
         rng = np.random.default_rng(seed)
-        canvas, copies = self.check.canvas, pairs + 1
-        base = self.prior.sample(self.net, BATCH, seed)
+        canvas, copies = self.check.canvas, recipe.pairs + 1
+        base = self.prior.sample(self.net, BATCH, seed, recipe.objects)
         colours = read(self.net, base)["colour"][:, 0].tolist()
-        chains = [random_chain(kinds, depth, rng, c, distinct=True) for c in colours]
+        chains = [random_chain(recipe.kinds, recipe.depth, rng, c, distinct=True) for c in colours]
         inputs = self.near(base, copies, rng)
         outputs = inputs.clone()
         refused = np.zeros(len(inputs), dtype=bool)
@@ -115,7 +128,9 @@ class Generator:
         kept, dropped = [], Counter()
         for t, chain in enumerate(chains):
             rows = range(t * copies, (t + 1) * copies)
-            why = self.judge(chain, [grids_in[r] for r in rows], [grids_out[r] for r in rows])
+            why = self.judge(
+                chain, [grids_in[r] for r in rows], [grids_out[r] for r in rows], recipe.objects
+            )
             if refused[t * copies : (t + 1) * copies].any():
                 why = "the chain cannot apply to every input's code"
             if why:
@@ -124,11 +139,17 @@ class Generator:
                 kept.append(Task(chain, [(grids_in[r], grids_out[r]) for r in rows]))
         return kept, dropped
 
-    def judge(self, chain, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> str | None:
+    def judge(
+        self, chain, inputs: list[np.ndarray], outputs: list[np.ndarray], objects: int | None
+    ) -> str | None:
         """Why a candidate task is not kept (None: it is)."""
         rules, canvas = self.check.rules, self.check.canvas
         if not all(is_valid(g, canvas, rules) for g in inputs + outputs):
             return "a grid is not valid"
+        if objects is not None and any(
+            len(found_objects(g, rules.neighbours)) != objects for g in inputs
+        ):
+            return f"an input does not hold {objects} objects"
         if len({g.tobytes() for g in inputs}) < len(inputs):
             return "two inputs are the same grid"
         for grid, output in zip(inputs, outputs):
@@ -149,14 +170,14 @@ class Generator:
 
 
 def generate_tasks(
-    generator: Generator, kinds, depth: int, pairs: int, n: int, seed: int, decode
+    generator: Generator, recipe: Recipe, n: int, seed: int, decode
 ) -> tuple[list[Task], Counter, int]:
     """n tasks (fewer if MOST_CANDIDATES · n candidates keep fewer), why the others were left out,
     and how many candidates were drawn."""
     kept, dropped, drawn = [], Counter(), 0
     batch = 0
     while len(kept) < n and drawn < MOST_CANDIDATES * n:
-        tasks, why = generator.candidates(kinds, depth, pairs, seed * 100_003 + batch, decode)
+        tasks, why = generator.candidates(recipe, seed * 100_003 + batch, decode)
         kept += tasks
         dropped += why
         drawn += BATCH
