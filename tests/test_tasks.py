@@ -91,3 +91,20 @@ def test_bad_tasks_arguments_are_one_line_and_write_nothing(
         "slot model",
     )
     assert not (tmp_path / "t").exists()
+
+
+def test_tasks_can_act_on_the_largest_object_of_each_input(rectangle_run, tmp_path):
+    out = tmp_path / "largest"
+    argv = ["tasks", str(rectangle_run), "--ops", "recolour", "--object", "largest"]
+    assert main([*argv, "--objects", "3", "--n", "3", "--out", str(out)]) == 0
+    for file in sorted(out.glob("*.json")):
+        task = json.loads(file.read_text())
+        assert json.loads((out / "recipes" / file.name).read_text())["object"].startswith(
+            "the largest object"
+        )
+        for pair in task["train"] + task["test"]:
+            grid, output = np.array(pair["input"]), np.array(pair["output"])
+            found = objects(grid)
+            largest = max(found, key=lambda o: o.pixels)
+            assert sum(o.pixels == largest.pixels for o in found) == 1
+            assert set(zip(*np.nonzero(grid != output))) == set(largest.cells)

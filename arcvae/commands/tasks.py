@@ -21,7 +21,7 @@ from ..latent.object_prior import load_object_prior
 from ..latent.shape_maps import load_shape_maps
 from ..latent.slot_code import is_slot_model
 from ..latent.slot_operations import KINDS
-from ..latent.tasks import Generator, Recipe, generate_tasks
+from ..latent.tasks import TARGETS, Generator, Recipe, generate_tasks
 from ..latent.trained_run import load_run
 from ..pictures.grids import save_grid_table
 from .latent_commands import run_parser, written_by
@@ -58,6 +58,13 @@ def tasks_main(argv: list[str]) -> int:
         type=positive,
         help="objects in every input (default: as many as the prior draws, as in the data)",
     )
+    p.add_argument(
+        "--object",
+        choices=TARGETS,
+        default="first",
+        help="the object of each input F acts on: the first in reading order (default) or the "
+        "largest",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     kinds = kinds_of(args.ops)
@@ -78,7 +85,7 @@ def tasks_main(argv: list[str]) -> int:
     if args.objects is not None and args.objects > run.net.slots:
         raise ArcVaeError(f"--objects {args.objects}: this model has {run.net.slots} slots")
     generator = Generator(run.net, load_shape_maps(run), load_object_prior(run), check)
-    recipe = Recipe(kinds, args.depth, args.pairs, args.objects)
+    recipe = Recipe(kinds, args.depth, args.pairs, args.objects, args.object)
     started = time.perf_counter()
     tasks, dropped, drawn = generate_tasks(generator, recipe, args.n, args.seed, run.decode)
     seconds = time.perf_counter() - started
@@ -88,6 +95,7 @@ def tasks_main(argv: list[str]) -> int:
         "depth": args.depth,
         "pairs": args.pairs,
         "objects": args.objects,
+        "object": args.object,
         "seed": args.seed,
         "rules": check.rules.name,
         "asked": args.n,
