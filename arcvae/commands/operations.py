@@ -11,7 +11,7 @@ from ..data.grids import named_grids
 from ..errors import ArcVaeError
 from ..files import write_json_atomic
 from ..latent.shape_maps import load_shape_maps
-from ..latent.slot_code import is_slot_model
+from ..latent.slot_code import require_slot_model
 from ..latent.slot_operations import (
     SYNTAX,
     CannotApply,
@@ -43,11 +43,7 @@ def apply_main(argv: list[str]) -> int:
     p.add_argument("--chain", required=True, help=f"operations joined by +: {SYNTAX}")
     args, run = parse_and_load(p, argv)
     chain = parse_chain(args.chain)
-    if not is_slot_model(run.net):
-        raise ArcVaeError(
-            f"{args.run}: operations act on a slot model's code (model.arch=slots), not on "
-            f"model.arch={run.config.model.arch}"
-        )
+    require_slot_model(run, "apply")
     found = named_grids(args.grid)
     if not 0 <= args.index < len(found):
         raise ArcVaeError(f"--index {args.index}: {args.grid} holds {len(found)} grids")

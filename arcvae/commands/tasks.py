@@ -19,7 +19,7 @@ from ..errors import ArcVaeError
 from ..files import write_json_atomic
 from ..latent.object_prior import load_object_prior
 from ..latent.shape_maps import load_shape_maps
-from ..latent.slot_code import is_slot_model
+from ..latent.slot_code import require_slot_model
 from ..latent.slot_operations import KINDS
 from ..latent.tasks import TARGETS, Generator, Recipe, generate_tasks
 from ..latent.trained_run import load_run
@@ -74,11 +74,7 @@ def tasks_main(argv: list[str]) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArcVaeError(f"--out {out}: exists and is not an empty folder; nothing was written")
     run = load_run(args.run, args.checkpoint, args.device)
-    if not is_slot_model(run.net):
-        raise ArcVaeError(
-            f"{args.run}: tasks are made in a slot model's latent (model.arch=slots), not in "
-            f"model.arch={run.config.model.arch}"
-        )
+    require_slot_model(run, "tasks")
     check = atoms_canvas(run.config.data) or Check(
         TOUCHING if run.net.connectivity == 8 else ATOMS, run.canvas
     )

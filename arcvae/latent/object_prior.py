@@ -39,11 +39,21 @@ import torch
 import torch.nn.functional as F
 
 from ..data.grids import Grids, load_datasets
-from ..errors import ArcVaeError
 from ..files import write_atomic
-from ..models.slots import AFFINE, components
+from ..models.slots import components
 from . import inference
-from .slot_code import code_of, drawn, in_reading_order, is_slot_model, part_index, read, slots_of
+from .slot_code import (
+    code_of,
+    drawn,
+    grown,
+    in_reading_order,
+    parse,
+    part_index,
+    read,
+    require_slot_model,
+    slots_of,
+    value_of,
+)
 from .trained_run import TrainedRun
 
 FIT_GRIDS = 40_000  # the training grids the prior is fitted to (the first ones; ~10 s to encode)
@@ -127,10 +137,10 @@ class ObjectPrior:
             if not len(index):
                 break
             slot, mask = self.appearance(net, rng, len(index), canvas)  # (m, per_slot), (m, C, C)
-            colour = cells("colour", slot[:, COLOUR]).to(occupied.device)
+            colour = value_of("colour", slot[:, COLOUR]).to(occupied.device)
             free = free_places(mask, occupied[index.to(occupied.device)], colour, self)
-            height = cells("height", slot[:, HEIGHT]).numpy()
-            width = cells("width", slot[:, WIDTH]).numpy()
+            height = value_of("height", slot[:, HEIGHT]).numpy()
+            width = value_of("width", slot[:, WIDTH]).numpy()
             weights = torch.from_numpy(self.rows[height][:, :, None] * self.cols[width][:, None, :])
             weights = weights * free.cpu() * self.drawable(mask).cpu()[:, None, None]  # (m, C, C)
             found = weights.flatten(1).sum(1) > 0
@@ -164,8 +174,8 @@ class ObjectPrior:
         slot[:, ROW] = code_of("row", torch.zeros(m))  # at the top-left corner
         slot[:, COL] = code_of("col", torch.zeros(m))
         # the integers the decoder reads, on the canvas
-        slot[:, HEIGHT] = code_of("height", cells("height", x[:, 0]).clamp(1, canvas))
-        slot[:, WIDTH] = code_of("width", cells("width", x[:, 1]).clamp(1, canvas))
+        slot[:, HEIGHT] = code_of("height", value_of("height", x[:, 0]).clamp(1, canvas))
+        slot[:, WIDTH] = code_of("width", value_of("width", x[:, 1]).clamp(1, canvas))
         colour = torch.from_numpy(rng.choice(9, m, p=self.colours) + 1)
         slot[:, COLOUR] = code_of("colour", colour)
         slot[:, SHAPE:] = x[:, 2:]
@@ -181,26 +191,6 @@ class ObjectPrior:
         found = components(mask.long(), 1, int(self.connectivity))
         size = mask.flatten(1).sum(1)
         return (found["count"] == 1) & (size >= int(self.pixels[0])) & (size <= int(self.pixels[1]))
-
-
-def cells(name: str, z_part: torch.Tensor) -> torch.Tensor:
-    """The integer value (long) of an exact part's z, rounded as `slot_code.read` rounds it."""
-    offset, scale = AFFINE[name]
-    return torch.round(offset + scale * z_part).long()
-
-
-def neighbourhood(connectivity: int, device) -> torch.Tensor:
-    """The 3x3 kernel (1, 1, 3, 3) of a cell and the cells it touches."""
-    kernel = torch.ones(3, 3, device=device)
-    if connectivity == 4:
-        kernel[0, 0] = kernel[0, 2] = kernel[2, 0] = kernel[2, 2] = 0
-    return kernel.view(1, 1, 3, 3)
-
-
-def grown(cells: torch.Tensor, connectivity: int) -> torch.Tensor:
-    """cells (m, C, C) bool with every cell they touch: (m, C, C) bool."""
-    near = F.conv2d(cells.float()[:, None], neighbourhood(connectivity, cells.device), padding=1)
-    return near[:, 0] > 0
 
 
 def free_places(
@@ -347,11 +337,7 @@ def load_object_prior(run: TrainedRun, train: Grids | None = None) -> ObjectPrio
     """The run's object prior: RUN/object_prior.npz when it was fitted to this checkpoint's step,
     else fitted to μ of the first FIT_GRIDS training grids (`train`, default: loaded as training
     loads them) and written there."""
-    if not is_slot_model(run.net):
-        raise ArcVaeError(
-            f"{run.path}: --prior objects needs a slot model (model.arch=slots), and this run is "
-            f"model.arch={run.config.model.arch}"
-        )
+    require_slot_model(run, "--prior objects")
     path = Path(run.path) / CACHE
     cached = read_prior(path)
     if cached is not None and int(cached.step) == run.step:
@@ -373,13 +359,11 @@ def load_object_prior(run: TrainedRun, train: Grids | None = None) -> ObjectPrio
 
 def object_sizes(grids: Grids, slots: int, connectivity: int) -> tuple[int, int]:
     """The fewest and the most pixels of the grids' objects, as the encoder parses them."""
-    fewest, most = grids.pixels[0].numel(), 0
-    for start in range(0, len(grids), DRAW_BATCH):
-        found = components(grids.pixels[start : start + DRAW_BATCH].long(), slots, connectivity)
-        size = found["masks"].flatten(2).sum(2)[found["present"]]
-        if len(size):
-            fewest, most = min(fewest, int(size.min())), max(most, int(size.max()))
-    return fewest, most
+    found = parse(grids.pixels, slots, connectivity)
+    size = found["pixels"][found["present"]]
+    if not len(size):  # no objects at all: no bounds
+        return grids.pixels[0].numel(), 0
+    return int(size.min()), int(size.max())
 
 
 def save_prior(path: Path, prior: ObjectPrior) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ArcVaeError
 from .shape_maps import load_shape_maps
-from .slot_code import is_slot_model
+from .slot_code import require_slot_model
 from .slot_operations import Operation, apply_chain, parse_chain
 from .trained_run import TrainedRun
 
@@ -21,11 +20,7 @@ def operate(
     of a slot run: the new codes (N, D) float32, and per code None or why the chain cannot apply
     (that code is then as it stood before the step that could not). The run's shape maps are
     loaded, or fitted and kept the first time (minutes on a CPU)."""
-    if not is_slot_model(run.net):
-        raise ArcVaeError(
-            f"{run.path}: operations act on a slot model's code (model.arch=slots), not on "
-            f"model.arch={run.config.model.arch}"
-        )
+    require_slot_model(run, "operations on the code")
     steps = parse_chain(chain) if isinstance(chain, str) else chain
     codes = torch.as_tensor(np.asarray(z), dtype=torch.float32)
     if codes.ndim != 2 or codes.shape[1] != run.net.latent_dim:

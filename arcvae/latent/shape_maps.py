@@ -30,7 +30,8 @@ from torch import nn
 
 from ..data.grids import load_datasets
 from ..files import write_atomic
-from ..models.slots import AFFINE, SlotVAE, components, mlp, to_corner
+from ..models.slots import SlotVAE, components, mlp, to_corner
+from .slot_code import code_of
 from .slot_operations import LEARNT, Reflect, Rotate, Scale
 
 FILE = "shape_maps.pt"
@@ -83,17 +84,13 @@ class Objects:
     shapes: torch.Tensor
 
 
-def box_z(name: str, cells: torch.Tensor) -> torch.Tensor:
-    offset, scale = AFFINE[name]
-    return (cells.float() - offset) / scale
-
-
 def shape_mu(net: SlotVAE, fields: torch.Tensor, height: torch.Tensor, width: torch.Tensor):
     """The shape encoder's μ (M, S) of masks in the field's corner (M, F, F) with their boxes."""
-    boxes = [box_z("height", height)[:, None], box_z("width", width)[:, None]]
-    x = torch.cat([fields.flatten(1).float(), *boxes], 1)
     with torch.no_grad():
-        return net.shape_encoder(x)[:, : net.shape_dims]
+        coded = net.encode_shapes(
+            fields.float(), code_of("height", height), code_of("width", width)
+        )
+    return coded[:, : net.shape_dims]
 
 
 def objects_of(net: SlotVAE, grids: torch.Tensor, chunk: int = 4096) -> Objects:
@@ -142,8 +139,8 @@ def drawn_exactly(net: SlotVAE, codes, fields, height, width) -> torch.Tensor:
 
 
 def decoder_logits(net: SlotVAE, codes, height, width) -> torch.Tensor:
-    x = torch.cat([codes, box_z("height", height)[:, None], box_z("width", width)[:, None]], 1)
-    return net.shape_decoder(x).view(len(codes), net.field, net.field)
+    logits = net.draw_shapes(codes, code_of("height", height), code_of("width", width))
+    return logits.view(len(codes), net.field, net.field)
 
 
 def box_mask(height: torch.Tensor, width: torch.Tensor, field: int) -> torch.Tensor:
@@ -168,8 +165,8 @@ def fit_shape_maps(net: SlotVAE, grids: torch.Tensor, steps: int) -> tuple[Shape
         which, fields, height, width = transformed(objects, name, net.field, largest)
         targets = shape_mu(net, fields, height, width)
         source = objects.shapes[which]
-        source_h = box_z("height", objects.height[which])
-        source_w = box_z("width", objects.width[which])
+        source_h = code_of("height", objects.height[which])
+        source_w = code_of("width", objects.width[which])
         inside = box_mask(height, width, net.field)
         order = torch.randperm(len(which), generator=generator)
         cut = int(len(order) * (1 - HELD_OUT))

@@ -18,16 +18,15 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..data.atoms import SLOT_FACTORS
 from ..data.grids import Grids
 from ..errors import ArcVaeError
-from ..models.slots import SlotVAE, components
+from ..models.slots import SlotVAE
 from .disentanglement import dci, mig, one_minus_entropy
+from .slot_code import parse
 
 DCI_MAX_OBJECTS = 3000  # objects the trees are fitted on, a seeded subsample: ~19 s a 1000
-PARSE_BATCH = 1000  # grids parsed at once: the parse holds (B, slots, H·W) masks
 SEED = 0
 BOX = ("row", "col", "height", "width", "colour")  # what names a component within its grid
 
@@ -111,19 +110,6 @@ def match_slots(net: SlotVAE, grids: Grids, mu: np.ndarray, where: str) -> Match
         dim_names=[name.split(": ", 1)[1] for name in net.dim_names[: net.per_slot]],
         counts=counts,
     )
-
-
-def parse(pixels: torch.Tensor, slots: int, connectivity: int) -> dict[str, np.ndarray]:
-    """The parse (`components`) of grids (N, H, W) in batches, as numpy: present (N, K) bool; row,
-    col, height, width, colour, pixels (N, K) int; count (N,) int."""
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(pixels), PARSE_BATCH):
-        found = components(pixels[start : start + PARSE_BATCH].cpu(), slots, connectivity)
-        found["pixels"] = found["masks"].flatten(2).sum(-1)
-        for name, values in found.items():
-            if name != "masks":
-                parts.setdefault(name, []).append(values.numpy())
-    return {name: np.concatenate(values) for name, values in parts.items()}
 
 
 def slot_disentanglement(

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ArcVaeError
 from ..models.slots import SlotVAE
@@ -194,18 +193,6 @@ def chain_text(chain: list[Operation]) -> str:
 # ---------------------------------------------------------------- on the grid
 
 
-def neighbourhood(mask: np.ndarray, connectivity: int) -> np.ndarray:
-    """The mask and the cells that touch it under `connectivity` (4 or 8)."""
-    padded = np.pad(mask, 1)
-    h, w = mask.shape
-    out = mask.copy()
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if connectivity == 8 or dy == 0 or dx == 0:
-                out |= padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-    return out
-
-
 def object_at(grid: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     """An object given by its cells `mask` (C, C): its box's mask, top row, left col and colour."""
     rows, cols = np.nonzero(mask)
@@ -233,7 +220,8 @@ def apply_to_grid(
         others = (grid > 0) & ~mask
         new_mask = np.zeros_like(mask)
         new_mask[row : row + h, col : col + w] = new_box
-        if (neighbourhood(new_mask, connectivity) & others).any():
+        near = slot_code.grown(torch.from_numpy(new_mask)[None], connectivity)[0].numpy()
+        if (near & others).any():
             raise CannotApply(f"{op}: the object would overlap or touch another")
         grid = np.where(mask, 0, grid)
         grid = np.where(new_mask, op.colour(colour), grid).astype(grid.dtype)
@@ -286,7 +274,7 @@ def code_problems(
     others = cells.clone()
     others[rows, slot] = False
     others &= parts["presence"][..., None, None]
-    near = touching(mine, net.connectivity)
+    near = slot_code.grown(mine, net.connectivity)
     meets = (near & others.any(1)).flatten(1).any(1)
     problems: list[str | None] = []
     for b in range(len(z)):
@@ -297,15 +285,6 @@ def code_problems(
         else:
             problems.append(None)
     return problems
-
-
-def touching(cells: torch.Tensor, connectivity: int) -> torch.Tensor:
-    """(B, C, C) bool: cells (B, C, C) and those that touch them under `connectivity`."""
-    size = 3
-    kernel = torch.ones(1, 1, size, size)
-    if connectivity == 4:
-        kernel[0, 0, 0, 0] = kernel[0, 0, 0, 2] = kernel[0, 0, 2, 0] = kernel[0, 0, 2, 2] = 0
-    return F.conv2d(cells[:, None].float(), kernel, padding=1)[:, 0] > 0
 
 
 def scale_problems(

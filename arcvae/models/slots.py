@@ -182,18 +182,32 @@ class SlotVAE(nn.Module):
             [torch.ones_like(present[..., None]), present[..., None].expand(B, K, 5)], -1
         )
         exact_logvar = self.exact_logvar.expand(B, K, SLOT_PARTS) * in_use
-        field = to_corner(found["masks"], found["row"], found["col"], self.field)
-        x = torch.cat(
-            [field.flatten(2), values["height"][..., None], values["width"][..., None]], -1
-        )
-        code = x.new_zeros(B * K, 2 * self.shape_dims)
+        field = to_corner(found["masks"], found["row"], found["col"], self.field).flatten(0, 1)
+        height_z, width_z = values["height"].flatten(), values["width"].flatten()
+        code = field.new_zeros(B * K, 2 * self.shape_dims)
         shown = found["present"].flatten().nonzero().squeeze(1)  # encode present slots only
         if shown.numel():
-            code = code.index_copy(0, shown, self.shape_encoder(x.flatten(0, 1)[shown]).to(x.dtype))
+            coded = self.encode_shapes(field[shown], height_z[shown], width_z[shown])
+            code = code.index_copy(0, shown, coded.to(field.dtype))
         code = code.view(B, K, 2 * self.shape_dims) * present[..., None]
         mu = torch.cat([exact_mu, code[..., : self.shape_dims]], -1).flatten(1)  # (B, D)
         logvar = torch.cat([exact_logvar, code[..., self.shape_dims :]], -1).flatten(1)
         return mu, logvar, found
+
+    def encode_shapes(
+        self, fields: torch.Tensor, height_z: torch.Tensor, width_z: torch.Tensor
+    ) -> torch.Tensor:
+        """The shape encoder on objects' masks in the field's corner (N, F, F) with their box's
+        height and width z's (N,): μ and log σ² of the shape code side by side, (N, 2S)."""
+        x = torch.cat([fields.flatten(1), height_z[:, None], width_z[:, None]], 1)
+        return self.shape_encoder(x)
+
+    def draw_shapes(
+        self, codes: torch.Tensor, height_z: torch.Tensor, width_z: torch.Tensor
+    ) -> torch.Tensor:
+        """The shape decoder: mask logits (N, F·F) on the field of shape codes (N, S) with their
+        box's height and width z's (N,); the box cuts them later."""
+        return self.shape_decoder(torch.cat([codes, height_z[:, None], width_z[:, None]], 1))
 
     def dims_in_use(self, present: torch.Tensor) -> torch.Tensor:
         """(B, D) bool from present (B, K): presence always, a slot's other dims where it is."""
@@ -234,12 +248,13 @@ class SlotVAE(nn.Module):
             for name, z_part in (("row", row), ("col", col), ("height", height), ("width", width))
         }
         # draw the shapes of the slots that can show only
-        x = torch.cat([z[..., SLOT_PARTS:], height[..., None], width[..., None]], -1).flatten(0, 1)
+        shapes = z[..., SLOT_PARTS:].flatten(0, 1)
+        height_z, width_z = height.flatten(), width.flatten()
         shown = (presence > HIDDEN_BELOW).flatten().nonzero().squeeze(1)
-        masks = x.new_zeros(B * self.slots, self.field * self.field)
+        masks = z.new_zeros(B * self.slots, self.field * self.field)
         if shown.numel():
-            drawn = torch.sigmoid(self.shape_decoder(x[shown]).float())
-            masks = masks.index_copy(0, shown, drawn)
+            logits = self.draw_shapes(shapes[shown], height_z[shown], width_z[shown])
+            masks = masks.index_copy(0, shown, torch.sigmoid(logits.float()))
         masks = masks.view(B, self.slots, self.field, self.field)
         # the soft box: field cell i is inside while i < height (sharp at the half-cells)
         steps = torch.arange(self.field, device=z.device, dtype=z.dtype)
